@@ -1,0 +1,59 @@
+"""The exceptions users see: every one derives from HeapsegError."""
+
+from __future__ import annotations
+
+
+class HeapsegError(Exception):
+    """Base class of every error heapseg raises on purpose."""
+
+
+class DefinitionError(HeapsegError, ValueError):
+    """A segment definition is not valid segment format 1.
+
+    ``path`` locates the offending part (``rules[1].count.operator``).
+    """
+
+    def __init__(self, message: str, path: str = "") -> None:
+        self.path = path
+        self.reason = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class SchemaError(HeapsegError):
+    """A definition does not fit the dataset: unknown property, wrong type."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        self.path = path
+        self.reason = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class DataError(HeapsegError):
+    """The data source is unusable: a missing table or column, a backend failure."""
+
+
+class SegmentReferenceError(HeapsegError):
+    """A ``kind: segment`` reference cannot be resolved: unknown id or a cycle."""
+
+    def __init__(self, message: str, chain: tuple[str, ...] = ()) -> None:
+        self.chain = chain
+        super().__init__(message)
+
+
+class CatalogError(HeapsegError):
+    """The catalog file cannot be read or written."""
+
+
+class CatalogFormatError(CatalogError):
+    """The catalog file is not a valid heapseg catalog (empty, truncated, wrong format)."""
+
+
+class ConflictError(CatalogError):
+    """Someone else changed a segment since it was loaded."""
+
+
+class NotFoundError(CatalogError, KeyError):
+    """No segment with that id or name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
