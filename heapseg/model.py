@@ -1,0 +1,910 @@
+"""Segment format 1 as typed, immutable objects: parsing, validation, JSON out, plain English."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any, ClassVar, Union
+
+from heapseg.errors import DefinitionError
+
+__all__ = [
+    "AGGREGATE_FUNCTIONS",
+    "COUNT_OPERATORS",
+    "MAX_DEPTH",
+    "PROPERTY_OPERATORS",
+    "UNITS",
+    "Aggregate",
+    "Comparison",
+    "Duration",
+    "EventRule",
+    "Group",
+    "LastWindow",
+    "PropertyRule",
+    "RangeWindow",
+    "Segment",
+    "SegmentRule",
+    "StaticMembers",
+    "Then",
+    "parse_contains_pattern",
+]
+
+UNITS = ("hour", "day", "week", "month")
+COUNT_OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "between")
+AGGREGATE_FUNCTIONS = ("sum", "avg", "min", "max", "count_distinct")
+SCALAR_OPERATORS = ("=", "!=")
+LIST_OPERATORS = ("in", "not in")
+ORDER_OPERATORS = ("<", "<=", ">", ">=")
+RANGE_OPERATORS = ("between", "not between")
+TEXT_OPERATORS = ("contains", "not contains", "begins with", "ends with")
+SET_OPERATORS = ("is set", "is not set")
+RELATIVE_OPERATORS = ("in last", "more than ago")
+PROPERTY_OPERATORS = (
+    SCALAR_OPERATORS
+    + LIST_OPERATORS
+    + ORDER_OPERATORS
+    + RANGE_OPERATORS
+    + TEXT_OPERATORS
+    + SET_OPERATORS
+    + RELATIVE_OPERATORS
+)
+# A negative operator selects exactly the complement of its positive twin (unset values included).
+NEGATED_TWIN = {
+    "!=": "=",
+    "not in": "in",
+    "not between": "between",
+    "not contains": "contains",
+    "is not set": "is set",
+}
+# Deeper nesting than this is refused: no analyst writes it, and a crafted file must not crash us.
+MAX_DEPTH = 64
+
+Scalar = Union[str, int, float, bool]
+
+
+def _err(path: str, message: str) -> DefinitionError:
+    return DefinitionError(message, path)
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _check_keys(data: Mapping, allowed: Iterable[str], path: str, what: str) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise _err(
+            path,
+            f"unknown key {unknown[0]!r} in {what}; valid keys: {', '.join(sorted(allowed))}",
+        )
+
+
+def _require_mapping(data: Any, path: str, what: str) -> Mapping:
+    if not isinstance(data, Mapping):
+        raise _err(path, f"{what} must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _require_str(data: Mapping, key: str, path: str) -> str:
+    if key not in data:
+        raise _err(path, f"missing required key {key!r}")
+    value = data[key]
+    if not isinstance(value, str) or not value.strip():
+        raise _err(_join(path, key), f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _optional_bool(data: Mapping, key: str, default: bool, path: str) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise _err(_join(path, key), f"must be true or false, got {value!r}")
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and not (isinstance(value, float) and not math.isfinite(value))
+    )
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, bool)) or _is_number(value)
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _thaw(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def parse_iso_timestamp(text: str, path: str) -> datetime:
+    """An ISO-8601 date or timestamp as a naive UTC datetime (zone offsets are converted)."""
+    if not isinstance(text, str):
+        raise _err(path, f"must be an ISO-8601 date or timestamp string, got {text!r}")
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _err(path, f"{text!r} is not an ISO-8601 date or timestamp") from None
+    if value.tzinfo is not None:
+        from datetime import timezone
+
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+# ---------------------------------------------------------------------------- contains patterns
+
+
+def parse_contains_pattern(pattern: str, path: str = "") -> tuple[tuple[tuple[str, ...], ...], ...]:
+    """Split a ``contains`` pattern into alternatives of parts of literal pieces.
+
+    ``|`` separates alternatives, ``+`` joins parts that must all be contained, ``*`` inside a part
+    matches any run of characters; ``\\|``, ``\\+``, ``\\*`` and ``\\\\`` stand for the characters.
+    The result is ``alternatives -> parts -> pieces`` (pieces of a part are separated by ``*``).
+
+    >>> parse_contains_pattern("gmail.com|a*b+c")
+    ((('gmail.com',),), (('a', 'b'), ('c',)))
+    """
+    if not isinstance(pattern, str):
+        raise _err(path, f"a contains pattern must be a string, got {pattern!r}")
+    alternatives: list[tuple[tuple[str, ...], ...]] = []
+    parts: list[tuple[str, ...]] = []
+    pieces: list[str] = []
+    buf: list[str] = []
+    i = 0
+
+    def end_part() -> None:
+        pieces.append("".join(buf))
+        buf.clear()
+        parts.append(tuple(pieces))
+        pieces.clear()
+
+    def end_alternative() -> None:
+        end_part()
+        if all(not "".join(p) for p in parts):
+            raise _err(path, f"pattern {pattern!r} has an empty alternative")
+        alternatives.append(tuple(parts))
+        parts.clear()
+
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern) and pattern[i + 1] in "|+*\\":
+            buf.append(pattern[i + 1])
+            i += 2
+            continue
+        if ch == "|":
+            end_alternative()
+        elif ch == "+":
+            end_part()
+        elif ch == "*":
+            pieces.append("".join(buf))
+            buf.clear()
+        else:
+            buf.append(ch)
+        i += 1
+    end_alternative()
+    return tuple(alternatives)
+
+
+# ---------------------------------------------------------------------------- conditions
+
+
+class Condition:
+    """What rules and groups share: combination with ``&``, ``|`` and ``~``."""
+
+    def __and__(self, other: Condition) -> Group:
+        return _combine("and", self, other)
+
+    def __or__(self, other: Condition) -> Group:
+        return _combine("or", self, other)
+
+    def __invert__(self) -> Condition:
+        return Group("and", (self,), negate=True)
+
+    def describe(self) -> str:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The definition as a JSON string."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        return f"<div class='heapseg-segment'><b>Segment</b>: {escape(self.describe())}</div>"
+
+
+def _combine(combinator: str, left: Condition, right: Condition) -> Group:
+    if not isinstance(right, Condition):
+        return NotImplemented  # type: ignore[return-value]
+    items: list[Condition] = []
+    for side in (left, right):
+        if isinstance(side, Group) and side.combinator == combinator and not side.negate:
+            items.extend(side.rules)
+        else:
+            items.append(side)
+    return Group(combinator, tuple(items))
+
+
+@dataclass(frozen=True)
+class PropertyRule(Condition):
+    """A condition on a user, account or event property (``kind`` says which)."""
+
+    kind: str
+    field: str
+    operator: str
+    value: Any = None
+    unit: str | None = None
+
+    KINDS: ClassVar[tuple[str, ...]] = ("user", "account", "event_property")
+
+    def __invert__(self) -> Condition:
+        for negative, positive in NEGATED_TWIN.items():
+            if self.operator == positive:
+                return replace(self, operator=negative)
+            if self.operator == negative:
+                return replace(self, operator=positive)
+        return super().__invert__()
+
+    @property
+    def values(self) -> tuple:
+        """The value as a tuple (lists) or a 1-tuple (scalars)."""
+        return self.value if isinstance(self.value, tuple) else (self.value,)
+
+    @classmethod
+    def from_dict(cls, data: Mapping, path: str = "") -> PropertyRule:
+        kind = data.get("kind")
+        allowed = {"kind", "field", "operator", "value", "unit"}
+        _check_keys(data, allowed, path, f"a {kind} rule")
+        fld = _require_str(data, "field", path)
+        operator = data.get("operator")
+        if operator not in PROPERTY_OPERATORS:
+            raise _err(
+                _join(path, "operator"),
+                f"unknown operator {operator!r}; valid: {', '.join(PROPERTY_OPERATORS)}",
+            )
+        value = data.get("value")
+        unit = data.get("unit")
+        vpath = _join(path, "value")
+        if operator in SCALAR_OPERATORS:
+            if not _is_scalar(value):
+                raise _err(vpath, f"{operator!r} needs one string, number or boolean, got {value!r}")
+        elif operator in LIST_OPERATORS:
+            if not isinstance(value, list) or not value:
+                raise _err(vpath, f"{operator!r} needs a non-empty list of values, got {value!r}")
+            for i, item in enumerate(value):
+                if not _is_scalar(item):
+                    raise _err(_join(vpath, i), f"must be a string, number or boolean, got {item!r}")
+        elif operator in ORDER_OPERATORS:
+            if not (_is_number(value) or isinstance(value, str)):
+                raise _err(
+                    vpath, f"{operator!r} needs a number or an ISO date/timestamp, got {value!r}"
+                )
+        elif operator in RANGE_OPERATORS:
+            if (
+                not isinstance(value, list)
+                or len(value) != 2
+                or not all(_is_number(v) or isinstance(v, str) for v in value)
+            ):
+                raise _err(vpath, f"{operator!r} needs [low, high], got {value!r}")
+        elif operator in TEXT_OPERATORS:
+            if not isinstance(value, str) or value == "":
+                raise _err(vpath, f"{operator!r} needs a non-empty string, got {value!r}")
+            if operator in ("contains", "not contains"):
+                parse_contains_pattern(value, vpath)
+        elif operator in SET_OPERATORS:
+            if value is not None:
+                raise _err(vpath, f"{operator!r} takes no value, got {value!r}")
+        elif operator in RELATIVE_OPERATORS:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise _err(vpath, f"{operator!r} needs a whole number >= 0, got {value!r}")
+            if unit not in UNITS:
+                raise _err(_join(path, "unit"), f"{operator!r} needs a unit, one of {UNITS}")
+        if unit is not None and operator not in RELATIVE_OPERATORS:
+            raise _err(_join(path, "unit"), f"'unit' only goes with 'in last' / 'more than ago'")
+        return cls(str(kind), fld, operator, _freeze(value), unit)
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"kind": self.kind, "field": self.field, "operator": self.operator}
+        if self.operator not in SET_OPERATORS:
+            out["value"] = _thaw(self.value)
+        if self.unit is not None:
+            out["unit"] = self.unit
+        return out
+
+    def describe(self) -> str:
+        prefix = "account " if self.kind == "account" else ""
+        name = f"{prefix}{self.field}"
+        op = self.operator
+        if op in SET_OPERATORS:
+            return f"{name} {op}"
+        if op in LIST_OPERATORS:
+            return f"{name} {op} ({', '.join(_show(v) for v in self.value)})"
+        if op in RANGE_OPERATORS:
+            low, high = self.value
+            return f"{name} {op} {_show(low)} and {_show(high)}"
+        if op == "in last":
+            return f"{name} in the last {_amount(self.value, self.unit)}"
+        if op == "more than ago":
+            return f"{name} more than {_amount(self.value, self.unit)} ago"
+        return f"{name} {op} {_show(self.value)}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _amount(n: int, unit: str | None) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A number compared with an operator: ``count`` of an event rule, or ``aggregate``'s test."""
+
+    operator: str
+    value: Any
+    unit: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str, *, allow_unit: bool) -> Comparison:
+        data = _require_mapping(data, path, "a count")
+        _check_keys(data, {"operator", "value", "unit"} if allow_unit else {"operator", "value"},
+                    path, "a count")
+        operator = data.get("operator")
+        if operator not in COUNT_OPERATORS:
+            raise _err(
+                _join(path, "operator"),
+                f"unknown operator {operator!r}; valid: {', '.join(COUNT_OPERATORS)}",
+            )
+        value = _comparison_value(data.get("value"), operator, _join(path, "value"), allow_unit)
+        unit = data.get("unit")
+        if unit is not None and unit not in UNITS:
+            raise _err(_join(path, "unit"), f"unknown unit {unit!r}; valid: {', '.join(UNITS)}")
+        return cls(operator, value, unit)
+
+    def holds(self, number: float) -> bool:
+        """Whether ``number`` satisfies the comparison (used to decide if a count of 0 takes part)."""
+        op, v = self.operator, self.value
+        if op == "between":
+            return v[0] <= number <= v[1]
+        return {
+            "=": number == v,
+            "!=": number != v,
+            "<": number < v,
+            "<=": number <= v,
+            ">": number > v,
+            ">=": number >= v,
+        }[op]
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"operator": self.operator, "value": _thaw(self.value)}
+        if self.unit is not None:
+            out["unit"] = self.unit
+        return out
+
+    def phrase(self, noun: str) -> str:
+        """``more than 5 times`` / ``between 2 and 4 times``."""
+        op, v = self.operator, self.value
+        if op == "between":
+            return f"between {_show(v[0])} and {_show(v[1])} {noun}s"
+        words = {
+            "=": "exactly",
+            "!=": "not exactly",
+            "<": "fewer than",
+            "<=": "at most",
+            ">": "more than",
+            ">=": "at least",
+        }[op]
+        plural = noun if v == 1 and op in ("=", "!=", "<=", ">=") else f"{noun}s"
+        return f"{words} {_show(v)} {plural}"
+
+
+def _comparison_value(value: Any, operator: str, path: str, whole: bool) -> Any:
+    def check(v: Any, p: str) -> None:
+        if not _is_number(v):
+            raise _err(p, f"must be a number, got {v!r}")
+        if whole and (not isinstance(v, int) or v < 0):
+            raise _err(p, f"a count must be a whole number >= 0, got {v!r}")
+
+    if operator == "between":
+        if not isinstance(value, list) or len(value) != 2:
+            raise _err(path, f"'between' needs [low, high], got {value!r}")
+        check(value[0], _join(path, 0))
+        check(value[1], _join(path, 1))
+        return tuple(value)
+    check(value, path)
+    return value
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """``fn`` of an event property over the matching events, compared with a number."""
+
+    fn: str
+    field: str
+    comparison: Comparison
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> Aggregate:
+        data = _require_mapping(data, path, "an aggregate")
+        _check_keys(data, {"fn", "field", "operator", "value"}, path, "an aggregate")
+        fn = data.get("fn")
+        if fn not in AGGREGATE_FUNCTIONS:
+            raise _err(
+                _join(path, "fn"), f"unknown function {fn!r}; valid: {', '.join(AGGREGATE_FUNCTIONS)}"
+            )
+        fld = _require_str(data, "field", path)
+        comparison = Comparison.from_dict(
+            {"operator": data.get("operator"), "value": data.get("value")}, path, allow_unit=False
+        )
+        return cls(fn, fld, comparison)
+
+    def to_dict(self) -> dict:
+        return {"fn": self.fn, "field": self.field, **self.comparison.to_dict()}
+
+    def describe(self) -> str:
+        op, v = self.comparison.operator, self.comparison.value
+        shown = f"between {_show(v[0])} and {_show(v[1])}" if op == "between" else f"{op} {_show(v)}"
+        return f"{self.fn.replace('_', ' ')} of {self.field} {shown}"
+
+
+@dataclass(frozen=True)
+class Duration:
+    """An amount of time: ``{"value": 1, "unit": "day"}``."""
+
+    value: int
+    unit: str
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> Duration:
+        data = _require_mapping(data, path, "a duration")
+        _check_keys(data, {"value", "unit"}, path, "a duration")
+        value = data.get("value")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise _err(_join(path, "value"), f"must be a whole number >= 0, got {value!r}")
+        unit = data.get("unit")
+        if unit not in UNITS:
+            raise _err(_join(path, "unit"), f"unknown unit {unit!r}; valid: {', '.join(UNITS)}")
+        return cls(value, unit)
+
+    def to_dict(self) -> dict:
+        return {"value": self.value, "unit": self.unit}
+
+
+@dataclass(frozen=True)
+class LastWindow:
+    """``as_of - (last+offset)·unit < time <= as_of - offset·unit``."""
+
+    last: int
+    unit: str
+    offset: int = 0
+    _given_offset: bool = field(default=False, compare=False, repr=False)
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"last": self.last, "unit": self.unit}
+        if self.offset or self._given_offset:
+            out["offset"] = self.offset
+        return out
+
+    def describe(self) -> str:
+        span = _amount(self.last, self.unit)
+        if not self.offset:
+            return f"in the last {span}"
+        return f"in the {span} ending {_amount(self.offset, self.unit)} before as_of"
+
+
+@dataclass(frozen=True)
+class RangeWindow:
+    """``start <= time < end``, either bound optional, always cut at ``as_of``."""
+
+    start: str | None = None
+    end: str | None = None
+
+    def bounds(self) -> tuple[datetime | None, datetime | None]:
+        """The bounds as naive UTC datetimes."""
+        return (
+            parse_iso_timestamp(self.start, "window.from") if self.start else None,
+            parse_iso_timestamp(self.end, "window.to") if self.end else None,
+        )
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {}
+        if self.start is not None:
+            out["from"] = self.start
+        if self.end is not None:
+            out["to"] = self.end
+        return out
+
+    def describe(self) -> str:
+        if self.start and self.end:
+            return f"from {self.start} to before {self.end}"
+        if self.start:
+            return f"since {self.start}"
+        return f"before {self.end}"
+
+
+Window = Union[LastWindow, RangeWindow]
+
+
+def _parse_window(data: Any, path: str) -> Window:
+    data = _require_mapping(data, path, "a window")
+    if "last" in data:
+        _check_keys(data, {"last", "unit", "offset"}, path, "a window")
+        last = data["last"]
+        if not isinstance(last, int) or isinstance(last, bool) or last <= 0:
+            raise _err(_join(path, "last"), f"must be a whole number > 0, got {last!r}")
+        unit = data.get("unit")
+        if unit not in UNITS:
+            raise _err(_join(path, "unit"), f"unknown unit {unit!r}; valid: {', '.join(UNITS)}")
+        offset = data.get("offset", 0)
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise _err(_join(path, "offset"), f"must be a whole number >= 0, got {offset!r}")
+        return LastWindow(last, unit, offset, _given_offset="offset" in data)
+    if "from" in data or "to" in data:
+        _check_keys(data, {"from", "to"}, path, "a window")
+        start, end = data.get("from"), data.get("to")
+        lo = parse_iso_timestamp(start, _join(path, "from")) if start is not None else None
+        hi = parse_iso_timestamp(end, _join(path, "to")) if end is not None else None
+        if lo is not None and hi is not None and lo >= hi:
+            raise _err(path, f"'from' ({start}) must be before 'to' ({end})")
+        return RangeWindow(start, end)
+    raise _err(path, "a window needs either 'last' and 'unit', or 'from' and/or 'to'")
+
+
+@dataclass(frozen=True)
+class Then:
+    """The second step of a sequence: an event strictly later than the first, within a limit."""
+
+    event: str
+    within: Duration | None = None
+    where: Group | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str, depth: int) -> Then:
+        data = _require_mapping(data, path, "'then'")
+        _check_keys(data, {"event", "within", "where"}, path, "'then'")
+        event = _require_str(data, "event", path)
+        within = (
+            Duration.from_dict(data["within"], _join(path, "within"))
+            if data.get("within") is not None
+            else None
+        )
+        where = (
+            Group.from_dict(data["where"], _join(path, "where"), depth + 1, event_properties=True)
+            if data.get("where") is not None
+            else None
+        )
+        return cls(event, within, where)
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"event": self.event}
+        if self.within is not None:
+            out["within"] = self.within.to_dict()
+        if self.where is not None:
+            out["where"] = self.where.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class EventRule(Condition):
+    """What the user did: an event, counted or aggregated over a window, filtered by ``where``."""
+
+    event: str
+    did: bool = True
+    count: Comparison | None = None
+    aggregate: Aggregate | None = None
+    window: Window | None = None
+    where: Group | None = None
+    first_time: bool = False
+    then: Then | None = None
+    _given_first_time: bool = field(default=False, compare=False, repr=False)
+
+    KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"kind", "event", "did", "count", "aggregate", "window", "where", "first_time", "then"}
+    )
+
+    def __post_init__(self) -> None:
+        if not self.did and (self.count or self.aggregate or self.first_time):
+            raise DefinitionError(
+                "'count', 'aggregate' and 'first_time' are not allowed with did: false"
+            )
+        if self.then and (self.count or self.aggregate):
+            raise DefinitionError("'count' and 'aggregate' are not allowed with 'then'")
+        if self.then and self.first_time:
+            raise DefinitionError("'first_time' cannot be combined with 'then'")
+
+    def __invert__(self) -> Condition:
+        if self.count is None and self.aggregate is None and not self.first_time:
+            return replace(self, did=not self.did)
+        return super().__invert__()
+
+    @classmethod
+    def from_dict(cls, data: Mapping, path: str = "", depth: int = 0) -> EventRule:
+        _check_keys(data, cls.KEYS, path, "an event rule")
+        event = _require_str(data, "event", path)
+        did = _optional_bool(data, "did", True, path)
+        first_time = _optional_bool(data, "first_time", False, path)
+        count = (
+            Comparison.from_dict(data["count"], _join(path, "count"), allow_unit=True)
+            if data.get("count") is not None
+            else None
+        )
+        aggregate = (
+            Aggregate.from_dict(data["aggregate"], _join(path, "aggregate"))
+            if data.get("aggregate") is not None
+            else None
+        )
+        window = (
+            _parse_window(data["window"], _join(path, "window"))
+            if data.get("window") is not None
+            else None
+        )
+        where = (
+            Group.from_dict(data["where"], _join(path, "where"), depth + 1, event_properties=True)
+            if data.get("where") is not None
+            else None
+        )
+        then = (
+            Then.from_dict(data["then"], _join(path, "then"), depth + 1)
+            if data.get("then") is not None
+            else None
+        )
+        try:
+            return cls(
+                event,
+                did,
+                count,
+                aggregate,
+                window,
+                where,
+                first_time,
+                then,
+                _given_first_time="first_time" in data,
+            )
+        except DefinitionError as exc:
+            raise _err(path, exc.reason) from None
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"kind": "event", "event": self.event, "did": self.did}
+        if self.count is not None:
+            out["count"] = self.count.to_dict()
+        if self.aggregate is not None:
+            out["aggregate"] = self.aggregate.to_dict()
+        if self.window is not None:
+            out["window"] = self.window.to_dict()
+        if self.where is not None:
+            out["where"] = self.where.to_dict()
+        if self.first_time or self._given_first_time:
+            out["first_time"] = self.first_time
+        if self.then is not None:
+            out["then"] = self.then.to_dict()
+        return out
+
+    def describe(self) -> str:
+        text = f"did {self.event}" if self.did else f"did not do {self.event}"
+        if self.first_time:
+            text += " for the first time"
+        if self.where is not None and self.where.rules:
+            text += f" where {self.where.describe(top=False)}"
+        if self.then is not None:
+            text += f" followed by {self.then.event}"
+            if self.then.where is not None and self.then.where.rules:
+                text += f" where {self.then.where.describe(top=False)}"
+            if self.then.within is not None:
+                text += f" within {_amount(self.then.within.value, self.then.within.unit)}"
+        if self.count is not None:
+            noun = f"different {self.count.unit}" if self.count.unit else "time"
+            text += f" {'on ' if self.count.unit else ''}{self.count.phrase(noun)}"
+        if self.aggregate is not None:
+            text += f" with {self.aggregate.describe()}"
+        if self.window is not None:
+            text += f" {self.window.describe()}"
+        return text
+
+
+@dataclass(frozen=True)
+class SegmentRule(Condition):
+    """Membership of another saved segment, resolved through the catalog."""
+
+    id: str
+    member: bool = True
+    _given_in: bool = field(default=False, compare=False, repr=False)
+
+    def __invert__(self) -> Condition:
+        return SegmentRule(self.id, not self.member, _given_in=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping, path: str = "") -> SegmentRule:
+        _check_keys(data, {"kind", "id", "in"}, path, "a segment rule")
+        return cls(
+            _require_str(data, "id", path),
+            _optional_bool(data, "in", True, path),
+            _given_in="in" in data,
+        )
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"kind": "segment", "id": self.id}
+        if not self.member or self._given_in:
+            out["in"] = self.member
+        return out
+
+    def describe(self) -> str:
+        return f"{'in' if self.member else 'not in'} segment {self.id}"
+
+
+Rule = Union[PropertyRule, EventRule, SegmentRule]
+
+
+@dataclass(frozen=True)
+class Group(Condition):
+    """Rules and nested groups combined with ``and`` / ``or``; ``negate`` is format 1's ``not``.
+
+    A segment's definition is one group; an empty group selects every user.
+
+    Examples
+    --------
+    >>> seg = Group.from_dict({"combinator": "and", "rules": [
+    ...     {"kind": "user", "field": "subscription_type", "operator": "=", "value": "paid"}]})
+    >>> seg.describe()
+    'subscription_type = paid'
+    """
+
+    combinator: str = "and"
+    rules: tuple[Condition, ...] = ()
+    negate: bool = False
+    _given_not: bool = field(default=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.combinator not in ("and", "or"):
+            raise DefinitionError(f"combinator must be 'and' or 'or', got {self.combinator!r}")
+        if not isinstance(self.rules, tuple):
+            object.__setattr__(self, "rules", tuple(self.rules))
+        for item in self.rules:
+            if not isinstance(item, Condition):
+                raise DefinitionError(f"a group holds rules and groups, got {item!r}")
+
+    def __invert__(self) -> Group:
+        return Group(self.combinator, self.rules, not self.negate)
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: Any,
+        path: str = "",
+        depth: int = 0,
+        *,
+        event_properties: bool = False,
+    ) -> Group:
+        """Parse and validate a format-1 group (a dict, or a JSON string).
+
+        Raises
+        ------
+        DefinitionError
+            With ``.path`` naming the offending part, e.g. ``rules[1].count.operator``.
+        """
+        if isinstance(data, (str, bytes)):
+            data = _loads(data)
+        if depth > MAX_DEPTH:
+            raise _err(path, f"groups are nested more than {MAX_DEPTH} levels deep")
+        data = _require_mapping(data, path, "a group")
+        _check_keys(data, {"combinator", "not", "rules"}, path, "a group")
+        combinator = data.get("combinator", "and")
+        if combinator not in ("and", "or"):
+            raise _err(_join(path, "combinator"), f"must be 'and' or 'or', got {combinator!r}")
+        negate = _optional_bool(data, "not", False, path)
+        raw_rules = data.get("rules", [])
+        if not isinstance(raw_rules, list):
+            raise _err(_join(path, "rules"), f"must be a list, got {type(raw_rules).__name__}")
+        rules = tuple(
+            _parse_item(item, _join(_join(path, "rules"), i), depth, event_properties)
+            for i, item in enumerate(raw_rules)
+        )
+        return cls(combinator, rules, negate, _given_not="not" in data)
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"combinator": self.combinator}
+        if self.negate or self._given_not:
+            out["not"] = self.negate
+        out["rules"] = [rule.to_dict() for rule in self.rules]
+        return out
+
+    def describe(self, top: bool = True) -> str:
+        """Plain English: ``subscription_type = trial AND did Session ...``."""
+        if not self.rules:
+            text = "all users" if top else "anything"
+            return f"NOT ({text})" if self.negate else text
+        parts = []
+        for rule in self.rules:
+            piece = rule.describe(top=False) if isinstance(rule, Group) else rule.describe()
+            if isinstance(rule, Group) and len(rule.rules) > 1 and not rule.negate:
+                piece = f"({piece})"
+            parts.append(piece)
+        text = f" {self.combinator.upper()} ".join(parts)
+        if self.negate:
+            return f"NOT ({text})"
+        return text
+
+    def walk(self) -> Iterable[Condition]:
+        """Every rule and group below this one, depth first (this group included)."""
+        stack: list[Condition] = [self]
+        while stack:
+            item = stack.pop()
+            yield item
+            if isinstance(item, Group):
+                stack.extend(reversed(item.rules))
+
+    def referenced_segments(self) -> list[str]:
+        """Ids of the segments this definition refers to (directly)."""
+        return [r.id for r in self.walk() if isinstance(r, SegmentRule)]
+
+
+Segment = Group
+
+
+def _loads(text: str | bytes) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise DefinitionError(f"the definition is nested too deeply (limit {MAX_DEPTH})") from None
+    except ValueError as exc:
+        raise DefinitionError(f"the definition is not valid JSON: {exc}") from None
+
+
+def _parse_item(item: Any, path: str, depth: int, event_properties: bool) -> Condition:
+    item = _require_mapping(item, path, "a rule or group")
+    if "kind" not in item:
+        if "rules" in item or "combinator" in item:
+            return Group.from_dict(item, path, depth + 1, event_properties=event_properties)
+        raise _err(path, "a rule needs a 'kind' (or 'rules' for a nested group)")
+    kind = item["kind"]
+    if event_properties:
+        if kind != "event_property":
+            raise _err(
+                _join(path, "kind"),
+                f"'where' holds only event_property rules and groups, got {kind!r}",
+            )
+        return PropertyRule.from_dict(item, path)
+    if kind in ("user", "account"):
+        return PropertyRule.from_dict(item, path)
+    if kind == "event":
+        return EventRule.from_dict(item, path, depth)
+    if kind == "segment":
+        return SegmentRule.from_dict(item, path)
+    valid = "user, account, event, segment"
+    raise _err(_join(path, "kind"), f"unknown rule kind {kind!r}; valid: {valid}")
+
+
+def as_segment(value: Any) -> Group:
+    """Accept a Group, a rule (wrapped into an ``and`` group), a format-1 dict or JSON string."""
+    if isinstance(value, Group):
+        return value
+    if isinstance(value, Condition):
+        return Group("and", (value,))
+    if isinstance(value, (Mapping, str, bytes)):
+        return Group.from_dict(value)
+    raise DefinitionError(
+        f"expected a segment (heapseg.Segment, a rule, or a format-1 dict), got {type(value).__name__}"
+    )
+
+
+@dataclass(frozen=True)
+class StaticMembers:
+    """The frozen members of a static segment, as handed over by a resolver."""
+
+    user_ids: Any
+    as_of: datetime | date | None = None
