@@ -1,0 +1,699 @@
+"""Hand-checked tests of the reference evaluator (tests/reference.py) on tiny hand-made data."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+try:
+    from tests import reference
+except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.path
+    import reference
+
+AS_OF = dt.datetime(2024, 3, 31, 12, 0, 0)
+DAY = dt.timedelta(days=1)
+
+
+def users_frame(rows: list[dict]) -> pd.DataFrame:
+    """Users with typed property columns; missing keys are NULL."""
+    frame = pd.DataFrame(
+        {
+            "user_id": [r["user_id"] for r in rows],
+            "plan": pd.Series([r.get("plan") for r in rows], dtype="object"),
+            "email": pd.Series([r.get("email") for r in rows], dtype="object"),
+            "ltv": pd.Series([r.get("ltv") for r in rows], dtype="Float64"),
+            "opt_in": pd.Series([r.get("opt_in") for r in rows], dtype="boolean"),
+            "signup": pd.Series([r.get("signup") for r in rows], dtype="object"),
+            "seen": pd.Series([r.get("seen") for r in rows], dtype="datetime64[us]"),
+            "account_id": pd.Series([r.get("account_id") for r in rows], dtype="object"),
+        }
+    )
+    return frame
+
+
+def events_frame(rows: list[tuple]) -> pd.DataFrame:
+    """Events from (user_id, time, event, {props}) tuples."""
+    return pd.DataFrame(
+        {
+            "user_id": [r[0] for r in rows],
+            "time": pd.Series([r[1] for r in rows], dtype="datetime64[us]"),
+            "event": [r[2] for r in rows],
+            "path": pd.Series(
+                [(r[3] if len(r) > 3 else {}).get("path") for r in rows], dtype="object"
+            ),
+            "revenue": pd.Series(
+                [(r[3] if len(r) > 3 else {}).get("revenue") for r in rows], dtype="Float64"
+            ),
+        }
+    )
+
+
+ACCOUNTS = pd.DataFrame(
+    {"account_id": ["a1", "a2"], "tier": pd.Series(["gold", None], dtype="object")}
+)
+
+
+def run(definition: dict, users: list[dict], events: list[tuple], **kw) -> set:
+    return reference.evaluate(
+        definition,
+        users_frame(users),
+        events_frame(events),
+        kw.pop("accounts", ACCOUNTS),
+        kw.pop("as_of", AS_OF),
+        **kw,
+    )
+
+
+def group(*rules: dict, combinator: str = "and", negate: bool = False) -> dict:
+    return {"combinator": combinator, "not": negate, "rules": list(rules)}
+
+
+def user_rule(field: str, operator: str, value=None, **extra) -> dict:
+    rule = {"kind": "user", "field": field, "operator": operator, **extra}
+    if value is not None:
+        rule["value"] = value
+    return rule
+
+
+# --------------------------------------------------------------------------- the spec's examples
+
+
+def test_example_new_trial_users() -> None:
+    definition = group(
+        user_rule("plan", "=", "trial"),
+        {
+            "kind": "event",
+            "event": "Session",
+            "did": True,
+            "first_time": True,
+            "window": {"last": 90, "unit": "day"},
+        },
+    )
+    users = [
+        {"user_id": "new", "plan": "trial"},
+        {"user_id": "old", "plan": "trial"},
+        {"user_id": "paid", "plan": "paid"},
+        {"user_id": "never", "plan": "trial"},
+        {"user_id": "Trial", "plan": "Trial"},  # = is case-sensitive
+        {"user_id": "edge", "plan": "trial"},  # first session exactly 90 days ago: outside
+        {"user_id": "future", "plan": "trial"},  # only session after as_of
+    ]
+    events = [
+        ("new", AS_OF - 10 * DAY, "Session"),
+        ("new", AS_OF - 2 * DAY, "Session"),
+        ("old", AS_OF - 100 * DAY, "Session"),
+        ("old", AS_OF - 5 * DAY, "Session"),
+        ("paid", AS_OF - 10 * DAY, "Session"),
+        ("Trial", AS_OF - 10 * DAY, "Session"),
+        ("edge", AS_OF - 90 * DAY, "Session"),
+        ("edge", AS_OF - 1 * DAY, "Session"),
+        ("future", AS_OF + dt.timedelta(seconds=1), "Session"),
+    ]
+    assert run(definition, users, events) == {"new"}
+
+
+def test_example_window_shoppers() -> None:
+    definition = group(
+        {"kind": "event", "event": "Session", "did": True, "count": {"operator": ">", "value": 5}},
+        {"kind": "event", "event": "Completed Order", "did": False},
+    )
+    six = [AS_OF - k * DAY for k in range(1, 7)]
+    users = [{"user_id": u} for u in ("six", "five", "bought", "late_order", "late_session")]
+    events = [("six", t, "Session") for t in six]
+    events += [("five", t, "Session") for t in six[:5]]
+    events += [("bought", t, "Session") for t in six] + [("bought", AS_OF, "Completed Order")]
+    events += [("late_order", t, "Session") for t in six]
+    events += [("late_order", AS_OF + DAY, "Completed Order")]
+    events += [("late_session", t, "Session") for t in six[:5]]
+    events += [("late_session", AS_OF + DAY, "Session")]
+    assert run(definition, users, events) == {"six", "late_order"}
+
+
+def test_example_possible_churn() -> None:
+    definition = group(
+        user_rule("plan", "=", "paid"),
+        {"kind": "event", "event": "Session", "did": False, "window": {"last": 90, "unit": "day"}},
+    )
+    users = [
+        {"user_id": "gone", "plan": "paid"},
+        {"user_id": "exactly90", "plan": "paid"},
+        {"user_id": "active", "plan": "paid"},
+        {"user_id": "no_events", "plan": "paid"},
+        {"user_id": "free", "plan": "free"},
+    ]
+    events = [
+        ("gone", AS_OF - 91 * DAY, "Session"),
+        ("exactly90", AS_OF - 90 * DAY, "Session"),  # the window's start is excluded
+        ("active", AS_OF - 89 * DAY, "Session"),
+    ]
+    assert run(definition, users, events) == {"gone", "exactly90", "no_events"}
+
+
+# --------------------------------------------------------------------------- groups
+
+
+def test_empty_groups_select_everyone_and_not_selects_nobody() -> None:
+    users = [{"user_id": "a"}, {"user_id": "b"}]
+    assert run(group(), users, []) == {"a", "b"}
+    assert run(group(combinator="or"), users, []) == {"a", "b"}
+    assert run(group(negate=True), users, []) == set()
+    assert run(
+        group(group(combinator="or"), user_rule("plan", "is set"), combinator="or"), users, []
+    ) == {"a", "b"}
+
+
+def test_nested_groups_with_not() -> None:
+    users = [
+        {"user_id": "t1", "plan": "trial", "ltv": 5.0},
+        {"user_id": "t2", "plan": "trial", "ltv": 50.0},
+        {"user_id": "p", "plan": "paid", "ltv": 50.0},
+        {"user_id": "n", "plan": None, "ltv": None},
+    ]
+    inner = group(user_rule("plan", "=", "trial"), user_rule("ltv", ">", 10), negate=True)
+    assert run(inner, users, []) == {"t1", "p", "n"}
+    outer = group(inner, user_rule("plan", "is set"), combinator="and")
+    assert run(outer, users, []) == {"t1", "p"}
+    either = group(user_rule("plan", "=", "paid"), user_rule("ltv", "<", 10), combinator="or")
+    assert run(either, users, []) == {"t1", "p"}
+
+
+# --------------------------------------------------------------------------- property operators
+
+
+UNSET_USERS = [
+    {"user_id": "none", "plan": None, "ltv": None, "opt_in": None},
+    {"user_id": "empty", "plan": "", "ltv": 0.0, "opt_in": False},
+    {"user_id": "trial", "plan": "trial", "ltv": 5.0, "opt_in": True},
+    {"user_id": "paid", "plan": "paid", "ltv": 10.0, "opt_in": True},
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (user_rule("plan", "=", "trial"), {"trial"}),
+        (user_rule("plan", "!=", "trial"), {"none", "empty", "paid"}),
+        (user_rule("plan", "=", ""), set()),
+        (user_rule("plan", "!=", ""), {"none", "empty", "trial", "paid"}),
+        (user_rule("plan", "in", ["trial", "paid"]), {"trial", "paid"}),
+        (user_rule("plan", "not in", ["trial"]), {"none", "empty", "paid"}),
+        (user_rule("plan", "is set"), {"trial", "paid"}),
+        (user_rule("plan", "is not set"), {"none", "empty"}),
+        (user_rule("plan", "contains", "A"), {"trial", "paid"}),
+        (user_rule("plan", "not contains", "a"), {"none", "empty"}),
+        (user_rule("plan", "begins with", "TR"), {"trial"}),
+        (user_rule("plan", "ends with", "iD"), {"paid"}),
+        (user_rule("ltv", ">", 4), {"trial", "paid"}),
+        (user_rule("ltv", ">=", 0), {"empty", "trial", "paid"}),
+        (user_rule("ltv", "<", 100), {"empty", "trial", "paid"}),
+        (user_rule("ltv", "<=", 5), {"empty", "trial"}),
+        (user_rule("ltv", "between", [4, 10]), {"trial", "paid"}),
+        (user_rule("ltv", "between", [10, 4]), set()),
+        (user_rule("ltv", "not between", [4, 6]), {"none", "empty", "paid"}),
+        (user_rule("ltv", "is set"), {"empty", "trial", "paid"}),  # 0 is a value
+        (user_rule("ltv", "!=", 5), {"none", "empty", "paid"}),
+        (user_rule("opt_in", "=", True), {"trial", "paid"}),
+        (user_rule("opt_in", "!=", True), {"none", "empty"}),
+        (user_rule("opt_in", "is not set"), {"none"}),
+    ],
+)
+def test_property_operators_and_unset_values(rule: dict, expected: set) -> None:
+    assert run(group(rule), UNSET_USERS, []) == expected
+
+
+def test_account_properties_and_missing_accounts() -> None:
+    users = [
+        {"user_id": "gold", "account_id": "a1"},
+        {"user_id": "unset_tier", "account_id": "a2"},
+        {"user_id": "dangling", "account_id": "a9"},
+        {"user_id": "no_account", "account_id": None},
+    ]
+    tier = {"kind": "account", "field": "tier"}
+    assert run(group({**tier, "operator": "=", "value": "gold"}), users, []) == {"gold"}
+    assert run(group({**tier, "operator": "!=", "value": "gold"}), users, []) == {
+        "unset_tier",
+        "dangling",
+        "no_account",
+    }
+    assert run(group({**tier, "operator": "is not set"}), users, []) == {
+        "unset_tier",
+        "dangling",
+        "no_account",
+    }
+
+
+def test_dates_and_timestamps_in_last_and_more_than_ago() -> None:
+    users = [
+        {
+            "user_id": "d_recent",
+            "signup": dt.date(2024, 3, 25),
+            "seen": AS_OF - dt.timedelta(hours=1),
+        },
+        # the date 2024-03-24 is midnight, before as_of - 7 days = 2024-03-24 12:00
+        {"user_id": "d_edge", "signup": dt.date(2024, 3, 24), "seen": AS_OF - 7 * DAY},
+        {"user_id": "d_old", "signup": dt.date(2024, 1, 1), "seen": AS_OF - 8 * DAY},
+        {"user_id": "future", "signup": dt.date(2024, 4, 2), "seen": AS_OF + DAY},
+        {"user_id": "unset", "signup": None, "seen": None},
+    ]
+    last7 = {"value": 7, "unit": "day"}
+    assert run(group(user_rule("signup", "in last", **last7)), users, []) == {"d_recent"}
+    assert run(group(user_rule("seen", "in last", **last7)), users, []) == {"d_recent", "d_edge"}
+    ago7 = {"value": 7, "unit": "day"}
+    assert run(group(user_rule("signup", "more than ago", **ago7)), users, []) == {
+        "d_edge",
+        "d_old",
+    }
+    assert run(group(user_rule("seen", "more than ago", **ago7)), users, []) == {"d_old"}
+    assert run(group(user_rule("signup", ">=", "2024-03-24")), users, []) == {
+        "d_recent",
+        "d_edge",
+        "future",
+    }
+    assert run(group(user_rule("signup", "between", ["2024-01-01", "2024-03-24"])), users, []) == {
+        "d_edge",
+        "d_old",
+    }
+    assert run(group(user_rule("seen", "<", "2024-03-23T12:00:01Z")), users, []) == {"d_old"}
+    assert run(group(user_rule("seen", "in last", value=1, unit="month")), users, []) == {
+        "d_recent",
+        "d_edge",
+        "d_old",
+    }
+
+
+# --------------------------------------------------------------------------- contains patterns
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        ("gmail.com|yahoo.com", "ann@GMAIL.COM", True),
+        ("gmail.com|yahoo.com", "bob@yahoo.com", True),
+        ("gmail.com|yahoo.com", "cy@hotmail.com", False),
+        ("gmail.com|yahoo.com", "gmailxcom", False),  # . is a dot, not a wildcard
+        ("foo+bar", "BARfoo", True),  # + parts in any order
+        ("foo+bar", "foo", False),
+        ("f*o", "f-xyz-o", True),
+        ("f*o", "fo", True),  # * may match nothing
+        ("f*o", "of", False),
+        ("a*b*c", "xAyBzC", True),
+        ("a+b|c", "c", True),  # | binds loosest
+        ("a+b|c", "ba", True),
+        ("a+b|c", "a", False),
+        ("a\\|b", "xa|by", True),
+        ("a\\|b", "b", False),
+        ("a\\+b", "A+B", True),
+        ("a\\+b", "ab", False),
+        ("a\\*b", "a*b", True),
+        ("a\\*b", "axb", False),
+        ("a\\\\b", "a\\b", True),
+        ("a\\\\b", "ab", False),
+        ("100%", "100%", True),
+        ("100%", "1000", False),  # % is no SQL wildcard
+        ("a_c", "abc", False),  # _ is no SQL wildcard
+        ("it's", "IT'S", True),
+        ('"hi"', 'say "hi"', True),
+    ],
+)
+def test_contains_pattern_language(pattern: str, text: str, expected: bool) -> None:
+    assert reference.pattern_matches(pattern, text) is expected
+
+
+@pytest.mark.parametrize("pattern", ["|x", "x|", "x||y", ""])
+def test_contains_empty_alternative_is_an_error(pattern: str) -> None:
+    with pytest.raises(reference.InvalidDefinition):
+        reference.pattern_matches(pattern, "x")
+
+
+def test_begins_and_ends_with_take_the_value_literally() -> None:
+    users = [
+        {"user_id": "star", "email": "A*B@x.org"},
+        {"user_id": "plain", "email": "ab@x.org"},
+        {"user_id": "pct", "email": "50%_off@x.org"},
+    ]
+    assert run(group(user_rule("email", "begins with", "a*")), users, []) == {"star"}
+    assert run(group(user_rule("email", "begins with", "50%_")), users, []) == {"pct"}
+    assert run(group(user_rule("email", "ends with", "X.ORG")), users, []) == {
+        "star",
+        "plain",
+        "pct",
+    }
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def test_month_clamping() -> None:
+    assert reference.shift(dt.datetime(2023, 3, 31, 10), -1, "month") == dt.datetime(
+        2023, 2, 28, 10
+    )
+    assert reference.shift(dt.datetime(2024, 3, 31, 10), -1, "month") == dt.datetime(
+        2024, 2, 29, 10
+    )
+    assert reference.shift(dt.datetime(2024, 1, 31), 1, "month") == dt.datetime(2024, 2, 29)
+    assert reference.shift(dt.datetime(2024, 1, 15), -2, "month") == dt.datetime(2023, 11, 15)
+
+
+def test_month_window_with_clamping_and_offset() -> None:
+    as_of = dt.datetime(2023, 3, 31, 12)
+    users = [{"user_id": u} for u in ("on_start", "after_start", "jan31", "jan31_plus")]
+    events = [
+        ("on_start", dt.datetime(2023, 2, 28, 12), "Session"),  # as_of - 1 month: excluded
+        ("after_start", dt.datetime(2023, 2, 28, 12, 0, 1), "Session"),
+        ("jan31", dt.datetime(2023, 1, 31, 12), "Session"),  # as_of - 2 months: excluded
+        ("jan31_plus", dt.datetime(2023, 1, 31, 12, 0, 1), "Session"),
+    ]
+    last = {"kind": "event", "event": "Session", "window": {"last": 1, "unit": "month"}}
+    assert run(group(last), users, events, as_of=as_of) == {"after_start"}
+    offset = {**last, "window": {"last": 1, "unit": "month", "offset": 1}}
+    # as_of - 2 months < time <= as_of - 1 month (both computed from as_of, clamped)
+    assert run(group(offset), users, events, as_of=as_of) == {"on_start", "jan31_plus"}
+
+
+def test_hour_week_windows_and_offset() -> None:
+    users = [{"user_id": u} for u in ("h", "w", "old")]
+    events = [
+        ("h", AS_OF - dt.timedelta(minutes=59), "Session"),
+        ("w", AS_OF - dt.timedelta(days=13), "Session"),
+        ("old", AS_OF - dt.timedelta(days=14), "Session"),
+    ]
+    rule = {"kind": "event", "event": "Session"}
+    assert run(group({**rule, "window": {"last": 1, "unit": "hour"}}), users, events) == {"h"}
+    assert run(group({**rule, "window": {"last": 2, "unit": "week"}}), users, events) == {"h", "w"}
+    offset = {"last": 1, "unit": "week", "offset": 1}
+    assert run(group({**rule, "window": offset}), users, events) == {"w"}
+
+
+def test_from_to_window_is_half_open_and_cut_at_as_of() -> None:
+    users = [{"user_id": u} for u in ("at_from", "before_to", "at_to", "after_as_of")]
+    events = [
+        ("at_from", dt.datetime(2024, 3, 1), "Session"),
+        ("before_to", dt.datetime(2024, 3, 9, 23, 59, 59), "Session"),
+        ("at_to", dt.datetime(2024, 3, 10), "Session"),
+        ("after_as_of", AS_OF + dt.timedelta(hours=1), "Session"),
+    ]
+    window = {"from": "2024-03-01T00:00:00Z", "to": "2024-03-10T00:00:00"}
+    rule = {"kind": "event", "event": "Session", "window": window}
+    assert run(group(rule), users, events) == {"at_from", "before_to"}
+    open_end = {**rule, "window": {"from": "2024-03-05"}}
+    assert run(group(open_end), users, events) == {"before_to", "at_to"}
+    zoned = {**rule, "window": {"to": "2024-03-01T02:00:00+02:00"}}  # = 2024-03-01 00:00 UTC
+    assert run(group(zoned), users, events) == set()
+
+
+# --------------------------------------------------------------------------- counts and aggregates
+
+
+def test_count_includes_zero_and_between() -> None:
+    users = [{"user_id": u} for u in ("none", "one", "three")]
+    events = [("one", AS_OF - DAY, "Session")] + [
+        ("three", AS_OF - k * DAY, "Session") for k in (1, 2, 3)
+    ]
+    rule = {"kind": "event", "event": "Session"}
+    assert run(group({**rule, "count": {"operator": "<", "value": 3}}), users, events) == {
+        "none",
+        "one",
+    }
+    assert run(group({**rule, "count": {"operator": "=", "value": 0}}), users, events) == {"none"}
+    assert run(group({**rule, "count": {"operator": "!=", "value": 1}}), users, events) == {
+        "none",
+        "three",
+    }
+    between = {"operator": "between", "value": [1, 3]}
+    assert run(group({**rule, "count": between}), users, events) == {"one", "three"}
+
+
+def test_distinct_period_counts_across_iso_week_boundary() -> None:
+    # 2024-01-07 is a Sunday, 2024-01-08 a Monday.
+    users = [{"user_id": u} for u in ("split", "same_week", "same_hour")]
+    events = [
+        ("split", dt.datetime(2024, 1, 7, 23, 30), "Session"),
+        ("split", dt.datetime(2024, 1, 8, 0, 30), "Session"),
+        ("same_week", dt.datetime(2024, 1, 8, 0, 0), "Session"),
+        ("same_week", dt.datetime(2024, 1, 14, 23, 59, 59), "Session"),
+        ("same_hour", dt.datetime(2024, 1, 10, 9, 0), "Session"),
+        ("same_hour", dt.datetime(2024, 1, 10, 9, 59, 59), "Session"),
+        ("same_hour", dt.datetime(2024, 1, 10, 9, 30), "Session"),
+    ]
+    as_of = dt.datetime(2024, 2, 1)
+
+    def at_least_two(unit: str) -> set:
+        rule = {
+            "kind": "event",
+            "event": "Session",
+            "count": {"operator": ">=", "value": 2, "unit": unit},
+        }
+        return run(group(rule), users, events, as_of=as_of)
+
+    assert at_least_two("week") == {"split"}
+    assert at_least_two("day") == {"split", "same_week"}
+    assert at_least_two("hour") == {"split", "same_week"}
+    assert at_least_two("month") == set()
+    exactly_one_week = {
+        "kind": "event",
+        "event": "Session",
+        "count": {"operator": "=", "value": 1, "unit": "week"},
+    }
+    assert run(group(exactly_one_week), users, events, as_of=as_of) == {"same_week", "same_hour"}
+
+
+def test_aggregates_and_no_value_rules() -> None:
+    users = [{"user_id": u} for u in ("rich", "nulls", "none", "mixed")]
+    events = [
+        ("rich", AS_OF - DAY, "Order", {"revenue": 60.0}),
+        ("rich", AS_OF - 2 * DAY, "Order", {"revenue": 50.0}),
+        ("nulls", AS_OF - DAY, "Order", {"revenue": None}),
+        ("mixed", AS_OF - DAY, "Order", {"revenue": 10.0}),
+        ("mixed", AS_OF - DAY, "Order", {"revenue": None}),
+        ("mixed", AS_OF - 3 * DAY, "Order", {"revenue": 10.0}),
+    ]
+
+    def agg(fn: str, operator: str, value) -> set:
+        rule = {
+            "kind": "event",
+            "event": "Order",
+            "aggregate": {"fn": fn, "field": "revenue", "operator": operator, "value": value},
+        }
+        return run(group(rule), users, events)
+
+    assert agg("sum", ">=", 100) == {"rich"}
+    assert agg("sum", "!=", 110) == {"mixed"}  # no value matches no comparison, != included
+    assert agg("avg", "=", 10) == {"mixed"}  # NULLs are left out of the average
+    assert agg("min", "<", 55) == {"rich", "mixed"}
+    assert agg("max", "between", [55, 60]) == {"rich"}
+    assert agg("count_distinct", "=", 0) == {"nulls"}  # no user without events
+    assert agg("count_distinct", "=", 1) == {"mixed"}
+    assert agg("count_distinct", "<", 5) == {"rich", "nulls", "mixed"}
+
+
+def test_count_and_aggregate_both_hold() -> None:
+    users = [{"user_id": u} for u in ("a", "b")]
+    events = [
+        ("a", AS_OF - DAY, "Order", {"revenue": 10.0}),
+        ("a", AS_OF - DAY, "Order", {"revenue": 10.0}),
+        ("b", AS_OF - DAY, "Order", {"revenue": 30.0}),
+    ]
+    rule = {
+        "kind": "event",
+        "event": "Order",
+        "count": {"operator": ">=", "value": 1},
+        "aggregate": {"fn": "sum", "field": "revenue", "operator": ">", "value": 25},
+    }
+    assert run(group(rule), users, events) == {"b"}
+
+
+# --------------------------------------------------------------------------- where, first_time, then
+
+
+def test_where_with_nested_not_and_null_properties() -> None:
+    users = [{"user_id": u} for u in ("pricing", "null_path", "docs")]
+    events = [
+        ("pricing", AS_OF - DAY, "Pageview", {"path": "/Pricing/team"}),
+        ("null_path", AS_OF - DAY, "Pageview", {"path": None}),
+        ("docs", AS_OF - DAY, "Pageview", {"path": "/docs"}),
+    ]
+    prop = {"kind": "event_property", "field": "path"}
+    rule = {"kind": "event", "event": "Pageview"}
+    contains = {**prop, "operator": "contains", "value": "/pricing"}
+    assert run(group({**rule, "where": group(contains)}), users, events) == {"pricing"}
+    not_contains = {**prop, "operator": "not contains", "value": "/pricing"}
+    assert run(group({**rule, "where": group(not_contains)}), users, events) == {
+        "null_path",
+        "docs",
+    }
+    negated = group(group(contains, negate=True), {**prop, "operator": "is set"})
+    assert run(group({**rule, "where": negated}), users, events) == {"docs"}
+    assert run(group({**rule, "did": False, "where": group(contains)}), users, events) == {
+        "null_path",
+        "docs",
+    }
+
+
+def test_first_time_uses_the_first_event_satisfying_where() -> None:
+    users = [{"user_id": u} for u in ("new_to_pricing", "old_to_pricing")]
+    events = [
+        ("new_to_pricing", AS_OF - 100 * DAY, "Pageview", {"path": "/docs"}),
+        ("new_to_pricing", AS_OF - 5 * DAY, "Pageview", {"path": "/pricing"}),
+        ("old_to_pricing", AS_OF - 100 * DAY, "Pageview", {"path": "/pricing"}),
+        ("old_to_pricing", AS_OF - 5 * DAY, "Pageview", {"path": "/pricing"}),
+    ]
+    where = group({"kind": "event_property", "field": "path", "operator": "=", "value": "/pricing"})
+    rule = {
+        "kind": "event",
+        "event": "Pageview",
+        "first_time": True,
+        "window": {"last": 30, "unit": "day"},
+    }
+    assert run(group({**rule, "where": where}), users, events) == {"new_to_pricing"}
+    assert run(group(rule), users, events) == set()
+
+
+def test_then_sequences_boundaries() -> None:
+    t0 = AS_OF - 10 * DAY
+    users = [
+        {"user_id": u}
+        for u in ("same_instant", "at_limit", "past_limit", "reversed", "late_first", "unbounded")
+    ]
+    events = [
+        ("same_instant", t0, "Cart"),
+        ("same_instant", t0, "Order"),
+        ("at_limit", t0, "Cart"),
+        ("at_limit", t0 + DAY, "Order"),  # within boundary included
+        ("past_limit", t0, "Cart"),
+        ("past_limit", t0 + DAY + dt.timedelta(seconds=1), "Order"),
+        ("reversed", t0, "Order"),
+        ("reversed", t0 + dt.timedelta(hours=1), "Cart"),
+        ("late_first", AS_OF - 40 * DAY, "Cart"),  # first event outside the 30-day window
+        ("late_first", AS_OF - 39 * DAY, "Order"),
+        ("unbounded", AS_OF - 20 * DAY, "Cart"),
+        ("unbounded", AS_OF - 1 * DAY, "Order"),
+    ]
+    rule = {
+        "kind": "event",
+        "event": "Cart",
+        "window": {"last": 30, "unit": "day"},
+        "then": {"event": "Order", "within": {"value": 1, "unit": "day"}},
+    }
+    assert run(group(rule), users, events) == {"at_limit"}
+    no_within = {**rule, "then": {"event": "Order"}}
+    assert run(group(no_within), users, events) == {"at_limit", "past_limit", "unbounded"}
+    assert run(group({**rule, "did": False}), users, events) == {
+        "same_instant",
+        "past_limit",
+        "reversed",
+        "late_first",
+        "unbounded",
+    }
+    no_window = {k: v for k, v in no_within.items() if k != "window"}
+    assert run(group(no_window), users, events) == {
+        "at_limit",
+        "past_limit",
+        "late_first",
+        "unbounded",
+    }
+
+
+def test_then_second_event_window_is_only_as_of_and_where() -> None:
+    users = [{"user_id": u} for u in ("paid", "free", "after_as_of")]
+    events = [
+        ("paid", AS_OF - 2 * DAY, "Cart"),
+        ("paid", AS_OF - DAY, "Order", {"revenue": 5.0}),
+        ("free", AS_OF - 2 * DAY, "Cart"),
+        ("free", AS_OF - DAY, "Order", {"revenue": 0.0}),
+        ("after_as_of", AS_OF - 2 * DAY, "Cart"),
+        ("after_as_of", AS_OF + dt.timedelta(minutes=1), "Order", {"revenue": 5.0}),
+    ]
+    where = group({"kind": "event_property", "field": "revenue", "operator": ">", "value": 0})
+    # The window covers only the first event; the Order may lie after the window's end.
+    rule = {
+        "kind": "event",
+        "event": "Cart",
+        "window": {"from": "2024-03-01", "to": "2024-03-30"},
+        "then": {"event": "Order", "where": where},
+    }
+    assert run(group(rule), users, events) == {"paid"}
+
+
+def test_same_event_followed_by_itself() -> None:
+    users = [{"user_id": u} for u in ("twice", "once", "same_time")]
+    events = [
+        ("twice", AS_OF - 3 * DAY, "Session"),
+        ("twice", AS_OF - 2 * DAY, "Session"),
+        ("once", AS_OF - 3 * DAY, "Session"),
+        ("same_time", AS_OF - 3 * DAY, "Session"),
+        ("same_time", AS_OF - 3 * DAY, "Session"),
+    ]
+    rule = {
+        "kind": "event",
+        "event": "Session",
+        "then": {"event": "Session", "within": {"value": 1, "unit": "week"}},
+    }
+    assert run(group(rule), users, events) == {"twice"}
+
+
+# --------------------------------------------------------------------------- segments, merges, data rules
+
+
+def test_segment_references() -> None:
+    users = [{"user_id": u, "plan": p} for u, p in (("a", "trial"), ("b", "paid"), ("c", None))]
+    segments = {
+        "trials": group(user_rule("plan", "=", "trial")),
+        "uses_trials": group({"kind": "segment", "id": "trials", "in": False}),
+        "frozen": ["b", "gone"],  # "gone" has left users
+    }
+    ref = {"kind": "segment", "id": "trials"}
+    assert run(group(ref), users, [], segments=segments) == {"a"}
+    assert run(group({"kind": "segment", "id": "uses_trials"}), users, [], segments=segments) == {
+        "b",
+        "c",
+    }
+    assert run(group({"kind": "segment", "id": "frozen"}), users, [], segments=segments) == {"b"}
+    out = {"kind": "segment", "id": "frozen", "in": False}
+    assert run(group(out), users, [], segments=segments) == {"a", "c"}
+
+
+def test_segment_reference_errors() -> None:
+    users = [{"user_id": "a"}]
+    loop = {"x": group({"kind": "segment", "id": "y"}), "y": group({"kind": "segment", "id": "x"})}
+    with pytest.raises(reference.InvalidDefinition, match="cycle"):
+        run(group({"kind": "segment", "id": "x"}), users, [], segments=loop)
+    with pytest.raises(reference.InvalidDefinition, match="unknown segment"):
+        run(group({"kind": "segment", "id": "nope"}), users, [], segments=loop)
+
+
+def test_identity_merge_and_unknown_users() -> None:
+    users = [{"user_id": u} for u in ("merged_into", "plain", "from_still_here")]
+    events = [
+        ("anon1", AS_OF - DAY, "Session"),
+        ("anon2", AS_OF - DAY, "Session"),
+        ("merged_into", AS_OF - DAY, "Session"),
+        ("plain", AS_OF - DAY, "Session"),
+        ("from_still_here", AS_OF - DAY, "Session"),
+        ("stranger", AS_OF - DAY, "Session"),  # not a user: ignored
+    ]
+    migrations = pd.DataFrame(
+        {"from_user_id": ["anon1", "anon2", "from_still_here"], "to_user_id": ["merged_into"] * 3}
+    )
+    rule = {"kind": "event", "event": "Session", "count": {"operator": ">=", "value": 2}}
+    assert run(group(rule), users, events, migrations=migrations) == {"merged_into"}
+    assert run(group(rule), users, events) == set()
+    none = {"kind": "event", "event": "Session", "did": False}
+    assert run(group(none), users, events, migrations=migrations) == {"from_still_here"}
+
+
+def test_integer_user_ids_and_tz_aware_as_of() -> None:
+    users = pd.DataFrame({"user_id": [1, 2]})
+    events = pd.DataFrame(
+        {
+            "user_id": [1, 2],
+            "time": pd.Series(
+                [dt.datetime(2024, 3, 31, 11), dt.datetime(2024, 3, 31, 13)], dtype="datetime64[us]"
+            ).dt.tz_localize("UTC"),
+            "event": ["Session", "Session"],
+        }
+    )
+    as_of = dt.datetime(2024, 3, 31, 14, tzinfo=dt.timezone(dt.timedelta(hours=2)))  # 12:00 UTC
+    rule = {"kind": "event", "event": "Session"}
+    assert reference.evaluate(group(rule), users, events, None, as_of) == {1}
