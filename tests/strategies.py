@@ -1,0 +1,740 @@
+"""Random small datasets and random valid format-1 definitions, for hypothesis or for a plain seed.
+
+The same generator code runs on two sources of choices: a :class:`SeededPicker`
+(``random.Random``; what a backend conformance suite uses:
+``random_scenario(seed)``) and a :class:`HypothesisPicker` (``st.data()``
+draws, so hypothesis can shrink a failing case: ``scenarios()``).
+
+The data is built to hit the edges of the spec: NULL and empty strings, case
+variants, the characters ``% _ | + * \\ ' "``, events at the same instant and
+exactly on window boundaries relative to ``as_of``, events after ``as_of``,
+events of unknown users, identity merges, dangling account ids.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import pandas as pd
+
+T = TypeVar("T")
+
+UNITS = ("hour", "day", "week", "month")
+EVENT_NAMES = ("Session", "Pageview", "Add to Cart", "Completed Order", "Sign Up")
+NEVER_SEEN = "Never Seen"
+
+ASCII_STRINGS = (
+    "trial",
+    "Trial",
+    "TRIAL",
+    "paid",
+    "free",
+    "",
+    " trial",
+    "trial ",
+    "50%_off",
+    "50% off",
+    "5000ff",
+    "a_b",
+    "axb",
+    "a|b",
+    "c+d",
+    "x*y",
+    "back\\slash",
+    "it's",
+    'say "hi"',
+    "ann@gmail.com",
+    "BOB@Yahoo.com",
+    "cy@hotmail.com",
+    "/pricing",
+    "/Pricing/team",
+    "/docs/pricing?x=1",
+)
+UNICODE_STRINGS = ("Émile", "émile", "naïve")
+
+AS_OF_CHOICES = (
+    dt.datetime(2024, 3, 31, 12, 34, 56),  # month end after a leap February
+    dt.datetime(2023, 3, 31, 0, 0, 0),  # midnight, month end after a plain February
+    dt.datetime(2024, 1, 1, 0, 0, 0),  # a Monday: ISO week and year boundary
+    dt.datetime(2024, 5, 15, 8, 0, 0, 250000),  # fractional seconds
+    dt.datetime(2024, 12, 30, 23, 59, 59),  # ISO week 2025-W01 starts on this Monday
+    dt.datetime(2024, 2, 29, 18, 0, 0),  # a leap day
+)
+
+
+class Picker(Protocol):
+    """Where the generator's choices come from."""
+
+    def integer(self, low: int, high: int) -> int: ...
+
+    def choice(self, options: Sequence[T]) -> T: ...
+
+
+class SeededPicker:
+    """Choices from ``random.Random(seed)``: reproducible, no shrinking."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)
+
+    def integer(self, low: int, high: int) -> int:
+        return self._rng.randint(low, high)
+
+    def choice(self, options: Sequence[T]) -> T:
+        return options[self._rng.randrange(len(options))]
+
+
+class HypothesisPicker:
+    """Choices drawn from hypothesis (``st.data()`` or a composite's ``draw``): they shrink."""
+
+    def __init__(self, draw: Any) -> None:
+        from hypothesis import strategies as st
+
+        self._draw = draw
+        self._st = st
+
+    def integer(self, low: int, high: int) -> int:
+        return self._draw(self._st.integers(low, high))
+
+    def choice(self, options: Sequence[T]) -> T:
+        return self._draw(self._st.sampled_from(list(options)))
+
+
+def chance(pick: Picker, percent: int) -> bool:
+    """True with the given probability; shrinks towards False."""
+    return pick.integer(0, 99) >= 100 - percent
+
+
+# --------------------------------------------------------------------------- calendar helpers
+
+
+def add_months(moment: dt.datetime, months: int) -> dt.datetime:
+    """Calendar month arithmetic with the day clamped to the month's end."""
+    index = moment.year * 12 + moment.month - 1 + months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def step(moment: dt.datetime, n: int, unit: str) -> dt.datetime:
+    if unit == "month":
+        return add_months(moment, n)
+    hours = {"hour": 1, "day": 24, "week": 168}[unit]
+    return moment + dt.timedelta(hours=hours * n)
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+@dataclass
+class Scenario:
+    """A dataset, an ``as_of`` and saved segments to reference; pandas frames throughout.
+
+    ``as_of`` is naive UTC; ``as_of_arg`` is the same instant as the engine is
+    given it (sometimes zoned, sometimes an ISO string).
+    """
+
+    users: pd.DataFrame
+    events: pd.DataFrame
+    accounts: pd.DataFrame
+    migrations: pd.DataFrame | None
+    as_of: dt.datetime
+    as_of_arg: Any
+    segments: dict[str, dict | list] = field(default_factory=dict)
+
+    @property
+    def user_kinds(self) -> dict[str, str]:
+        return {
+            "plan": "string",
+            "email": "string",
+            "ltv": "number",
+            "visits": "number",
+            "opt_in": "boolean",
+            "signup": "date",
+            "seen": "timestamp",
+            "account_id": "string",
+        }
+
+    @property
+    def account_kinds(self) -> dict[str, str]:
+        return {"tier": "string", "seats": "number"}
+
+    @property
+    def event_kinds(self) -> dict[str, str]:
+        return {
+            "path": "string",
+            "coupon": "string",
+            "revenue": "number",
+            "quantity": "number",
+            "shipped": "timestamp",
+        }
+
+    def samples(self, table: str, column: str) -> list:
+        """The non-NULL values of a column, for rule values that hit real data."""
+        frame = {"user": self.users, "account": self.accounts, "event_property": self.events}[table]
+        return [v for v in frame[column].tolist() if v is not None and not pd.isna(v)]
+
+
+def _string(pick: Picker, unicode: bool, null_percent: int = 15) -> str | None:
+    if chance(pick, null_percent):
+        return None
+    pool = ASCII_STRINGS + (UNICODE_STRINGS if unicode else ())
+    return pick.choice(pool)
+
+
+def _quarter(pick: Picker, low: int, high: int) -> float:
+    """A multiple of 0.25: sums and averages stay exact in binary floating point."""
+    return pick.integer(low * 4, high * 4) / 4
+
+
+def _moment(pick: Picker, as_of: dt.datetime, earlier: list[dt.datetime]) -> dt.datetime:
+    """An instant near as_of, often exactly on a boundary a rule may test."""
+    how = pick.integer(0, 9)
+    if how == 0 and earlier:
+        return pick.choice(earlier)  # the same instant as another event
+    if how in (1, 2):
+        unit = pick.choice(UNITS)
+        moment = step(as_of, -pick.integer(0, 4 if unit == "month" else 14), unit)
+        return moment + dt.timedelta(seconds=pick.choice((0, 0, -1, 1)))
+    if how == 3:
+        # around a Monday 00:00 / midnight / month start: calendar period boundaries
+        day = (as_of - dt.timedelta(days=pick.integer(0, 90))).date()
+        anchor = pick.choice((day - dt.timedelta(days=day.weekday()), day, day.replace(day=1)))
+        midnight = dt.datetime(anchor.year, anchor.month, anchor.day)
+        return midnight + dt.timedelta(seconds=pick.choice((0, -1, 1, 3600, -3600)))
+    if how == 4:
+        return as_of + dt.timedelta(minutes=pick.integer(1, 60 * 24 * 10))  # after as_of
+    return as_of - dt.timedelta(seconds=pick.integer(0, 100 * 86400))
+
+
+def _time_column(values: list[dt.datetime | None], tz_aware: bool) -> pd.Series:
+    series = pd.Series(values, dtype="datetime64[us]")
+    return series.dt.tz_localize("UTC") if tz_aware else series
+
+
+def make_scenario(
+    pick: Picker,
+    max_users: int = 25,
+    max_events: int = 250,
+    unicode: bool = True,
+    with_segments: bool = True,
+) -> Scenario:
+    """Draw a whole scenario: users, accounts, events, migrations, as_of, saved segments."""
+    as_of = pick.choice(AS_OF_CHOICES)
+    tz_aware = chance(pick, 30)
+    int_ids = chance(pick, 30)
+
+    n_users = pick.integer(1, max_users)
+    user_ids: list[Any] = (
+        list(range(1, n_users + 1)) if int_ids else [f"u{i:02d}" for i in range(n_users)]
+    )
+    n_accounts = pick.integer(1, 4)
+    account_ids = [f"acc{i}" for i in range(n_accounts)]
+
+    rows = []
+    for i in range(n_users):
+        # Row 0 always has values so that every column's type can be inferred.
+        nulls = 0 if i == 0 else 15
+        signup = as_of.date() - dt.timedelta(days=pick.integer(-3, 120))
+        seen = _moment(pick, as_of, [])
+        rows.append(
+            {
+                "plan": _string(pick, unicode, nulls),
+                "email": _string(pick, unicode, nulls),
+                "ltv": None if chance(pick, nulls) else _quarter(pick, -10, 200),
+                "visits": None if chance(pick, nulls) else pick.integer(0, 20),
+                "opt_in": None if chance(pick, nulls) else chance(pick, 50),
+                "signup": None if chance(pick, nulls) else signup,
+                "seen": None if chance(pick, nulls) else seen,
+                "account_id": None
+                if chance(pick, nulls)
+                else pick.choice([*account_ids, "acc-dangling"]),
+            }
+        )
+    users = pd.DataFrame(
+        {
+            "user_id": user_ids,
+            "plan": pd.Series([r["plan"] for r in rows], dtype="object"),
+            "email": pd.Series([r["email"] for r in rows], dtype="object"),
+            "ltv": pd.Series([r["ltv"] for r in rows], dtype="Float64"),
+            "visits": pd.Series([r["visits"] for r in rows], dtype="Int64"),
+            "opt_in": pd.Series([r["opt_in"] for r in rows], dtype="boolean"),
+            "signup": pd.Series([r["signup"] for r in rows], dtype="object"),
+            "seen": _time_column([r["seen"] for r in rows], tz_aware),
+            "account_id": pd.Series([r["account_id"] for r in rows], dtype="object"),
+        }
+    )
+    accounts = pd.DataFrame(
+        {
+            "account_id": account_ids,
+            "tier": pd.Series(
+                [
+                    pick.choice(("gold", "Gold", "silver", "", "platinum"))
+                    if i == 0 or not chance(pick, 20)
+                    else None
+                    for i in range(n_accounts)
+                ],
+                dtype="object",
+            ),
+            "seats": pd.Series(
+                [
+                    pick.integer(1, 50) if i == 0 or not chance(pick, 20) else None
+                    for i in range(n_accounts)
+                ],
+                dtype="Int64",
+            ),
+        }
+    )
+
+    migrations = None
+    anon_ids: list[Any] = []
+    if chance(pick, 40):
+        n_migrations = pick.integer(1, 3)
+        sources: list[Any] = []
+        targets: list[Any] = []
+        for k in range(n_migrations):
+            if chance(pick, 20) and n_users > 1:
+                source = user_ids[-1 - k % n_users]  # a merged user still in users
+            else:
+                source = 1000 + k if int_ids else f"anon{k}"
+            if source in sources:
+                continue
+            target = pick.choice(user_ids)
+            if target == source:
+                continue
+            sources.append(source)
+            targets.append(target)
+            anon_ids.append(source)
+        if sources:
+            migrations = pd.DataFrame({"from_user_id": sources, "to_user_id": targets})
+    ghost = 9999 if int_ids else "ghost"
+
+    n_events = pick.integer(0, max_events)
+    times: list[dt.datetime] = []
+    event_rows = []
+    for _ in range(n_events):
+        who = pick.integer(0, 19)
+        if who == 0:
+            uid = ghost  # an event of nobody in users: ignored
+        elif who <= 2 and anon_ids:
+            uid = pick.choice(anon_ids)
+        else:
+            uid = pick.choice(user_ids)
+        moment = _moment(pick, as_of, times)
+        times.append(moment)
+        event_rows.append(
+            {
+                "user_id": uid,
+                "time": moment,
+                "event": pick.choice(EVENT_NAMES),
+                "path": _string(pick, unicode, 40),
+                "coupon": None
+                if chance(pick, 60)
+                else pick.choice(("SAVE10", "save10", "", "50%_off", "a|b")),
+                "revenue": None if chance(pick, 40) else _quarter(pick, -5, 60),
+                "quantity": None if chance(pick, 40) else pick.integer(0, 5),
+                "shipped": None if chance(pick, 60) else _moment(pick, as_of, times),
+            }
+        )
+    events = pd.DataFrame(
+        {
+            "user_id": pd.Series(
+                [r["user_id"] for r in event_rows], dtype="int64" if int_ids else "object"
+            ),
+            "time": _time_column([r["time"] for r in event_rows], tz_aware),
+            "event": pd.Series([r["event"] for r in event_rows], dtype="object"),
+            "path": pd.Series([r["path"] for r in event_rows], dtype="object"),
+            "coupon": pd.Series([r["coupon"] for r in event_rows], dtype="object"),
+            "revenue": pd.Series([r["revenue"] for r in event_rows], dtype="Float64"),
+            "quantity": pd.Series([r["quantity"] for r in event_rows], dtype="Int64"),
+            "shipped": _time_column([r["shipped"] for r in event_rows], tz_aware),
+        }
+    )
+    # Give string columns of an empty or all-NULL event table a type ibis can infer.
+    for name in ("path", "coupon", "event"):
+        if events[name].isna().all():
+            events[name] = events[name].astype("string")
+
+    scenario = Scenario(
+        users=users,
+        events=events,
+        accounts=accounts,
+        migrations=migrations,
+        as_of=as_of,
+        as_of_arg=_as_of_arg(pick, as_of),
+    )
+    if with_segments:
+        scenario.segments = _saved_segments(pick, scenario)
+    return scenario
+
+
+def _as_of_arg(pick: Picker, as_of: dt.datetime) -> Any:
+    how = pick.integer(0, 3)
+    if how == 1:
+        return as_of.replace(tzinfo=dt.timezone.utc)
+    if how == 2:
+        zone = dt.timezone(dt.timedelta(hours=-5))
+        return as_of.replace(tzinfo=dt.timezone.utc).astimezone(zone)
+    if how == 3:
+        return as_of.isoformat()
+    return as_of
+
+
+def _saved_segments(pick: Picker, scenario: Scenario) -> dict[str, dict | list]:
+    segments: dict[str, dict | list] = {}
+    ids = scenario.users["user_id"].tolist()
+    frozen = [uid for uid in ids if chance(pick, 40)]
+    frozen.append(8888 if isinstance(ids[0], int) else "left-users")
+    segments["static-a"] = frozen
+    # Each dynamic segment may reference only those made before it: no cycles.
+    segments["dyn-a"] = make_definition(pick, scenario, max_depth=1, segment_ids=["static-a"])
+    segments["dyn-b"] = make_definition(
+        pick, scenario, max_depth=2, segment_ids=["static-a", "dyn-a"]
+    )
+    return segments
+
+
+def random_scenario(seed: int, **kwargs: Any) -> Scenario:
+    """A reproducible scenario from a seed (for backend conformance suites)."""
+    return make_scenario(SeededPicker(seed), **kwargs)
+
+
+def random_definitions(scenario: Scenario, seed: int, n: int = 5, **kwargs: Any) -> list[dict]:
+    """``n`` reproducible random definitions valid for ``scenario``."""
+    pick = SeededPicker(seed)
+    return [make_definition(pick, scenario, **kwargs) for _ in range(n)]
+
+
+# --------------------------------------------------------------------------- rule values
+
+
+def _iso(pick: Picker, moment: dt.datetime, allow_date_only: bool = True) -> str:
+    """An ISO-8601 spelling of a naive-UTC instant: plain, Z, a +02:00 offset, or a bare date."""
+    how = pick.integer(0, 4)
+    if how == 1:
+        return moment.isoformat() + "Z"
+    if how == 2:
+        zone = dt.timezone(dt.timedelta(hours=2))
+        return moment.replace(tzinfo=dt.timezone.utc).astimezone(zone).isoformat()
+    if how == 3 and allow_date_only:
+        return moment.date().isoformat()
+    return moment.isoformat()
+
+
+def _case_variant(pick: Picker, text: str) -> str:
+    return pick.choice((text, text.upper(), text.lower(), text.swapcase()))
+
+
+def _substring(pick: Picker, text: str) -> str:
+    if not text:
+        return "a"
+    start = pick.integer(0, len(text) - 1)
+    end = pick.integer(start + 1, len(text))
+    return text[start:end]
+
+
+def _escape(piece: str) -> str:
+    out = piece.replace("\\", "\\\\")
+    for char in "|+*":
+        out = out.replace(char, "\\" + char)
+    return out
+
+
+def contains_pattern(pick: Picker, samples: list[str]) -> str:
+    """A valid contains pattern: alternatives of parts of pieces joined by ``*``, escaped."""
+    pool = [s for s in samples if s] or ["trial"]
+    alternatives = []
+    for _ in range(pick.integer(1, 3) if chance(pick, 40) else 1):
+        parts = []
+        for _ in range(pick.integer(1, 2) if chance(pick, 30) else 1):
+            pieces = [
+                _escape(_case_variant(pick, _substring(pick, pick.choice(pool))))
+                for _ in range(pick.integer(1, 2) if chance(pick, 30) else 1)
+            ]
+            if chance(pick, 15):
+                pieces.insert(0, "")  # a leading *
+            parts.append("*".join(pieces))
+        alternatives.append("+".join(parts))
+    return "|".join(alternatives)
+
+
+def _number_value(pick: Picker, samples: list) -> float | int:
+    if samples and chance(pick, 60):
+        value = pick.choice(samples)
+        return value + pick.choice((0, 0, 0.25, -1))
+    return pick.choice((_quarter(pick, -10, 200), pick.integer(-2, 20)))
+
+
+def _property_rule(pick: Picker, scenario: Scenario, table: str, kind_name: str) -> dict:
+    kinds = {
+        "user": scenario.user_kinds,
+        "account": scenario.account_kinds,
+        "event_property": scenario.event_kinds,
+    }[table]
+    column = pick.choice(sorted(kinds))
+    kind = kinds[column]
+    samples = scenario.samples(table, column)
+    rule: dict[str, Any] = {"kind": kind_name, "field": column}
+    ops = {
+        "string": (
+            "=",
+            "!=",
+            "in",
+            "not in",
+            "contains",
+            "not contains",
+            "begins with",
+            "ends with",
+            "is set",
+            "is not set",
+        ),
+        "number": (
+            "=",
+            "!=",
+            "in",
+            "not in",
+            "<",
+            "<=",
+            ">",
+            ">=",
+            "between",
+            "not between",
+            "is set",
+            "is not set",
+        ),
+        "boolean": ("=", "!=", "in", "not in", "is set", "is not set"),
+        "date": (
+            "=",
+            "!=",
+            "in",
+            "not in",
+            "<",
+            "<=",
+            ">",
+            ">=",
+            "between",
+            "not between",
+            "in last",
+            "more than ago",
+            "is set",
+            "is not set",
+        ),
+        "timestamp": (
+            "=",
+            "!=",
+            "<",
+            "<=",
+            ">",
+            ">=",
+            "between",
+            "not between",
+            "in last",
+            "more than ago",
+            "is set",
+            "is not set",
+        ),
+    }[kind]
+    op = pick.choice(ops)
+    rule["operator"] = op
+    if op in ("is set", "is not set"):
+        return rule
+    if op in ("in last", "more than ago"):
+        unit = pick.choice(UNITS)
+        rule["value"] = pick.integer(1, 3 if unit == "month" else 40)
+        rule["unit"] = unit
+        return rule
+
+    def one() -> Any:
+        if kind == "string":
+            strings = [s for s in samples if s] or ["trial"]
+            value = (
+                pick.choice(strings)
+                if chance(pick, 70)
+                else pick.choice([s for s in ASCII_STRINGS if s])
+            )
+            if op in ("begins with", "ends with"):
+                value = _substring(pick, value)
+                cut = pick.integer(1, len(value))
+                value = value[:cut] if op == "begins with" else value[-cut:]
+                return _case_variant(pick, value)
+            return value if chance(pick, 70) else _case_variant(pick, value)
+        if kind == "number":
+            return _number_value(pick, samples)
+        if kind == "boolean":
+            return chance(pick, 50)
+        if kind == "date":
+            base = pick.choice(samples) if samples else scenario.as_of.date()
+            return (base + dt.timedelta(days=pick.choice((0, 0, 1, -1)))).isoformat()
+        moment = (
+            pick.choice(samples)
+            if samples and chance(pick, 70)
+            else _moment(pick, scenario.as_of, [])
+        )
+        moment = _naive(moment) + dt.timedelta(seconds=pick.choice((0, 0, 1, -1)))
+        return _iso(pick, moment, allow_date_only=op not in ("=", "!="))
+
+    if op in ("contains", "not contains"):
+        rule["value"] = contains_pattern(pick, [s for s in samples if isinstance(s, str)])
+    elif op in ("in", "not in"):
+        rule["value"] = [one() for _ in range(pick.integer(1, 3))]
+    elif op in ("between", "not between"):
+        low, high = one(), one()
+        if chance(pick, 85):
+            low, high = _ordered(low, high)
+        rule["value"] = [low, high]
+    else:
+        rule["value"] = one()
+    return rule
+
+
+def _ordered(low: Any, high: Any) -> tuple[Any, Any]:
+    def key(value: Any) -> Any:
+        if isinstance(value, str):
+            moment = pd.Timestamp(value)
+            return moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment
+        return value
+
+    return (low, high) if key(low) <= key(high) else (high, low)
+
+
+# --------------------------------------------------------------------------- event rules
+
+
+def _window(pick: Picker, scenario: Scenario) -> dict:
+    how = pick.integer(0, 3)
+    unit = pick.choice(UNITS)
+    # Small spans, so that events placed k units before as_of fall on a window's edge.
+    top = {"hour": 14, "day": 14, "week": 6, "month": 3}[unit]
+    if how <= 1:
+        window: dict[str, Any] = {"last": pick.integer(1, top), "unit": unit}
+        if how == 1:
+            window["offset"] = pick.integer(1, top)
+        return window
+    times = [_naive(t) for t in scenario.events["time"].tolist()]
+    start = pick.choice(times) if times and chance(pick, 50) else _moment(pick, scenario.as_of, [])
+    window = {}
+    if chance(pick, 80):
+        window["from"] = _iso(pick, start)
+    if chance(pick, 70) or not window:
+        end = start + dt.timedelta(hours=pick.integer(1, 24 * 40))
+        window["to"] = _iso(pick, end)
+    return window
+
+
+def _naive(moment: Any) -> dt.datetime:
+    """A pandas/Python instant as a naive UTC datetime."""
+    moment = pd.Timestamp(moment)
+    if moment.tzinfo is not None:
+        moment = moment.tz_convert("UTC").tz_localize(None)
+    return moment.to_pydatetime()
+
+
+def _where(pick: Picker, scenario: Scenario, depth: int = 1) -> dict:
+    rules: list[dict] = []
+    for _ in range(pick.integer(1, 3)):
+        if depth > 0 and chance(pick, 20):
+            rules.append(_where(pick, scenario, depth - 1))
+        else:
+            rules.append(_property_rule(pick, scenario, "event_property", "event_property"))
+    group: dict[str, Any] = {"combinator": pick.choice(("and", "or")), "rules": rules}
+    if chance(pick, 20):
+        group["not"] = True
+    return group
+
+
+def _count(pick: Picker) -> dict:
+    op = pick.choice(("=", "!=", "<", "<=", ">", ">=", "between"))
+    count: dict[str, Any] = {"operator": op}
+    if op == "between":
+        low = pick.integer(0, 3)
+        count["value"] = [low, low + pick.integer(0, 3)]
+    else:
+        count["value"] = pick.integer(0, 4)
+    if chance(pick, 35):
+        count["unit"] = pick.choice(UNITS)
+    return count
+
+
+def _aggregate(pick: Picker, scenario: Scenario) -> dict:
+    fn = pick.choice(("sum", "avg", "min", "max", "count_distinct"))
+    if fn == "count_distinct":
+        prop = pick.choice(("path", "coupon", "revenue", "quantity"))
+        value_of = lambda: pick.integer(0, 3)  # noqa: E731
+    else:
+        prop = pick.choice(("revenue", "quantity"))
+        samples = scenario.samples("event_property", prop)
+        value_of = lambda: _number_value(pick, samples)  # noqa: E731
+    op = pick.choice(("=", "!=", "<", "<=", ">", ">=", "between"))
+    value: Any = list(_ordered(value_of(), value_of())) if op == "between" else value_of()
+    return {"fn": fn, "field": prop, "operator": op, "value": value}
+
+
+def _event_rule(pick: Picker, scenario: Scenario) -> dict:
+    rule: dict[str, Any] = {"kind": "event", "event": pick.choice((*EVENT_NAMES, NEVER_SEEN))}
+    did = not chance(pick, 30)
+    if not did or chance(pick, 30):
+        rule["did"] = did
+    if chance(pick, 60):
+        rule["window"] = _window(pick, scenario)
+    if chance(pick, 30):
+        rule["where"] = _where(pick, scenario)
+    if chance(pick, 25):
+        then: dict[str, Any] = {"event": pick.choice(EVENT_NAMES)}
+        if chance(pick, 60):
+            unit = pick.choice(UNITS)
+            then["within"] = {"value": pick.integer(1, 2 if unit == "month" else 30), "unit": unit}
+        if chance(pick, 25):
+            then["where"] = _where(pick, scenario, depth=0)
+        rule["then"] = then
+        return rule
+    if not did:
+        return rule
+    if chance(pick, 40):
+        rule["count"] = _count(pick)
+    if chance(pick, 25):
+        rule["aggregate"] = _aggregate(pick, scenario)
+    if chance(pick, 15):
+        rule["first_time"] = True
+    return rule
+
+
+# --------------------------------------------------------------------------- groups
+
+
+def make_definition(
+    pick: Picker,
+    scenario: Scenario,
+    max_depth: int = 3,
+    segment_ids: Sequence[str] | None = None,
+) -> dict:
+    """A random valid format-1 group for ``scenario``."""
+    if segment_ids is None:
+        segment_ids = sorted(scenario.segments)
+    return _group(pick, scenario, max_depth, list(segment_ids))
+
+
+def _group(pick: Picker, scenario: Scenario, depth: int, segment_ids: list[str]) -> dict:
+    rules: list[dict] = []
+    for _ in range(pick.integer(0, 3)):
+        what = pick.integer(0, 9)
+        if what == 0 and depth > 0:
+            rules.append(_group(pick, scenario, depth - 1, segment_ids))
+        elif what <= 2:
+            rules.append(_property_rule(pick, scenario, "user", "user"))
+        elif what == 3:
+            rules.append(_property_rule(pick, scenario, "account", "account"))
+        elif what == 4 and segment_ids:
+            reference: dict[str, Any] = {"kind": "segment", "id": pick.choice(segment_ids)}
+            if chance(pick, 40):
+                reference["in"] = not chance(pick, 60)
+            rules.append(reference)
+        else:
+            rules.append(_event_rule(pick, scenario))
+    group: dict[str, Any] = {"combinator": pick.choice(("and", "or")), "rules": rules}
+    if chance(pick, 20):
+        group["not"] = True
+    return group
