@@ -210,6 +210,10 @@ class Condition:
     def __invert__(self) -> Condition:
         return Group("and", (self,), negate=True)
 
+    def _model(self) -> Condition:
+        """The plain model object (fluent builders hand over their rule)."""
+        return self
+
     def describe(self) -> str:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
 
@@ -230,7 +234,7 @@ def _combine(combinator: str, left: Condition, right: Condition) -> Group:
     if not isinstance(right, Condition):
         return NotImplemented  # type: ignore[return-value]
     items: list[Condition] = []
-    for side in (left, right):
+    for side in (left._model(), right._model()):
         if isinstance(side, Group) and side.combinator == combinator and not side.negate:
             items.extend(side.rules)
         else:
@@ -280,13 +284,17 @@ class PropertyRule(Condition):
         vpath = _join(path, "value")
         if operator in SCALAR_OPERATORS:
             if not _is_scalar(value):
-                raise _err(vpath, f"{operator!r} needs one string, number or boolean, got {value!r}")
+                raise _err(
+                    vpath, f"{operator!r} needs one string, number or boolean, got {value!r}"
+                )
         elif operator in LIST_OPERATORS:
             if not isinstance(value, list) or not value:
                 raise _err(vpath, f"{operator!r} needs a non-empty list of values, got {value!r}")
             for i, item in enumerate(value):
                 if not _is_scalar(item):
-                    raise _err(_join(vpath, i), f"must be a string, number or boolean, got {item!r}")
+                    raise _err(
+                        _join(vpath, i), f"must be a string, number or boolean, got {item!r}"
+                    )
         elif operator in ORDER_OPERATORS:
             if not (_is_number(value) or isinstance(value, str)):
                 raise _err(
@@ -313,7 +321,7 @@ class PropertyRule(Condition):
             if unit not in UNITS:
                 raise _err(_join(path, "unit"), f"{operator!r} needs a unit, one of {UNITS}")
         if unit is not None and operator not in RELATIVE_OPERATORS:
-            raise _err(_join(path, "unit"), f"'unit' only goes with 'in last' / 'more than ago'")
+            raise _err(_join(path, "unit"), "'unit' only goes with 'in last' / 'more than ago'")
         return cls(str(kind), fld, operator, _freeze(value), unit)
 
     def to_dict(self) -> dict:
@@ -363,8 +371,12 @@ class Comparison:
     @classmethod
     def from_dict(cls, data: Any, path: str, *, allow_unit: bool) -> Comparison:
         data = _require_mapping(data, path, "a count")
-        _check_keys(data, {"operator", "value", "unit"} if allow_unit else {"operator", "value"},
-                    path, "a count")
+        _check_keys(
+            data,
+            {"operator", "value", "unit"} if allow_unit else {"operator", "value"},
+            path,
+            "a count",
+        )
         operator = data.get("operator")
         if operator not in COUNT_OPERATORS:
             raise _err(
@@ -446,7 +458,8 @@ class Aggregate:
         fn = data.get("fn")
         if fn not in AGGREGATE_FUNCTIONS:
             raise _err(
-                _join(path, "fn"), f"unknown function {fn!r}; valid: {', '.join(AGGREGATE_FUNCTIONS)}"
+                _join(path, "fn"),
+                f"unknown function {fn!r}; valid: {', '.join(AGGREGATE_FUNCTIONS)}",
             )
         fld = _require_str(data, "field", path)
         comparison = Comparison.from_dict(
@@ -459,7 +472,9 @@ class Aggregate:
 
     def describe(self) -> str:
         op, v = self.comparison.operator, self.comparison.value
-        shown = f"between {_show(v[0])} and {_show(v[1])}" if op == "between" else f"{op} {_show(v)}"
+        shown = (
+            f"between {_show(v[0])} and {_show(v[1])}" if op == "between" else f"{op} {_show(v)}"
+        )
         return f"{self.fn.replace('_', ' ')} of {self.field} {shown}"
 
 
@@ -772,11 +787,10 @@ class Group(Condition):
     def __post_init__(self) -> None:
         if self.combinator not in ("and", "or"):
             raise DefinitionError(f"combinator must be 'and' or 'or', got {self.combinator!r}")
-        if not isinstance(self.rules, tuple):
-            object.__setattr__(self, "rules", tuple(self.rules))
         for item in self.rules:
             if not isinstance(item, Condition):
                 raise DefinitionError(f"a group holds rules and groups, got {item!r}")
+        object.__setattr__(self, "rules", tuple(item._model() for item in self.rules))
 
     def __invert__(self) -> Group:
         return Group(self.combinator, self.rules, not self.negate)
@@ -894,7 +908,7 @@ def as_segment(value: Any) -> Group:
     if isinstance(value, Group):
         return value
     if isinstance(value, Condition):
-        return Group("and", (value,))
+        return Group("and", (value._model(),))
     if isinstance(value, (Mapping, str, bytes)):
         return Group.from_dict(value)
     raise DefinitionError(

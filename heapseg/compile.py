@@ -1,0 +1,536 @@
+"""Segment model -> one ibis boolean expression over the users table.
+
+Every rule becomes a predicate on ``users``: property rules are column tests, behaviour rules are
+``user_id IN (subquery over events)``, so a whole segment is a single query that any SQL engine
+runs as semi/anti joins. Relative windows become absolute UTC timestamps here, in Python, which
+keeps calendar-month arithmetic identical on every backend.
+"""
+
+from __future__ import annotations
+
+import calendar
+import difflib
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta, timezone
+from functools import reduce
+from typing import Any
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+
+from heapseg.errors import HeapsegError, SchemaError, SegmentReferenceError
+from heapseg.model import (
+    NEGATED_TWIN,
+    Aggregate,
+    Comparison,
+    Condition,
+    EventRule,
+    Group,
+    LastWindow,
+    PropertyRule,
+    RangeWindow,
+    SegmentRule,
+    StaticMembers,
+    as_segment,
+    parse_contains_pattern,
+    parse_iso_timestamp,
+)
+
+__all__ = ["CompileContext", "UnknownEventWarning", "compile_segment", "shift"]
+
+_TRUNCATE_UNITS = {"hour": "h", "day": "D", "week": "W", "month": "M"}
+_REGEX_SPECIAL = set(".^$*+?{}[]\\|()")
+
+
+class UnknownEventWarning(UserWarning):
+    """A rule names an event the data has never seen (allowed: nobody did it yet)."""
+
+
+@dataclass(frozen=True)
+class CompileContext:
+    """What the compiler needs: the dataset's normalised tables, ``as_of`` and a resolver."""
+
+    users: ir.Table
+    events: ir.Table
+    accounts: ir.Table | None
+    as_of: datetime
+    resolver: Any = None
+    known_events: Callable[[], set[str]] | None = None
+    chain: tuple[str, ...] = field(default=())
+
+    def timestamp(self, value: datetime, dtype: dt.DataType | None = None) -> ir.Value:
+        """A literal that compares correctly with a timestamp column (zone-aware or not)."""
+        dtype = dtype if dtype is not None else self.events.time.type()
+        if getattr(dtype, "timezone", None):
+            return ibis.literal(value.replace(tzinfo=timezone.utc), type=dtype)
+        return ibis.literal(value, type=dt.Timestamp())
+
+
+def compile_segment(segment: Any, ctx: CompileContext) -> ir.BooleanValue:
+    """Compile a segment (model object or format-1 dict) to a boolean expression over ``users``.
+
+    Examples
+    --------
+    >>> import heapseg
+    >>> ds = heapseg.connect()  # doctest: +SKIP
+    >>> ds.users.filter(compile_segment(seg, ds.context())).count()  # doctest: +SKIP
+    """
+    return _group(as_segment(segment), ctx, "")
+
+
+# ---------------------------------------------------------------------------- boolean helpers
+
+
+def _negate(expr: ir.BooleanValue) -> ir.BooleanValue:
+    # NULL means "the condition does not hold" everywhere in format 1, so a complement must
+    # turn NULL into false first (NOT NULL would be NULL and drop the unset users).
+    return ~ibis.coalesce(expr, ibis.literal(False))
+
+
+def _all(exprs: Sequence[ir.BooleanValue]) -> ir.BooleanValue:
+    return reduce(lambda a, b: a & b, exprs) if exprs else ibis.literal(True)
+
+
+def _any(exprs: Sequence[ir.BooleanValue]) -> ir.BooleanValue:
+    return reduce(lambda a, b: a | b, exprs) if exprs else ibis.literal(False)
+
+
+def _path(base: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{base}[{key}]"
+    return f"{base}.{key}" if base else key
+
+
+# ---------------------------------------------------------------------------- groups and rules
+
+
+def _group(group: Group, ctx: CompileContext, path: str) -> ir.BooleanValue:
+    parts = [_item(rule, ctx, _path(_path(path, "rules"), i)) for i, rule in enumerate(group.rules)]
+    if not parts:
+        expr = ibis.literal(True)
+    else:
+        expr = _all(parts) if group.combinator == "and" else _any(parts)
+    return _negate(expr) if group.negate else expr
+
+
+def _item(rule: Condition, ctx: CompileContext, path: str) -> ir.BooleanValue:
+    if isinstance(rule, Group):
+        return _group(rule, ctx, path)
+    if isinstance(rule, PropertyRule):
+        if rule.kind == "account":
+            return _account_rule(rule, ctx, path)
+        return _property(ctx.users, rule, ctx, path, "user")
+    if isinstance(rule, EventRule):
+        return _event_rule(rule, ctx, path)
+    if isinstance(rule, SegmentRule):
+        return _segment_rule(rule, ctx, path)
+    raise HeapsegError(f"{path}: cannot compile {type(rule).__name__}")
+
+
+def _account_rule(rule: PropertyRule, ctx: CompileContext, path: str) -> ir.BooleanValue:
+    if ctx.accounts is None:
+        raise SchemaError("this dataset has no accounts table", path)
+    if "account_id" not in ctx.users.columns:
+        raise SchemaError("the users table has no account_id column to link accounts", path)
+    positive = (
+        rule
+        if rule.operator not in NEGATED_TWIN
+        else replace(rule, operator=NEGATED_TWIN[rule.operator])
+    )
+    accounts = ctx.accounts
+    matched = accounts.filter(_property(accounts, positive, ctx, path, "account"))
+    expr = ctx.users.account_id.isin(matched.account_id)
+    # A user whose account_id matches no account has every account property unset.
+    return _negate(expr) if positive is not rule else expr
+
+
+# ---------------------------------------------------------------------------- properties
+
+
+def _column(table: ir.Table, name: str, kind: str, path: str) -> ir.Column:
+    if name in table.columns:
+        return table[name]
+    known = [c for c in table.columns if c not in ("user_id", "time", "event")] or table.columns
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise SchemaError(
+        f"unknown {kind} property {name!r}{hint} (known: {', '.join(sorted(known))})",
+        _path(path, "field"),
+    )
+
+
+def _property(
+    table: ir.Table, rule: PropertyRule, ctx: CompileContext, path: str, kind: str
+) -> ir.BooleanValue:
+    col = _column(table, rule.field, kind, path)
+    if rule.operator in NEGATED_TWIN:
+        positive = replace(rule, operator=NEGATED_TWIN[rule.operator])
+        return _negate(_positive_property(col, positive, ctx, path))
+    return _positive_property(col, rule, ctx, path)
+
+
+def _type_error(rule: PropertyRule, col: ir.Column, path: str, expected: str) -> SchemaError:
+    return SchemaError(
+        f"operator {rule.operator!r} on {rule.field!r} needs {expected}, "
+        f"but the column's type is {col.type()}",
+        _path(path, "operator"),
+    )
+
+
+def _positive_property(
+    col: ir.Column, rule: PropertyRule, ctx: CompileContext, path: str
+) -> ir.BooleanValue:
+    dtype = col.type()
+    op = rule.operator
+    if op == "is set":
+        return col.notnull() & (col != "") if dtype.is_string() else col.notnull()
+    if op in ("=", "in"):
+        values = [_literal(v, col, rule, path) for v in rule.values]
+        return col == values[0] if op == "=" else col.isin(values)
+    if op in ("<", "<=", ">", ">=", "between"):
+        if not (dtype.is_numeric() or dtype.is_temporal()):
+            raise _type_error(rule, col, path, "a number, date or timestamp column")
+        if op == "between":
+            low, high = (_literal(v, col, rule, path) for v in rule.value)
+            return (col >= low) & (col <= high)
+        value = _literal(rule.value, col, rule, path)
+        return {"<": col < value, "<=": col <= value, ">": col > value, ">=": col >= value}[op]
+    if op in ("contains", "begins with", "ends with"):
+        if not dtype.is_string():
+            raise _type_error(rule, col, path, "a string column")
+        lowered = col.lower()
+        if op == "begins with":
+            return lowered.startswith(rule.value.lower())
+        if op == "ends with":
+            return lowered.endswith(rule.value.lower())
+        return _contains(lowered, rule.value, _path(path, "value"))
+    if op in ("in last", "more than ago"):
+        if not (dtype.is_date() or dtype.is_timestamp()):
+            raise _type_error(rule, col, path, "a date or timestamp column")
+        start = shift(ctx.as_of, rule.value, rule.unit)
+        if dtype.is_date():
+            # A date stands for its midnight: compare whole days with the instants' bounds.
+            first_day = _ceil_date(start)
+            if op == "in last":
+                return (col >= first_day) & (col <= ctx.as_of.date())
+            return col < first_day
+        low, high = ctx.timestamp(start, dtype), ctx.timestamp(ctx.as_of, dtype)
+        return (col >= low) & (col <= high) if op == "in last" else col < low
+    raise SchemaError(f"unsupported operator {op!r}", _path(path, "operator"))
+
+
+def _ceil_date(moment: datetime) -> date:
+    day = moment.date()
+    return day if moment.time() == time(0) else day + timedelta(days=1)
+
+
+def _literal(value: Any, col: ir.Column, rule: PropertyRule, path: str) -> Any:
+    """Check ``value`` against the column's type and turn it into something ibis compares."""
+    dtype = col.type()
+    vpath = _path(path, "value")
+
+    def mismatch(expected: str) -> SchemaError:
+        return SchemaError(
+            f"{rule.field!r} is a {dtype} column: the value {value!r} is not {expected}", vpath
+        )
+
+    if dtype.is_string():
+        if not isinstance(value, str):
+            raise mismatch("a string")
+        return value
+    if dtype.is_boolean():
+        if not isinstance(value, bool):
+            raise mismatch("true or false")
+        return value
+    if dtype.is_numeric():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise mismatch("a number")
+        return value
+    if dtype.is_date():
+        if not isinstance(value, str):
+            raise mismatch("an ISO date string")
+        moment = parse_iso_timestamp(value, vpath)
+        if moment.time() != time(0):
+            raise mismatch("a date without a time of day")
+        return moment.date()
+    if dtype.is_timestamp():
+        if not isinstance(value, str):
+            raise mismatch("an ISO timestamp string")
+        tz_dtype = dtype if getattr(dtype, "timezone", None) else None
+        moment = parse_iso_timestamp(value, vpath)
+        return moment.replace(tzinfo=timezone.utc) if tz_dtype else moment
+    raise SchemaError(f"{rule.field!r} has type {dtype}, which rules cannot test", vpath)
+
+
+def _regex_escape(text: str) -> str:
+    # Escape only the metacharacters: RE2, Java and PostgreSQL all read "\x" of punctuation as
+    # the character, but not every engine accepts Python's escapes of spaces or '#'.
+    return "".join(f"\\{ch}" if ch in _REGEX_SPECIAL else ch for ch in text)
+
+
+def _contains(lowered: ir.StringValue, pattern: str, path: str) -> ir.BooleanValue:
+    alternatives = []
+    for alternative in parse_contains_pattern(pattern, path):
+        parts = []
+        for pieces in alternative:
+            if len(pieces) == 1:
+                if pieces[0]:
+                    parts.append(lowered.contains(pieces[0].lower()))
+                continue
+            regex = ".*".join(_regex_escape(p.lower()) for p in pieces)
+            parts.append(lowered.re_search(f"(?s){regex}"))
+        # A part that is only "*" or empty matches anything (of a set value).
+        alternatives.append(_all(parts) if parts else lowered.notnull())
+    return _any(alternatives)
+
+
+# ---------------------------------------------------------------------------- time
+
+
+def shift(moment: datetime, amount: int, unit: str) -> datetime:
+    """``moment - amount·unit``; months are calendar months with the day clamped to the month end.
+
+    >>> shift(datetime(2026, 3, 31), 1, "month")
+    datetime.datetime(2026, 2, 28, 0, 0)
+    """
+    if unit == "hour":
+        return moment - timedelta(hours=amount)
+    if unit == "day":
+        return moment - timedelta(days=amount)
+    if unit == "week":
+        return moment - timedelta(weeks=amount)
+    if unit == "month":
+        index = moment.year * 12 + (moment.month - 1) - amount
+        year, month = divmod(index, 12)
+        month += 1
+        day = min(moment.day, calendar.monthrange(year, month)[1])
+        return moment.replace(year=year, month=month, day=day)
+    raise ValueError(f"unknown unit {unit!r}")
+
+
+def _window_filter(
+    column: ir.TimestampValue, window: Any, ctx: CompileContext
+) -> ir.BooleanValue | None:
+    if window is None:
+        return None
+    if isinstance(window, LastWindow):
+        high = shift(ctx.as_of, window.offset, window.unit)
+        low = shift(ctx.as_of, window.last + window.offset, window.unit)
+        return (column > ctx.timestamp(low)) & (column <= ctx.timestamp(high))
+    if isinstance(window, RangeWindow):
+        start, end = window.bounds()
+        conditions = []
+        if start is not None:
+            conditions.append(column >= ctx.timestamp(start))
+        if end is not None:
+            conditions.append(column < ctx.timestamp(end))
+        return _all(conditions)
+    raise HeapsegError(f"unknown window {window!r}")
+
+
+# ---------------------------------------------------------------------------- events
+
+
+def _events_before_as_of(ctx: CompileContext) -> ir.Table:
+    return ctx.events.filter(ctx.events.time <= ctx.timestamp(ctx.as_of))
+
+
+def _check_event(name: str, ctx: CompileContext, path: str) -> None:
+    if ctx.known_events is None:
+        return
+    known = ctx.known_events()
+    if name not in known:
+        close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        warnings.warn(
+            f"{path}: the data has no event named {name!r} yet{hint}",
+            UnknownEventWarning,
+            stacklevel=4,
+        )
+
+
+def _where(events: ir.Table, where: Group | None, ctx: CompileContext, path: str) -> ir.Table:
+    if where is None or (not where.rules and not where.negate):
+        return events
+    return events.filter(_event_group(events, where, ctx, path))
+
+
+def _event_group(events: ir.Table, group: Group, ctx: CompileContext, path: str) -> ir.BooleanValue:
+    parts = []
+    for i, rule in enumerate(group.rules):
+        rpath = _path(_path(path, "rules"), i)
+        if isinstance(rule, Group):
+            parts.append(_event_group(events, rule, ctx, rpath))
+        else:
+            parts.append(_property(events, rule, ctx, rpath, "event"))
+    expr = (
+        (_all(parts) if group.combinator == "and" else _any(parts)) if parts else ibis.literal(True)
+    )
+    return _negate(expr) if group.negate else expr
+
+
+def _count_test(value: ir.NumericValue, comparison: Comparison) -> ir.BooleanValue:
+    op, v = comparison.operator, comparison.value
+    if op == "between":
+        return (value >= v[0]) & (value <= v[1])
+    return {
+        "=": value == v,
+        "!=": value != v,
+        "<": value < v,
+        "<=": value <= v,
+        ">": value > v,
+        ">=": value >= v,
+    }[op]
+
+
+def _users_with(ctx: CompileContext, ids: ir.Column) -> ir.BooleanValue:
+    return ctx.users.user_id.isin(ids)
+
+
+def _event_rule(rule: EventRule, ctx: CompileContext, path: str) -> ir.BooleanValue:
+    _check_event(rule.event, ctx, _path(path, "event"))
+    base = _events_before_as_of(ctx)
+    named = _where(base.filter(base.event == rule.event), rule.where, ctx, _path(path, "where"))
+    window = _window_filter(named.time, rule.window, ctx)
+    matching = named.filter(window) if window is not None else named
+
+    if rule.then is not None:
+        expr = _sequence(matching, rule, ctx, path)
+        return expr if rule.did else _negate(expr)
+    if not rule.did:
+        return _negate(_users_with(ctx, matching.user_id))
+
+    conditions = []
+    if rule.first_time:
+        # "Started doing": the first ever matching event (any time) lies inside the window.
+        firsts = named.group_by("user_id").aggregate(first_at=named.time.min())
+        in_window = _window_filter(firsts.first_at, rule.window, ctx)
+        if in_window is not None:
+            firsts = firsts.filter(in_window)
+        conditions.append(_users_with(ctx, firsts.user_id))
+    if rule.count is not None:
+        conditions.append(_count_condition(matching, rule.count, ctx))
+    if rule.aggregate is not None:
+        conditions.append(_aggregate_condition(matching, rule.aggregate, ctx, path))
+    if not conditions:
+        conditions.append(_users_with(ctx, matching.user_id))
+    return _all(conditions)
+
+
+def _count_condition(
+    matching: ir.Table, comparison: Comparison, ctx: CompileContext
+) -> ir.BooleanValue:
+    if comparison.unit is not None:
+        amount = matching.time.truncate(_TRUNCATE_UNITS[comparison.unit]).nunique()
+    else:
+        amount = matching.count()
+    per_user = matching.group_by("user_id").aggregate(n=amount)
+    if comparison.holds(0):
+        # Users without matching events have a count of 0 and pass: select everyone but those
+        # whose (non-zero) count fails, so the query never enumerates the zero-count users.
+        failing = per_user.filter(_negate(_count_test(per_user.n, comparison)))
+        return _negate(_users_with(ctx, failing.filter(failing.user_id.notnull()).user_id))
+    return _users_with(ctx, per_user.filter(_count_test(per_user.n, comparison)).user_id)
+
+
+def _aggregate_condition(
+    matching: ir.Table, aggregate: Aggregate, ctx: CompileContext, path: str
+) -> ir.BooleanValue:
+    apath = _path(path, "aggregate")
+    col = _column(matching, aggregate.field, "event", apath)
+    if aggregate.fn != "count_distinct" and not col.type().is_numeric():
+        raise SchemaError(
+            f"{aggregate.fn} of {aggregate.field!r} needs a number column, "
+            f"but the column's type is {col.type()}",
+            _path(apath, "fn"),
+        )
+    value = {
+        "sum": col.sum,
+        "avg": col.mean,
+        "min": col.min,
+        "max": col.max,
+        "count_distinct": col.nunique,
+    }[aggregate.fn]()
+    per_user = matching.group_by("user_id").aggregate(v=value)
+    # A user with no matching event (or only NULLs) has no value: matches no comparison.
+    return _users_with(ctx, per_user.filter(_count_test(per_user.v, aggregate.comparison)).user_id)
+
+
+def _sequence(
+    matching: ir.Table, rule: EventRule, ctx: CompileContext, path: str
+) -> ir.BooleanValue:
+    then = rule.then
+    assert then is not None
+    _check_event(then.event, ctx, _path(path, "then.event"))
+    base = _events_before_as_of(ctx)
+    seconds = _where(
+        base.filter(base.event == then.event), then.where, ctx, _path(path, "then.where")
+    )
+    first = matching.select(first_user=matching.user_id, first_time=matching.time)
+    second = seconds.select(second_user=seconds.user_id, second_time=seconds.time)
+    predicates = [
+        first.first_user == second.second_user,
+        second.second_time > first.first_time,
+    ]
+    if then.within is not None:
+        predicates.append(
+            second.second_time <= first.first_time + _interval(then.within.value, then.within.unit)
+        )
+    pairs = first.join(second, predicates).select("first_user")
+    return ctx.users.user_id.isin(pairs.first_user)
+
+
+def _interval(value: int, unit: str) -> ir.IntervalScalar:
+    if unit == "week":
+        return ibis.interval(days=7 * value)
+    return ibis.interval(**{f"{unit}s": value})
+
+
+# ---------------------------------------------------------------------------- segment references
+
+
+def _segment_rule(rule: SegmentRule, ctx: CompileContext, path: str) -> ir.BooleanValue:
+    if rule.id in ctx.chain:
+        chain = (*ctx.chain, rule.id)
+        raise SegmentReferenceError(
+            f"{path}: segment reference cycle: {' -> '.join(chain)}", chain=chain
+        )
+    if ctx.resolver is None:
+        raise SegmentReferenceError(
+            f"{path}: segment {rule.id!r} is referenced but no catalog was given to resolve it "
+            "(connect(..., resolver=catalog) or pass resolver=)",
+            chain=(*ctx.chain, rule.id),
+        )
+    try:
+        target = ctx.resolver.resolve_segment(rule.id)
+    except SegmentReferenceError:
+        raise
+    except (KeyError, LookupError) as exc:
+        raise SegmentReferenceError(
+            f"{path}: unknown segment id {rule.id!r}", chain=(*ctx.chain, rule.id)
+        ) from exc
+    if isinstance(target, StaticMembers):
+        expr = ctx.users.user_id.isin(_static_ids(target, ctx))
+    else:
+        inner = replace(ctx, chain=(*ctx.chain, rule.id))
+        expr = _group(as_segment(target), inner, f"{path}<{rule.id}>")
+    return expr if rule.member else _negate(expr)
+
+
+def _static_ids(members: StaticMembers, ctx: CompileContext) -> ir.Column:
+    ids = members.user_ids
+    if isinstance(ids, ir.Table):
+        return ids.user_id.cast(ctx.users.user_id.type())
+    if isinstance(ids, ir.Column):
+        return ids.cast(ctx.users.user_id.type()).name("user_id")
+    import pyarrow as pa
+
+    id_type = ctx.users.user_id.type()
+    array = pa.array(list(ids) if not isinstance(ids, pa.Array) else ids)
+    if len(array) == 0:
+        array = pa.array([], type=id_type.to_pyarrow())
+    table = ibis.memtable(pa.table({"user_id": array}))
+    return table.user_id.cast(id_type)

@@ -1,0 +1,567 @@
+"""Datasets: ibis tables bound to the data model, and segment evaluation (count, members, sql)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+
+from heapseg.compile import CompileContext, compile_segment
+from heapseg.errors import DataError, HeapsegError
+from heapseg.model import Group, as_segment, parse_iso_timestamp
+
+__all__ = ["Dataset", "DatasetSchema", "SegmentView", "connect", "resolve_as_of"]
+
+REQUIRED = {
+    "users": ("user_id",),
+    "events": ("user_id", "time", "event"),
+    "accounts": ("account_id",),
+    "user_migrations": ("from_user_id", "to_user_id"),
+}
+_AUTO = "auto"
+
+
+def resolve_as_of(as_of: Any = None) -> datetime:
+    """``as_of`` as a naive UTC datetime: None is now; strings are ISO-8601; naive means UTC."""
+    if as_of is None:
+        return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    if isinstance(as_of, str):
+        return parse_iso_timestamp(as_of, "as_of")
+    if isinstance(as_of, datetime):
+        if as_of.tzinfo is not None:
+            return as_of.astimezone(timezone.utc).replace(tzinfo=None)
+        return as_of
+    if isinstance(as_of, date):
+        return datetime(as_of.year, as_of.month, as_of.day)
+    if hasattr(as_of, "to_pydatetime"):  # pandas.Timestamp
+        return resolve_as_of(as_of.to_pydatetime())
+    raise HeapsegError(f"as_of must be a datetime, a date or an ISO-8601 string, got {as_of!r}")
+
+
+@dataclass(frozen=True)
+class DatasetSchema:
+    """Property names and types, by kind: what rules may test."""
+
+    user_properties: dict[str, dt.DataType]
+    account_properties: dict[str, dt.DataType]
+    event_properties: dict[str, dt.DataType]
+
+    def properties(self, kind: str) -> dict[str, dt.DataType]:
+        """The properties of ``kind`` (``user``, ``account`` or ``event_property``/``event``)."""
+        return {
+            "user": self.user_properties,
+            "account": self.account_properties,
+            "event": self.event_properties,
+            "event_property": self.event_properties,
+        }[kind]
+
+
+class Dataset:
+    """Users, events and (optionally) accounts on one ibis backend, ready for segments.
+
+    Build one with :func:`heapseg.connect`. Every method runs one backend query and brings back
+    only small results; ``members`` stays lazy.
+
+    Examples
+    --------
+    >>> import heapseg
+    >>> ds = heapseg.connect()  # doctest: +SKIP
+    >>> ds.count({"combinator": "and", "rules": [
+    ...     {"kind": "user", "field": "subscription_type", "operator": "=", "value": "paid"}]})  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        backend: Any,
+        users: ir.Table,
+        events: ir.Table,
+        accounts: ir.Table | None = None,
+        migrations: ir.Table | None = None,
+        *,
+        resolver: Any = None,
+        name: str = "dataset",
+        default_as_of: Any = None,
+        _opener: Any = None,
+    ) -> None:
+        self.backend = backend
+        self.name = name
+        self.resolver = resolver
+        self.default_as_of = default_as_of
+        self.users = users
+        self.accounts = accounts
+        self.migrations = migrations
+        self.raw_events = events
+        self.events = _merge_identities(events, migrations) if migrations is not None else events
+        self._event_names: list[str] | None = None
+        self._lock = threading.Lock()
+        self._opener = _opener
+
+    # ------------------------------------------------------------------ schema
+
+    @property
+    def schema(self) -> DatasetSchema:
+        """Property names and their ibis types, by kind."""
+        users = self.users.schema()
+        events = self.events.schema()
+        accounts = self.accounts.schema() if self.accounts is not None else {}
+        return DatasetSchema(
+            user_properties={k: v for k, v in users.items() if k != "user_id"},
+            account_properties={k: v for k, v in accounts.items() if k != "account_id"},
+            event_properties={
+                k: v for k, v in events.items() if k not in ("user_id", "time", "event")
+            },
+        )
+
+    def event_names(self) -> list[str]:
+        """The names of the events in the data, most frequent first (one query, cached)."""
+        with self._lock:
+            if self._event_names is None:
+                counts = self.events.group_by("event").aggregate(n=self.events.count())
+                frame = self._execute(counts.order_by([ibis.desc("n"), "event"]))
+                self._event_names = [str(v) for v in frame["event"] if v is not None]
+            return list(self._event_names)
+
+    def distinct_values(self, kind: str, field: str, limit: int = 50) -> list:
+        """The most common values of a property (for pickers), most frequent first."""
+        table = {"user": self.users, "account": self.accounts, "event": self.events}.get(
+            kind.replace("event_property", "event")
+        )
+        if table is None or field not in table.columns:
+            raise DataError(f"no {kind} property {field!r} in {self.name}")
+        col = table[field]
+        counts = (
+            table.filter(col.notnull())
+            .group_by(field)
+            .aggregate(n=table.count())
+            .order_by([ibis.desc("n"), field])
+            .limit(limit)
+        )
+        return [_plain(v) for v in self._execute(counts)[field]]
+
+    def total_users(self) -> int:
+        """How many users the dataset has (the denominator of every share)."""
+        return int(self._execute(self.users.count()))
+
+    # ------------------------------------------------------------------ segments
+
+    def context(self, as_of: Any = None, resolver: Any = None) -> CompileContext:
+        """The compile context at ``as_of`` (for the compiler and for charts built on it)."""
+        return CompileContext(
+            users=self.users,
+            events=self.events,
+            accounts=self.accounts,
+            as_of=resolve_as_of(as_of if as_of is not None else self.default_as_of),
+            resolver=resolver if resolver is not None else self.resolver,
+            known_events=self._known_events,
+        )
+
+    def predicate(self, segment: Any, as_of: Any = None, resolver: Any = None) -> ir.BooleanValue:
+        """The segment as a boolean expression over :attr:`users`."""
+        return compile_segment(as_segment(segment), self.context(as_of, resolver))
+
+    def members(
+        self,
+        segment: Any,
+        as_of: Any = None,
+        properties: Sequence[str] | None = None,
+        resolver: Any = None,
+    ) -> ir.Table:
+        """The segment's users as a lazy ibis table: ``user_id`` plus user properties.
+
+        ``properties`` picks the columns after ``user_id`` (default: all user properties).
+        Call ``.to_pandas()``, ``.head()`` or ``.count()`` on the result; nothing runs before.
+        """
+        selected = self.users.filter(self.predicate(segment, as_of, resolver))
+        if properties is None:
+            return selected
+        unknown = [p for p in properties if p not in self.users.columns]
+        if unknown:
+            raise DataError(
+                f"unknown user properties {unknown}; known: {', '.join(self.users.columns)}"
+            )
+        return selected.select("user_id", *[p for p in properties if p != "user_id"])
+
+    def count(self, segment: Any, as_of: Any = None, resolver: Any = None) -> int:
+        """How many users are in the segment at ``as_of`` (one backend query)."""
+        return int(self._execute(self.members(segment, as_of, resolver=resolver).count()))
+
+    def counts(
+        self, segments: Mapping[str, Any], as_of: Any = None, resolver: Any = None
+    ) -> dict[str, int]:
+        """The counts of several segments (and ``__total__``, all users) in one backend query."""
+        if not segments:
+            return {"__total__": self.total_users()}
+        users = self.users
+        metrics = {
+            f"s{i}": users.count(where=self.predicate(seg, as_of, resolver))
+            for i, seg in enumerate(segments.values())
+        }
+        row = self._execute(users.aggregate(__total__=users.count(), **metrics)).iloc[0]
+        out = {name: int(row[f"s{i}"]) for i, name in enumerate(segments)}
+        out["__total__"] = int(row["__total__"])
+        return out
+
+    def flag(
+        self,
+        segment: Any,
+        table: ir.Table | None = None,
+        as_of: Any = None,
+        resolver: Any = None,
+    ) -> ir.BooleanValue:
+        """A membership flag for any table with a ``user_id`` column (users, events, ...).
+
+        Use it to filter (``t.filter(flag)``, ``~flag`` for outside the segment) or to group
+        (``t.mutate(in_seg=flag)``).
+        """
+        pred = self.predicate(segment, as_of, resolver)
+        if table is None or table is self.users:
+            return pred
+        if "user_id" not in table.columns:
+            raise DataError("flag() needs a table with a user_id column")
+        return table.user_id.isin(self.users.filter(pred).user_id)
+
+    def sql(
+        self,
+        segment: Any,
+        as_of: Any = None,
+        properties: Sequence[str] | None = None,
+        dialect: str | None = None,
+    ) -> str:
+        """The SQL that selects the segment's members, ready to paste into the warehouse."""
+        expr = self.members(segment, as_of, properties)
+        return str(ibis.to_sql(expr, dialect=dialect or _dialect(self.backend)))
+
+    def segment(self, segment: Any, as_of: Any = None) -> SegmentView:
+        """The segment bound to this dataset: shows its count and share in the notebook."""
+        return SegmentView(self, as_segment(segment), resolve_as_of(as_of or self.default_as_of))
+
+    # ------------------------------------------------------------------ plumbing
+
+    def for_thread(self) -> Dataset:
+        """A dataset on its own connection (a DuckDB cursor), safe to use from another thread."""
+        if self._opener is None:
+            return self
+        return self._opener()
+
+    def _known_events(self) -> set[str]:
+        return set(self.event_names())
+
+    def _execute(self, expr: ir.Expr) -> Any:
+        try:
+            return expr.execute()
+        except HeapsegError:
+            raise
+        except Exception as exc:
+            raise DataError(f"the {_dialect(self.backend)} backend failed: {exc}") from exc
+
+    def table_counts(self) -> dict[str, int]:
+        """Row counts of the bound tables, in one query."""
+        tables = {"users": self.users, "events": self.raw_events}
+        if self.accounts is not None:
+            tables["accounts"] = self.accounts
+        if self.migrations is not None:
+            tables["user_migrations"] = self.migrations
+        parts = [t.aggregate(table=ibis.literal(n), rows=t.count()) for n, t in tables.items()]
+        frame = self._execute(ibis.union(*parts))
+        return {str(r.table): int(r.rows) for r in frame.itertuples()}
+
+    def _repr_html_(self) -> str:
+        counts = self.table_counts()
+        schema = self.schema
+        rows = "".join(
+            f"<tr><td>{escape(t)}</td><td style='text-align:right'>{n:,}</td></tr>"
+            for t, n in counts.items()
+        )
+        props = "".join(
+            f"<tr><td>{kind}</td><td>{escape(', '.join(f'{k} ({v})' for k, v in d.items()))}</td></tr>"
+            for kind, d in (
+                ("user", schema.user_properties),
+                ("account", schema.account_properties),
+                ("event", schema.event_properties),
+            )
+            if d
+        )
+        return (
+            f"<div class='heapseg-dataset'><b>heapseg dataset</b> {escape(self.name)} "
+            f"on {escape(_dialect(self.backend))}"
+            f"<table><tr><th>table</th><th>rows</th></tr>{rows}</table>"
+            f"<table><tr><th>kind</th><th>properties</th></tr>{props}</table></div>"
+        )
+
+    def __repr__(self) -> str:
+        return f"<heapseg.Dataset {self.name} on {_dialect(self.backend)}>"
+
+
+class SegmentView:
+    """A segment evaluated on a dataset at an ``as_of``: count, share and a first page of members."""
+
+    def __init__(self, dataset: Dataset, segment: Group, as_of: datetime) -> None:
+        self.dataset = dataset
+        self.definition = segment
+        self.as_of = as_of
+        counts = dataset.counts({"segment": segment}, as_of)
+        self.count = counts["segment"]
+        self.total = counts["__total__"]
+
+    @property
+    def share(self) -> float:
+        """The segment's share of all users (0..1)."""
+        return self.count / self.total if self.total else 0.0
+
+    def members(self, properties: Sequence[str] | None = None) -> ir.Table:
+        """The members as a lazy ibis table."""
+        return self.dataset.members(self.definition, self.as_of, properties)
+
+    def page(self, number: int = 0, size: int = 20) -> Any:
+        """One page of members (a pandas DataFrame), ordered by user_id."""
+        table = self.members().order_by("user_id").limit(size, offset=number * size)
+        return self.dataset._execute(table)
+
+    def _repr_html_(self) -> str:
+        page = self.page(0, 10)
+        return (
+            "<div class='heapseg-segment'>"
+            f"<b>Segment</b>: {escape(self.definition.describe())}<br>"
+            f"<b>{self.count:,}</b> users ({self.share:.1%} of {self.total:,}) "
+            f"as of {self.as_of.isoformat(sep=' ')} UTC"
+            f"{page.to_html(index=False, max_rows=10)}"
+            f"<i>first {len(page)} of {self.count:,} members</i></div>"
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<Segment {self.definition.describe()!r}: {self.count} users "
+            f"({self.share:.1%}) as of {self.as_of.isoformat()}>"
+        )
+
+
+# ---------------------------------------------------------------------------- connect
+
+
+def connect(
+    source: Any = None,
+    *,
+    users: str | ir.Table = "users",
+    events: str | ir.Table = "events",
+    accounts: str | ir.Table | None = _AUTO,
+    user_migrations: str | ir.Table | None = _AUTO,
+    columns: Mapping[str, Mapping[str, str]] | None = None,
+    database: Any = None,
+    resolver: Any = None,
+    as_of: Any = None,
+) -> Dataset:
+    """Open a dataset: the bundled sample, a DuckDB file, a Parquet folder or an ibis backend.
+
+    Parameters
+    ----------
+    source
+        ``None`` for the bundled sample data; a path to a DuckDB file or to a folder of Parquet
+        files (``users.parquet``, ``events.parquet`` or ``events/*.parquet``, ...); or any ibis
+        backend connection (``ibis.postgres.connect(...)``, ``ibis.pyspark.connect(...)``).
+    users, events, accounts, user_migrations
+        Table names (or ibis tables). ``accounts`` and ``user_migrations`` are used when such a
+        table exists unless set to ``None``.
+    columns
+        Column mapping per table, model name to source name, for warehouses named otherwise:
+        ``{"events": {"event": "event_table_name"}}``.
+    database
+        Passed to the backend's ``table()`` (a schema or catalog.schema).
+    resolver
+        Resolves ``kind: segment`` references (a :class:`heapseg.Catalog`).
+    as_of
+        The default ``as_of`` of every evaluation (e.g. the sample's fixed date).
+
+    Examples
+    --------
+    >>> import heapseg
+    >>> ds = heapseg.connect()  # doctest: +SKIP
+    >>> ds = heapseg.connect("warehouse.duckdb")  # doctest: +SKIP
+    """
+    names = {
+        "users": users,
+        "events": events,
+        "accounts": accounts,
+        "user_migrations": user_migrations,
+    }
+    if source is None:
+        from heapseg.sample import SAMPLE_AS_OF, ensure_sample
+
+        return _connect_duckdb_file(
+            ensure_sample(), names, columns, resolver, as_of or SAMPLE_AS_OF, "sample"
+        )
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source).expanduser()
+        if path.is_dir():
+            return _connect_parquet(path, names, columns, resolver, as_of)
+        if path.exists():
+            return _connect_duckdb_file(path, names, columns, resolver, as_of, path.stem)
+        raise DataError(f"no such file or folder: {path}")
+    return _bind(source, names, columns, database, resolver, as_of, _dialect(source))
+
+
+def _connect_duckdb_file(
+    path: Path, names: dict, columns: Any, resolver: Any, as_of: Any, name: str
+) -> Dataset:
+    import duckdb
+
+    try:
+        raw = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise DataError(f"cannot open DuckDB file {path}: {exc}") from exc
+    _quiet_duckdb(raw)
+
+    def open_cursor() -> Dataset:
+        cursor = raw.cursor()
+        _quiet_duckdb(cursor)
+        backend = ibis.duckdb.from_connection(cursor)
+        return _bind(backend, names, columns, None, resolver, as_of, name, open_cursor)
+
+    backend = ibis.duckdb.from_connection(raw)
+    return _bind(backend, names, columns, None, resolver, as_of, name, open_cursor)
+
+
+def _quiet_duckdb(con: Any) -> None:
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET TimeZone = 'UTC'")
+
+
+def _connect_parquet(path: Path, names: dict, columns: Any, resolver: Any, as_of: Any) -> Dataset:
+    backend = ibis.duckdb.connect()
+    _quiet_duckdb(backend.con)
+    tables: dict[str, Any] = {}
+    for role, name in names.items():
+        if name is None or not isinstance(name, str):
+            tables[role] = name
+            continue
+        table_name = role if name == _AUTO else name
+        candidates = [path / f"{table_name}.parquet", path / table_name]
+        found = next((c for c in candidates if c.exists()), None)
+        if found is None:
+            if name == _AUTO:
+                tables[role] = None
+                continue
+            raise DataError(
+                f"no {table_name}.parquet or {table_name}/ in {path} "
+                f"(found: {', '.join(sorted(p.name for p in path.iterdir()))})"
+            )
+        pattern = str(found / "*.parquet") if found.is_dir() else str(found)
+        tables[role] = backend.read_parquet(pattern, table_name=table_name)
+    return _bind(backend, tables, columns, None, resolver, as_of, path.name)
+
+
+def _bind(
+    backend: Any,
+    names: Mapping[str, Any],
+    columns: Mapping[str, Mapping[str, str]] | None,
+    database: Any,
+    resolver: Any,
+    as_of: Any,
+    name: str,
+    opener: Any = None,
+) -> Dataset:
+    columns = columns or {}
+    unknown = set(columns) - set(REQUIRED)
+    if unknown:
+        raise DataError(
+            f"columns= names unknown tables {sorted(unknown)}; valid: {sorted(REQUIRED)}"
+        )
+    available: list[str] | None = None
+
+    def table(role: str) -> ir.Table | None:
+        nonlocal available
+        spec = names.get(role)
+        if spec is None:
+            return None
+        if isinstance(spec, ir.Table):
+            return _normalise(spec, role, columns.get(role, {}))
+        if available is None:
+            try:
+                available = list(backend.list_tables(database=database))
+            except Exception:
+                available = []
+        table_name = role if spec == _AUTO else spec
+        if spec == _AUTO and table_name not in available:
+            return None
+        try:
+            found = backend.table(table_name, database=database)
+        except Exception as exc:
+            raise DataError(
+                f"table {table_name!r} ({role}) not found in the {_dialect(backend)} backend"
+                f"{f' (database {database!r})' if database else ''}; "
+                f"available tables: {', '.join(sorted(available)) or 'none'}"
+            ) from exc
+        return _normalise(found, role, columns.get(role, {}))
+
+    users = table("users")
+    events = table("events")
+    if users is None or events is None:
+        raise DataError("a dataset needs a users table and an events table")
+    return Dataset(
+        backend,
+        users,
+        events,
+        table("accounts"),
+        table("user_migrations"),
+        resolver=resolver,
+        name=name,
+        default_as_of=as_of,
+        _opener=opener,
+    )
+
+
+def _normalise(table: ir.Table, role: str, mapping: Mapping[str, str]) -> ir.Table:
+    """Rename mapped columns to the model's names and check the required ones and their types."""
+    missing = [src for src in mapping.values() if src not in table.columns]
+    if missing:
+        raise DataError(
+            f"the column mapping for {role} names columns that do not exist: {missing}; "
+            f"columns: {', '.join(table.columns)}"
+        )
+    renamed = table.rename({model: src for model, src in mapping.items() if model != src})
+    absent = [c for c in REQUIRED[role] if c not in renamed.columns]
+    if absent:
+        raise DataError(
+            f"the {role} table has no column {absent[0]!r} "
+            f"(columns: {', '.join(table.columns)}); map it with "
+            f"columns={{'{role}': {{'{absent[0]}': '<your column>'}}}}"
+        )
+    if role == "events":
+        kind = renamed.time.type()
+        if kind.is_date():
+            renamed = renamed.mutate(time=renamed.time.cast("timestamp"))
+        elif not kind.is_timestamp():
+            raise DataError(f"events.time must be a timestamp, but its type is {kind}")
+        if not renamed.event.type().is_string():
+            renamed = renamed.mutate(event=renamed.event.cast("string"))
+    return renamed
+
+
+def _merge_identities(events: ir.Table, migrations: ir.Table) -> ir.Table:
+    """Attribute the events of ``from_user_id`` to ``to_user_id`` (Heap's identity merge)."""
+    typed = migrations.select(
+        _from=migrations.from_user_id.cast(events.user_id.type()),
+        _to=migrations.to_user_id.cast(events.user_id.type()),
+    )
+    # One target per merged id, chosen deterministically, so no event is ever counted twice.
+    moves = typed.group_by("_from").aggregate(_to=typed._to.min())
+    joined = events.left_join(moves, events.user_id == moves._from)
+    return joined.mutate(user_id=ibis.coalesce(joined._to, joined.user_id)).drop("_from", "_to")
+
+
+def _dialect(backend: Any) -> str:
+    return getattr(backend, "name", type(backend).__name__)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return value
