@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 from heapseg.errors import DefinitionError
 
@@ -62,7 +62,7 @@ NEGATED_TWIN = {
 # Deeper nesting than this is refused: no analyst writes it, and a crafted file must not crash us.
 MAX_DEPTH = 64
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 
 
 def _err(path: str, message: str) -> DefinitionError:
@@ -553,7 +553,7 @@ class RangeWindow:
         return f"before {self.end}"
 
 
-Window = Union[LastWindow, RangeWindow]
+Window = LastWindow | RangeWindow
 
 
 def _parse_window(data: Any, path: str) -> Window:
@@ -762,7 +762,7 @@ class SegmentRule(Condition):
         return f"{'in' if self.member else 'not in'} segment {self.id}"
 
 
-Rule = Union[PropertyRule, EventRule, SegmentRule]
+Rule = PropertyRule | EventRule | SegmentRule
 
 
 @dataclass(frozen=True)
