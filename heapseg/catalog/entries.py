@@ -1,0 +1,421 @@
+"""One catalog entry: its metadata checked field by field, and the read-only view users get."""
+
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from heapseg.catalog.storage import MAX_DEPTH, RawJSON, _json_type
+from heapseg.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from heapseg.model import Segment
+
+#: The keys of an entry that this version understands; every other key is kept as it is.
+KNOWN_KEYS = (
+    "id",
+    "name",
+    "description",
+    "category",
+    "type",
+    "visibility",
+    "owner",
+    "created_at",
+    "updated_at",
+    "revision",
+    "definition",
+    "snapshot",
+)
+TYPES = ("dynamic", "static")
+VISIBILITIES = ("shared", "personal")
+MAX_NAME_LENGTH = 200
+#: A definition written by heapseg stays well inside the nesting the reader loads as objects
+#: (an entry's definition starts four levels down in the file).
+MAX_DEFINITION_DEPTH = MAX_DEPTH - 50
+SNAPSHOT_SUFFIXES = (".parquet", ".json")
+
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class EntryProblem:
+    """Why one entry of the catalog cannot be used.
+
+    Attributes
+    ----------
+    segment_id
+        The entry's id when it has a readable one, else None.
+    index
+        Position of the entry in the file's ``segments`` list.
+    path
+        The offending key inside the entry (``definition.rules[0].kind``).
+    message
+        What is wrong and what would be valid.
+    """
+
+    segment_id: str | None
+    index: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"segment {self.segment_id!r}" if self.segment_id else f"segments[{self.index}]"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The frozen members of a static segment.
+
+    Attributes
+    ----------
+    as_of
+        The moment the members were computed.
+    count
+        How many members were frozen.
+    members
+        Path of the members file, relative to the catalog file's folder.
+    """
+
+    as_of: datetime
+    count: int
+    members: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"as_of": self.as_of.isoformat(), "count": self.count, "members": self.members}
+
+
+@dataclass(frozen=True)
+class SegmentEntry:
+    """A saved segment as read from the catalog (read-only; change it through the Catalog).
+
+    ``revision`` is what the catalog compares on update: an entry you got from
+    ``catalog.get`` can be passed back to ``catalog.update`` and the save fails with a
+    ``ConflictError`` if someone changed the segment in the meantime.
+
+    Attributes
+    ----------
+    segment
+        The validated definition as a ``heapseg.Segment``, ready for ``ds.count``.
+    extra
+        Keys this version of heapseg does not know (kept on every rewrite).
+    """
+
+    id: str
+    name: str
+    description: str
+    category: str
+    type: str
+    visibility: str
+    owner: str
+    created_at: datetime
+    updated_at: datetime
+    revision: int
+    definition: dict[str, Any]
+    segment: Segment = field(repr=False, compare=False)
+    snapshot: Snapshot | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_static(self) -> bool:
+        return self.type == "static"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as stored in the catalog (format 1), unknown keys included."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "category": self.category,
+            "type": self.type,
+            "visibility": self.visibility,
+            "owner": self.owner,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "revision": self.revision,
+            "definition": copy.deepcopy(self.definition),
+        }
+        if self.snapshot is not None:
+            data["snapshot"] = self.snapshot.to_dict()
+        data.update(copy.deepcopy(dict(self.extra)))
+        return data
+
+
+# --------------------------------------------------------------------------------------------
+# Checking a raw entry
+
+
+class _Invalid(Exception):
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+
+
+def entry_id(raw: Any) -> str | None:
+    """The entry's id if it is a usable string, else None."""
+    if isinstance(raw, dict):
+        value = raw.get("id")
+        if isinstance(value, str) and value.strip() and not _CONTROL_RE.search(value):
+            return value
+    return None
+
+
+def check_metadata(raw: Any) -> list[tuple[str, str]]:
+    """Problems with the entry's metadata (everything but the definition) as (path, message)."""
+    if not isinstance(raw, dict):
+        return [("", f"an entry must be a JSON object, found {_json_type(raw)}")]
+    problems: list[tuple[str, str]] = []
+    for check in (
+        _check_id,
+        _check_name,
+        _check_texts,
+        _check_choices,
+        _check_owner,
+        _check_times,
+        _check_revision,
+        _check_snapshot,
+    ):
+        try:
+            check(raw)
+        except _Invalid as bad:
+            problems.append((bad.path, bad.message))
+    if "definition" not in raw:
+        problems.append(("definition", "is missing: every segment needs a definition"))
+    elif not isinstance(raw["definition"], dict):
+        problems.append(
+            (
+                "definition",
+                f"must be a group object (combinator, rules), found {_json_type(raw['definition'])}",
+            )
+        )
+    return problems
+
+
+def _string(raw: dict, key: str, *, required: bool = True, allow_empty: bool = False) -> str:
+    if key not in raw:
+        if required:
+            raise _Invalid(key, "is missing")
+        return ""
+    value = raw[key]
+    if not isinstance(value, str):
+        raise _Invalid(key, f"must be a string, found {_json_type(value)}")
+    if not allow_empty and not value.strip():
+        raise _Invalid(key, "must not be empty")
+    return value
+
+
+def _check_id(raw: dict) -> None:
+    value = _string(raw, "id")
+    if _CONTROL_RE.search(value) or len(value) > MAX_NAME_LENGTH:
+        raise _Invalid("id", "must be printable text of at most 200 characters")
+
+
+def _check_name(raw: dict) -> None:
+    check_name(_string(raw, "name"), path="name")
+
+
+def check_name(name: Any, path: str = "name") -> str:
+    """A valid segment name (stripped), or raise DefinitionError."""
+    if not isinstance(name, str):
+        raise _Invalid(path, f"must be a string, found {_json_type(name)}")
+    name = name.strip()
+    if not name:
+        raise _Invalid(path, "must not be empty")
+    if len(name) > MAX_NAME_LENGTH or _CONTROL_RE.search(name):
+        raise _Invalid(path, "must be printable text of at most 200 characters")
+    return name
+
+
+def _check_texts(raw: dict) -> None:
+    for key in ("description", "category"):
+        _string(raw, key, required=False, allow_empty=True)
+
+
+def _check_choices(raw: dict) -> None:
+    for key, choices in (("type", TYPES), ("visibility", VISIBILITIES)):
+        value = _string(raw, key)
+        if value not in choices:
+            raise _Invalid(key, f"must be one of {', '.join(choices)}; found {value!r}")
+
+
+def _check_owner(raw: dict) -> None:
+    _string(raw, "owner")
+
+
+def parse_time(value: Any, path: str) -> datetime:
+    """An ISO-8601 timestamp with a UTC offset, as stored in the catalog."""
+    if not isinstance(value, str):
+        raise _Invalid(path, f"must be an ISO-8601 timestamp string, found {_json_type(value)}")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _Invalid(
+            path, f"{value!r} is not an ISO-8601 timestamp (2026-11-22T10:15:00+01:00)"
+        ) from None
+    if moment.tzinfo is None:
+        raise _Invalid(path, f"{value!r} needs its UTC offset (2026-11-22T10:15:00+01:00)")
+    return moment
+
+
+def _check_times(raw: dict) -> None:
+    for key in ("created_at", "updated_at"):
+        if key not in raw:
+            raise _Invalid(key, "is missing")
+        parse_time(raw[key], key)
+
+
+def _check_revision(raw: dict) -> None:
+    if "revision" not in raw:
+        raise _Invalid("revision", "is missing")
+    value = raw["revision"]
+    if type(value) is not int or value < 1:
+        raise _Invalid("revision", f"must be a whole number >= 1, found {value!r}")
+
+
+def _check_snapshot(raw: dict) -> None:
+    snapshot = raw.get("snapshot")
+    if raw.get("type") != "static":
+        if snapshot is not None:
+            raise _Invalid("snapshot", "only a static segment has a snapshot")
+        return
+    if not isinstance(snapshot, dict):
+        raise _Invalid(
+            "snapshot",
+            "a static segment needs a snapshot {as_of, count, members}, "
+            f"found {_json_type(snapshot)}",
+        )
+    parse_time(snapshot.get("as_of"), "snapshot.as_of")
+    count = snapshot.get("count")
+    if type(count) is not int or count < 0:
+        raise _Invalid("snapshot.count", f"must be a whole number >= 0, found {count!r}")
+    check_members_path(snapshot.get("members"))
+
+
+def check_members_path(value: Any) -> PurePosixPath:
+    """A members path that stays inside the catalog's folder (the file is never trusted)."""
+    path = "snapshot.members"
+    if not isinstance(value, str) or not value:
+        raise _Invalid(path, f"must be a relative file path, found {_json_type(value)}")
+    members = PurePosixPath(value)
+    if members.is_absolute() or ".." in members.parts or "\\" in value or ":" in value:
+        raise _Invalid(path, f"{value!r} must be a path relative to the catalog's folder")
+    if members.suffix.lower() not in SNAPSHOT_SUFFIXES:
+        raise _Invalid(path, f"{value!r} must end in .parquet or .json")
+    return members
+
+
+def find_too_deep(value: Any, path: str = "") -> str | None:
+    """Path of the first part nested beyond what the reader loads, without recursing."""
+    stack = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, RawJSON):
+            return where
+        if isinstance(node, dict):
+            stack.extend((v, f"{where}.{k}" if where else str(k)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(node))
+    return None
+
+
+def depth_of(value: Any) -> int:
+    """JSON nesting depth of a Python value, computed without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, (list, tuple)):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in node)
+    return deepest
+
+
+def load_definition(definition: Any, path: str = "definition") -> Segment:
+    """Validate a format-1 group and return the model; never crashes on depth.
+
+    Raises
+    ------
+    DefinitionError
+        With ``path`` pointing into the entry (``definition.rules[0].kind``).
+    """
+    from heapseg.model import Segment
+
+    deep = find_too_deep(definition, path)
+    if deep is not None or depth_of(definition) > MAX_DEFINITION_DEPTH:
+        raise DefinitionError(
+            f"the definition is nested more than {MAX_DEFINITION_DEPTH} levels deep; "
+            "heapseg refuses it rather than risk a crash",
+            path=deep or path,
+        )
+    try:
+        return Segment.from_dict(definition)
+    except DefinitionError as exc:
+        inner = exc.path
+        full = f"{path}.{inner}" if inner and not inner.startswith("[") else f"{path}{inner}"
+        raise DefinitionError(exc.reason, path=full) from None
+    except RecursionError:
+        raise DefinitionError("the definition is nested too deeply to read", path=path) from None
+
+
+def build_entry(raw: dict, segment: Segment) -> SegmentEntry:
+    """The read-only view of an entry whose metadata passed ``check_metadata``."""
+    snapshot = None
+    if raw.get("type") == "static":
+        snap = raw["snapshot"]
+        snapshot = Snapshot(
+            as_of=parse_time(snap["as_of"], "snapshot.as_of"),
+            count=snap["count"],
+            members=snap["members"],
+        )
+    return SegmentEntry(
+        id=raw["id"],
+        name=raw["name"],
+        description=raw.get("description", ""),
+        category=raw.get("category", ""),
+        type=raw["type"],
+        visibility=raw["visibility"],
+        owner=raw["owner"],
+        created_at=parse_time(raw["created_at"], "created_at"),
+        updated_at=parse_time(raw["updated_at"], "updated_at"),
+        revision=raw["revision"],
+        definition=copy.deepcopy(raw["definition"]),
+        segment=segment,
+        snapshot=snapshot,
+        extra={k: copy.deepcopy(v) for k, v in raw.items() if k not in KNOWN_KEYS},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# New ids and timestamps
+
+
+def slugify(name: str, limit: int = 40) -> str:
+    """ASCII words of a name joined by dashes: "Window shoppers (EU)" -> "window-shoppers-eu"."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:limit].rstrip("-") or "segment"
+
+
+def new_id(name: str) -> str:
+    """``seg-<slug>-<random>``; the caller checks it against every id ever used."""
+    return f"seg-{slugify(name)}-{secrets.token_hex(4)}"
+
+
+def now() -> datetime:
+    """The current time with the writer's UTC offset, to the second."""
+    return datetime.now().astimezone().replace(microsecond=0)
+
+
+def timestamp(moment: datetime | None = None) -> str:
+    """ISO-8601 with the writer's UTC offset (``2026-11-22T10:15:00+01:00``)."""
+    return (moment or now()).isoformat()

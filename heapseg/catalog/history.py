@@ -1,0 +1,201 @@
+"""The history of every saved change, kept in a JSON-lines file beside the catalog.
+
+Why a sidecar rather than a key inside each entry: the catalog stays small and easy to read
+and diff (a busy segment would otherwise carry every past definition), the history of a
+deleted segment survives its deletion, and appending a line is cheap.
+
+How it stays consistent with the catalog without a second lock: records are appended (and
+flushed to disk) while the catalog's lock is held, just *before* the catalog file is replaced.
+A writer killed between the two leaves a record for a revision that never landed; readers
+drop records whose revision is above the segment's current one, and when a revision number
+appears twice the later record wins (it is the one that landed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import mmap
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from heapseg.catalog.storage import fsync_dir, loads
+
+ACTIONS = (
+    "create",
+    "update",
+    "rename",
+    "move",
+    "duplicate",
+    "delete",
+    "restore",
+    "freeze",
+    "refresh",
+)
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """One saved change of one segment.
+
+    Attributes
+    ----------
+    segment_id, revision
+        The segment and the revision this change produced (for a delete: the revision it
+        would have had).
+    action
+        ``create``, ``update``, ``rename``, ``move``, ``duplicate``, ``delete``,
+        ``restore``, ``freeze`` or ``refresh``.
+    user, at
+        Who saved it, and when (with the writer's UTC offset).
+    before, after
+        The whole entry before and after the change (None before a create, after a delete).
+    details
+        Extra facts: ``restored_from`` for a restore, ``entered``/``left`` for a refresh.
+    """
+
+    segment_id: str
+    revision: int
+    action: str
+    user: str
+    at: datetime
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def definition_before(self) -> dict[str, Any] | None:
+        return None if self.before is None else self.before.get("definition")
+
+    @property
+    def definition_after(self) -> dict[str, Any] | None:
+        return None if self.after is None else self.after.get("definition")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "segment_id": self.segment_id,
+            "revision": self.revision,
+            "action": self.action,
+            "user": self.user,
+            "at": self.at.isoformat(),
+            "before": self.before,
+            "after": self.after,
+            "details": self.details,
+        }
+
+
+class HistoryLog:
+    """Append-only log of changes; one JSON object per line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.bad_lines = 0
+
+    def append(self, records: list[HistoryRecord]) -> None:
+        """Append and flush records; call only while holding the catalog's lock."""
+        if not records:
+            return
+        data = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in records)
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            # A writer killed mid-append leaves a line without its newline; start a fresh line
+            # so the damage stays confined to that one record.
+            if os.fstat(fd).st_size > 0 and not self._ends_with_newline():
+                data = "\n" + data
+            os.write(fd, data.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            fsync_dir(self.path.parent)
+
+    def _ends_with_newline(self) -> bool:
+        with open(self.path, "rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) == b"\n"
+
+    def records(self) -> list[HistoryRecord]:
+        """Every readable record in file order; unreadable lines are counted in ``bad_lines``."""
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        out: list[HistoryRecord] = []
+        bad = 0
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            record = _record(line)
+            if record is None:
+                bad += 1
+            else:
+                out.append(record)
+        self.bad_lines = bad
+        return out
+
+    def for_segment(self, segment_id: str, current_revision: int | None) -> list[HistoryRecord]:
+        """The segment's changes, oldest first, reconciled with the catalog.
+
+        ``current_revision`` is the revision in the catalog now (None if the segment is
+        gone); records above it belong to saves that never landed.
+        """
+        by_revision: dict[int, HistoryRecord] = {}
+        for record in self.records():
+            if record.segment_id != segment_id:
+                continue
+            by_revision[record.revision] = record  # the later record of a revision landed
+        revisions = sorted(by_revision)
+        if current_revision is not None:
+            revisions = [r for r in revisions if r <= current_revision]
+        elif revisions and by_revision[revisions[-1]].action != "delete":
+            # Gone from the catalog without a delete record: its last records never landed.
+            revisions = [r for r in revisions if by_revision[r].action == "delete"]
+        return [by_revision[r] for r in revisions]
+
+    def mentions(self, segment_id: str) -> bool:
+        """Whether the id ever appeared in the history (ids are never reused)."""
+        needle = json.dumps(segment_id, ensure_ascii=False).encode("utf-8")
+        try:
+            with open(self.path, "rb") as handle:
+                if os.fstat(handle.fileno()).st_size == 0:
+                    return False
+                with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                    return data.find(needle) != -1
+        except FileNotFoundError:
+            return False
+
+
+def _record(line: str) -> HistoryRecord | None:
+    try:
+        data = loads(line)
+        at = datetime.fromisoformat(data["at"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        segment_id, revision = data["segment_id"], data["revision"]
+        before, after = data.get("before"), data.get("after")
+        ok = (
+            isinstance(segment_id, str)
+            and type(revision) is int
+            and isinstance(data.get("action"), str)
+            and isinstance(data.get("user"), str)
+            and isinstance(before, (dict, type(None)))
+            and isinstance(after, (dict, type(None)))
+        )
+        if ok:
+            details = data.get("details")
+            return HistoryRecord(
+                segment_id=segment_id,
+                revision=revision,
+                action=data["action"],
+                user=data["user"],
+                at=at,
+                before=before,
+                after=after,
+                details=details if isinstance(details, dict) else {},
+            )
+    return None

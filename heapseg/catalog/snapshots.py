@@ -1,0 +1,98 @@
+"""Frozen members of static segments: Parquet (or JSON) files in a folder beside the catalog."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from heapseg.catalog.entries import check_members_path, slugify
+from heapseg.catalog.storage import RawJSON, fsync_dir, loads
+from heapseg.errors import CatalogError
+
+
+def snapshot_dir(catalog_path: Path) -> Path:
+    """``team.json`` keeps its frozen members in ``team.snapshots/``."""
+    return catalog_path.with_name(catalog_path.stem + ".snapshots")
+
+
+def write_members(catalog_path: Path, segment_id: str, as_of: datetime, user_ids: pa.Array) -> str:
+    """Write frozen members atomically; returns their path relative to the catalog's folder.
+
+    Every freeze gets a new file (never overwritten), so the history can still point at the
+    members of an earlier revision.
+    """
+    folder = snapshot_dir(catalog_path)
+    folder.mkdir(exist_ok=True)
+    stamp = as_of.strftime("%Y%m%dT%H%M%S")
+    name = f"{slugify(segment_id, 60)}-{stamp}-{secrets.token_hex(3)}.parquet"
+    target = folder / name
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            pq.write_table(pa.table({"user_id": user_ids}), handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(folder)
+    return f"{folder.name}/{name}"
+
+
+def remove_members(catalog_path: Path, relative: str) -> None:
+    """Remove a members file that no catalog revision refers to (a freeze that did not land)."""
+    with contextlib.suppress(OSError):
+        (catalog_path.parent / relative).unlink()
+
+
+def read_members(catalog_path: Path, relative: str) -> pa.Array:
+    """The frozen ``user_id``s of a snapshot.
+
+    Raises
+    ------
+    CatalogError
+        The path leaves the catalog's folder, the file is missing, or it holds no
+        ``user_id`` column (Parquet) / is not a JSON array of ids.
+    """
+    check_members_path(relative)
+    base = catalog_path.parent.resolve()
+    path = (catalog_path.parent / relative).resolve()
+    if not path.is_relative_to(base):
+        raise CatalogError(f"snapshot members {relative!r} point outside the catalog's folder")
+    try:
+        if path.suffix.lower() == ".json":
+            return _json_members(path, relative)
+        table = pq.read_table(path, columns=["user_id"])
+    except FileNotFoundError:
+        raise CatalogError(
+            f"the frozen members file {relative!r} is missing (next to {catalog_path.name})"
+        ) from None
+    except (pa.ArrowException, OSError) as exc:
+        raise CatalogError(f"cannot read the frozen members {relative!r}: {exc}") from None
+    return table.column("user_id").combine_chunks()
+
+
+def _json_members(path: Path, relative: str) -> pa.Array:
+    try:
+        values = loads(path.read_text(encoding="utf-8"), max_depth=2)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"frozen members {relative!r} are not valid JSON: {exc}") from None
+    if not isinstance(values, list) or isinstance(values, RawJSON):
+        raise CatalogError(f"frozen members {relative!r} must be a JSON array of user ids")
+    kinds = {type(v) for v in values}
+    if not (kinds <= {str} or kinds <= {int}):
+        raise CatalogError(
+            f"frozen members {relative!r} must be all strings or all integers, "
+            f"found {sorted(k.__name__ for k in kinds)}"
+        )
+    return pa.array(values, type=pa.int64() if kinds == {int} else pa.string())

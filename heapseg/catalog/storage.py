@@ -1,0 +1,485 @@
+"""The catalog file on disk: a lock, atomic replacement, and a parser that survives hostile JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import getpass
+import itertools
+import json
+import os
+import re
+import secrets
+import socket
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from heapseg.errors import CatalogError, CatalogFormatError
+
+FORMAT_NAME = "heapseg-catalog"
+FORMAT_VERSION = 1
+
+#: Deepest JSON nesting kept as Python objects. A segment nests two JSON levels per group,
+#: so this allows ~95 nested groups; anything deeper is kept verbatim as text (``RawJSON``)
+#: so that neither the parser, the validator nor the writer ever recurses without bound.
+MAX_DEPTH = 200
+
+DEFAULT_LOCK_TIMEOUT = 10.0
+
+
+class LockTimeoutError(CatalogError):
+    """The catalog's lock stayed held by another writer longer than the timeout."""
+
+
+class RawJSON:
+    """A JSON subtree nested too deep to load, kept as its exact source text.
+
+    It is written back unchanged when the catalog is rewritten, so a deep entry that this
+    version refuses to load is still not lost.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"RawJSON(<{len(self.text)} characters>)"
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_STRING_OR_BRACKET_RE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_BRACKETS = str.maketrans({"[": "[", "{": "[", "]": "]", "}": "]"})
+_WS_RE = re.compile(r"[ \t\n\r]*")
+_NUMBER_RE = re.compile(r"-?(?:0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?")
+_CONSTANTS = {"true": True, "false": False, "null": None}
+
+
+def nesting_depth(text: str) -> int:
+    """Deepest bracket nesting of a JSON text, counted without building any object."""
+    brackets = re.sub(r"[^\[\]{}]", "", _STRING_RE.sub("", text)).translate(_BRACKETS)
+    if not brackets:
+        return 0
+    return max(itertools.accumulate(1 if c == "[" else -1 for c in brackets))
+
+
+def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON; subtrees nested deeper than ``max_depth`` become ``RawJSON``.
+
+    The fast C parser is used whenever the text is shallow enough; otherwise an iterative
+    parser that cannot hit Python's recursion limit. Raises ``ValueError`` on bad JSON.
+    """
+    if nesting_depth(text) <= max_depth:
+        try:
+            return json.loads(text)
+        except RecursionError as exc:  # cannot happen below MAX_DEPTH; kept as a last guard
+            raise ValueError("JSON nested too deeply to read") from exc
+    return _BoundedParser(text, max_depth).parse()
+
+
+class _BoundedParser:
+    """An explicit-stack JSON parser: no recursion, so any depth is safe."""
+
+    def __init__(self, text: str, max_depth: int) -> None:
+        self.text = text
+        self.max_depth = max_depth
+
+    def _ws(self, idx: int) -> int:
+        return _WS_RE.match(self.text, idx).end()  # type: ignore[union-attr]
+
+    def _fail(self, what: str, idx: int) -> ValueError:
+        line = self.text.count("\n", 0, idx) + 1
+        col = idx - (self.text.rfind("\n", 0, idx) + 1) + 1
+        return ValueError(f"{what}: line {line} column {col} (char {idx})")
+
+    def _key(self, idx: int) -> tuple[str, int]:
+        if self.text[idx : idx + 1] != '"':
+            raise self._fail("Expecting property name enclosed in double quotes", idx)
+        key, idx = json.decoder.scanstring(self.text, idx + 1)  # type: ignore[attr-defined]
+        idx = self._ws(idx)
+        if self.text[idx : idx + 1] != ":":
+            raise self._fail("Expecting ':' delimiter", idx)
+        return key, self._ws(idx + 1)
+
+    def _skip_subtree(self, idx: int) -> int:
+        depth = 0
+        for match in _STRING_OR_BRACKET_RE.finditer(self.text, idx):
+            token = match.group()
+            if token in "[{":
+                depth += 1
+            elif token in "]}":
+                depth -= 1
+                if depth == 0:
+                    return match.end()
+        raise self._fail("Unterminated array or object", len(self.text))
+
+    def _scalar(self, idx: int) -> tuple[Any, int]:
+        text = self.text
+        ch = text[idx : idx + 1]
+        if ch == '"':
+            return json.decoder.scanstring(text, idx + 1)  # type: ignore[attr-defined]
+        number = _NUMBER_RE.match(text, idx)
+        if number:
+            literal = number.group()
+            is_float = number.group(1) or number.group(2)
+            return (float(literal) if is_float else int(literal)), number.end()
+        for word, value in _CONSTANTS.items():
+            if text.startswith(word, idx):
+                return value, idx + len(word)
+        raise self._fail("Expecting value", idx)
+
+    def parse(self) -> Any:
+        text = self.text
+        stack: list[tuple[dict | list, str | None]] = []
+        idx = self._ws(0)
+        while True:
+            ch = text[idx : idx + 1]
+            if ch in ("[", "{") and len(stack) >= self.max_depth:
+                end = self._skip_subtree(idx)
+                value: Any = RawJSON(text[idx:end])
+                idx = end
+            elif ch == "{":
+                idx = self._ws(idx + 1)
+                if text[idx : idx + 1] == "}":
+                    value, idx = {}, idx + 1
+                else:
+                    key, idx = self._key(idx)
+                    stack.append(({}, key))
+                    continue
+            elif ch == "[":
+                idx = self._ws(idx + 1)
+                if text[idx : idx + 1] == "]":
+                    value, idx = [], idx + 1
+                else:
+                    stack.append(([], None))
+                    continue
+            else:
+                value, idx = self._scalar(idx)
+            # Attach the finished value to its parent; close every parent that ends here.
+            while True:
+                if not stack:
+                    idx = self._ws(idx)
+                    if idx != len(text):
+                        raise self._fail("Extra data", idx)
+                    return value
+                container, key = stack[-1]
+                if isinstance(container, dict):
+                    container[key] = value  # type: ignore[index]
+                else:
+                    container.append(value)
+                idx = self._ws(idx)
+                ch = text[idx : idx + 1]
+                if ch == ",":
+                    idx = self._ws(idx + 1)
+                    if isinstance(container, dict):
+                        key, idx = self._key(idx)
+                        stack[-1] = (container, key)
+                    break
+                closer = "}" if isinstance(container, dict) else "]"
+                if ch != closer:
+                    raise self._fail(f"Expecting ',' or '{closer}' delimiter", idx)
+                idx += 1
+                stack.pop()
+                value = container
+
+
+def dumps(document: Any) -> str:
+    """Serialize a document, writing every ``RawJSON`` back as its original text."""
+    raw: dict[str, str] = {}
+    token = secrets.token_hex(8)
+
+    def placeholder(obj: Any) -> Any:
+        if isinstance(obj, RawJSON):
+            key = f"@@heapseg-raw-{token}-{len(raw)}@@"
+            raw[key] = obj.text
+            return key
+        raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+    text = json.dumps(document, indent=2, ensure_ascii=False, default=placeholder)
+    for key, source in raw.items():
+        text = text.replace(f'"{key}"', source, 1)
+    return text + "\n"
+
+
+def parse_document(text: str, source: str) -> dict:
+    """Parse and check the top level of a catalog file; entries are checked one by one later.
+
+    Raises
+    ------
+    CatalogFormatError
+        Empty, not JSON (with line and column), not a catalog, or another format version.
+    """
+    if not text.strip():
+        raise CatalogFormatError(f"{source} is empty: it is not a heapseg catalog")
+    try:
+        document = loads(text)
+    except ValueError as exc:
+        raise CatalogFormatError(
+            f"{source} is not valid JSON (truncated or damaged?): {exc}"
+        ) from None
+    if not isinstance(document, dict):
+        raise CatalogFormatError(
+            f"{source}: the top level must be a JSON object with "
+            f'"format": "{FORMAT_NAME}", found {_json_type(document)}'
+        )
+    if document.get("format") != FORMAT_NAME:
+        raise CatalogFormatError(
+            f'{source} is not a heapseg catalog: "format" is {document.get("format")!r}, '
+            f"expected {FORMAT_NAME!r}"
+        )
+    version = document.get("version")
+    if type(version) is not int:
+        raise CatalogFormatError(
+            f'{source}: "version" must be the integer {FORMAT_VERSION}, found {version!r}'
+        )
+    if version != FORMAT_VERSION:
+        newer = " by a newer heapseg" if version > FORMAT_VERSION else ""
+        raise CatalogFormatError(
+            f"{source} was written{newer} in catalog format version {version}; "
+            f"this heapseg reads version {FORMAT_VERSION} only"
+        )
+    if not isinstance(document.get("segments"), list):
+        raise CatalogFormatError(
+            f'{source}: "segments" must be a list, found {_json_type(document.get("segments"))}'
+        )
+    return document
+
+
+def new_document() -> dict:
+    """An empty catalog document."""
+    return {"format": FORMAT_NAME, "version": FORMAT_VERSION, "segments": []}
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "nothing (null or missing)"
+    if isinstance(value, RawJSON):
+        return "a structure nested too deeply"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "a number"
+    return names.get(type(value), type(value).__name__)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it, which races with other threads; Linux shows it.
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # some network filesystems refuse fsync on directories
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def temp_prefix(path: Path) -> str:
+    """Prefix of the temporary files a writer of ``path`` creates next to it."""
+    return f".{path.name}."
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, never half.
+
+    The data goes to a temporary file in the same directory, is flushed to disk, then renamed
+    over the target (atomic on POSIX), and the directory entry itself is flushed.
+    The file keeps its permissions (a shared catalog must stay readable by the team).
+    """
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+# --------------------------------------------------------------------------------------------
+# Locking
+
+
+class FileLock:
+    """An exclusive ``fcntl.flock`` on a separate lock file, with a timeout.
+
+    The kernel releases a flock when its holder dies, however it dies (SIGKILL included), so a
+    crashed writer never leaves the catalog locked. The lock file only ever holds a note about
+    the current holder, used in the timeout message; it is never trusted for the lock itself.
+    """
+
+    def __init__(self, path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise CatalogError(f"cannot open the catalog lock file {self.path}: {exc}") from None
+        deadline = time.monotonic() + self.timeout
+        pause = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _read_holder(fd)
+                    os.close(fd)
+                    raise LockTimeoutError(
+                        f"the catalog is locked by another writer{holder} and stayed locked "
+                        f"for more than {self.timeout:g} s (lock file {self.path}); "
+                        "try again, or raise lock_timeout"
+                    ) from None
+                # Jitter keeps many waiting processes from waking in step.
+                time.sleep(pause * (0.5 + secrets.randbelow(1000) / 1000))
+                pause = min(pause * 2, 0.05)
+            except OSError as exc:
+                os.close(fd)
+                raise CatalogError(f"cannot lock {self.path}: {exc}") from None
+        self._fd = fd
+        _write_holder(fd)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _write_holder(fd: int) -> None:
+    note = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "user": _login(),
+        "since": datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(note).encode(), 0)
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        note = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return f" ({note['user']}, pid {int(note['pid'])} on {note['host']}, since {note['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        return f"uid{os.getuid()}"
+
+
+# --------------------------------------------------------------------------------------------
+# The file
+
+
+class CatalogFile:
+    """One catalog JSON file: lock-free reads, locked read-modify-write transactions."""
+
+    def __init__(self, path: str | os.PathLike[str], lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.lock_timeout = lock_timeout
+
+    def signature(self) -> tuple[int, int, int, int] | None:
+        """What changes whenever the file is replaced (inode, size, mtime); None if missing."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def read(self) -> dict | None:
+        """The parsed document, or None when the file does not exist yet. Never writes."""
+        return self.read_with_signature()[0]
+
+    def read_with_signature(self) -> tuple[dict | None, tuple[int, int, int, int] | None]:
+        """The parsed document and the signature of exactly the file version that was read."""
+        try:
+            with open(self.path, "rb") as handle:
+                st = os.fstat(handle.fileno())
+                data = handle.read()
+        except FileNotFoundError:
+            return None, None
+        except OSError as exc:
+            raise CatalogError(f"cannot read the catalog {self.path}: {exc}") from None
+        signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise CatalogFormatError(
+                f"{self.path} is not UTF-8 text (byte {exc.start}): it is not a heapseg catalog"
+            ) from None
+        return parse_document(text, str(self.path)), signature
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the writers' lock; leftovers of writers that died mid-write are removed."""
+        with FileLock(self.lock_path, self.lock_timeout):
+            self._remove_dead_temp_files()
+            yield
+
+    def write(self, document: dict) -> None:
+        """Atomically replace the file with ``document``; call only while holding ``locked()``."""
+        atomic_write(self.path, dumps(document).encode("utf-8"))
+
+    def _remove_dead_temp_files(self) -> None:
+        # Writers create temp files only while holding the lock, and we hold it now: any
+        # temp file still there belongs to a writer that was killed before its rename.
+        prefix = temp_prefix(self.path)
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.path.parent):
+                if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
