@@ -1,0 +1,1098 @@
+"""The bundled sample data: a seeded, Heap-like e-commerce / SaaS dataset written in chunks."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from heapseg.errors import HeapsegError
+
+__all__ = [
+    "ACCOUNTS_SCHEMA",
+    "DATA_VERSION",
+    "DEFAULT_USERS",
+    "EVENTS_SCHEMA",
+    "EVENT_NAMES",
+    "MIGRATIONS_SCHEMA",
+    "SAMPLE_AS_OF",
+    "SAMPLE_START",
+    "USERS_SCHEMA",
+    "default_path",
+    "ensure_sample",
+    "generate",
+]
+
+log = logging.getLogger(__name__)
+
+#: The moment the sample data was "exported": no event, signup or upgrade lies at or after it.
+SAMPLE_AS_OF = datetime(2026, 11, 1)
+#: The first day of the sample's history (the product's launch).
+SAMPLE_START = datetime(2025, 5, 1)
+DEFAULT_USERS = 10_000
+DEFAULT_SEED = 42
+#: Bump whenever the generator's output changes, so cached files are regenerated.
+DATA_VERSION = 1
+
+Format = Literal["duckdb", "parquet"]
+
+# Users are generated in fixed blocks, each with its own random stream derived from the seed, so the
+# data depends on (seed, n_users) only and not on how many users are written per chunk.
+_BLOCK_USERS = 1_000
+_MAX_SESSIONS = 999  # session ids are built from user_id * 1000 + session index
+
+USERS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("subscription_type", pa.string()),
+        ("country", pa.string()),
+        ("email", pa.string()),
+        ("role", pa.string()),
+        ("signup_date", pa.date32()),
+        ("ltv", pa.float64()),
+        ("email_opt_in", pa.bool_()),
+        ("account_id", pa.int64()),
+    ]
+)
+ACCOUNTS_SCHEMA = pa.schema(
+    [
+        ("account_id", pa.int64()),
+        ("tier", pa.string()),
+        ("vertical", pa.string()),
+        ("location", pa.string()),
+    ]
+)
+EVENTS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("time", pa.timestamp("us")),
+        ("event", pa.string()),
+        ("session_id", pa.int64()),
+        ("path", pa.string()),
+        ("search_term", pa.string()),
+        ("product_id", pa.int64()),
+        ("price", pa.float64()),
+        ("quantity", pa.int64()),
+        ("category", pa.string()),
+        ("revenue", pa.float64()),
+        ("item_count", pa.int64()),
+        ("payment_method", pa.string()),
+        ("promo_code", pa.string()),
+        ("rating", pa.int64()),
+    ]
+)
+MIGRATIONS_SCHEMA = pa.schema([("from_user_id", pa.int64()), ("to_user_id", pa.int64())])
+
+_SCHEMAS = {
+    "users": USERS_SCHEMA,
+    "accounts": ACCOUNTS_SCHEMA,
+    "events": EVENTS_SCHEMA,
+    "user_migrations": MIGRATIONS_SCHEMA,
+}
+
+EVENT_NAMES = (
+    "Session",
+    "Pageview",
+    "Search Bar",
+    "Add to Cart",
+    "Completed Order",
+    "Refund",
+    "Product Review Published",
+    "Created Account",
+    "Started Trial",
+    "Upgrade",
+    "Logged In",
+    "Support Request",
+)
+(
+    _SESSION,
+    _PAGEVIEW,
+    _SEARCH,
+    _CART,
+    _ORDER,
+    _REFUND,
+    _REVIEW,
+    _CREATED,
+    _TRIAL,
+    _UPGRADE,
+    _LOGIN,
+    _SUPPORT,
+) = range(len(EVENT_NAMES))
+
+# ---------------------------------------------------------------------------------------------
+# Vocabularies: (value, weight) pairs; weights need not sum to one.
+
+_COUNTRIES = (
+    ("US", 34),
+    ("GB", 8),
+    ("DE", 8),
+    ("IN", 8),
+    ("FR", 6),
+    ("CA", 5),
+    ("BR", 5),
+    ("JP", 4),
+    ("AU", 3),
+    ("ES", 3),
+    ("NL", 3),
+    ("IT", 3),
+    ("MX", 3),
+    ("SE", 2),
+    ("PL", 2),
+    ("KR", 2),
+    ("SG", 1),
+)
+_ROLES = (
+    ("analyst", 16),
+    ("engineer", 18),
+    ("marketer", 14),
+    ("manager", 12),
+    ("product manager", 9),
+    ("founder", 5),
+    ("designer", 7),
+    ("data scientist", 6),
+    ("sales", 6),
+    ("executive", 3),
+    ("support", 4),
+)
+_PERSONAL_DOMAINS = (
+    ("gmail.com", 50),
+    ("yahoo.com", 14),
+    ("outlook.com", 10),
+    ("hotmail.com", 8),
+    ("icloud.com", 8),
+    ("proton.me", 3),
+    ("gmx.de", 3),
+    ("yahoo.co.jp", 2),
+    ("orange.fr", 2),
+)
+_COMPANY_WORDS = (
+    "acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "vandelay",
+    "soylent", "tyrell", "cyberdyne", "aperture", "oscorp", "piedpiper", "massive", "northwind",
+    "contoso", "fabrikam", "tailspin", "litware", "adatum", "bluth", "dunder", "gringotts",
+    "monarch", "nakatomi", "octan", "prestige", "sterling", "wernham", "zenith", "orbit", "lumen",
+    "vertex", "nimbus", "quanta", "helix", "atlas", "cobalt",
+)  # fmt: skip
+_COMPANY_SUFFIXES = ("", "labs", "corp", "tech", "systems", "group", "data", "works", "hq", "io")
+_COMPANY_TLDS = ("com", "com", "com", "io", "co", "de", "fr", "co.uk", "com.br", "in")
+_FIRST_NAMES = (
+    "james", "mary", "john", "patricia", "robert", "jennifer", "michael", "linda", "david",
+    "elizabeth", "william", "barbara", "richard", "susan", "joseph", "jessica", "thomas", "sarah",
+    "daniel", "karen", "matthew", "nancy", "anthony", "lisa", "mark", "betty", "paul", "sandra",
+    "priya", "arjun", "ananya", "rahul", "wei", "li", "yuki", "haruto", "sofia", "lucas", "emma",
+    "noah", "lea", "lukas", "chloe", "hugo", "maria", "jose", "ana", "pedro", "olivia", "liam",
+    "fatima", "omar", "ingrid", "lars", "zofia", "jakub", "min-jun", "seo-yeon", "chen", "aisha",
+)  # fmt: skip
+_LAST_NAMES = (
+    "smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis", "rodriguez",
+    "martinez", "hernandez", "lopez", "gonzalez", "wilson", "anderson", "thomas", "taylor",
+    "moore", "jackson", "martin", "lee", "perez", "thompson", "white", "harris", "sanchez",
+    "clark", "lewis", "walker", "hall", "patel", "sharma", "singh", "kumar", "wang", "zhang",
+    "tanaka", "suzuki", "sato", "muller", "schmidt", "schneider", "fischer", "dubois", "bernard",
+    "moreau", "silva", "santos", "oliveira", "rossi", "russo", "nowak", "kowalski", "kim", "park",
+    "choi", "andersson", "johansson", "dejong", "ivanova",
+)  # fmt: skip
+_TIERS = (("bronze", 45), ("silver", 30), ("gold", 18), ("platinum", 7))
+_VERTICALS = (
+    ("ecommerce", 22),
+    ("saas", 20),
+    ("fintech", 10),
+    ("media", 8),
+    ("healthcare", 7),
+    ("education", 7),
+    ("travel", 6),
+    ("retail", 8),
+    ("gaming", 5),
+    ("logistics", 4),
+    ("nonprofit", 3),
+)
+_LOCATIONS = (
+    ("New York", 14),
+    ("San Francisco", 12),
+    ("Austin", 5),
+    ("Chicago", 5),
+    ("Seattle", 4),
+    ("Toronto", 5),
+    ("London", 10),
+    ("Berlin", 7),
+    ("Paris", 6),
+    ("Amsterdam", 4),
+    ("Stockholm", 2),
+    ("Madrid", 3),
+    ("Bangalore", 7),
+    ("São Paulo", 4),
+    ("Mexico City", 3),
+    ("Tokyo", 4),
+    ("Seoul", 2),
+    ("Singapore", 3),
+    ("Sydney", 3),
+)
+_PAGES = (
+    ("/", 14),
+    ("/products", 10),
+    ("/deals", 3),
+    ("/pricing", 4),
+    ("/features", 2.5),
+    ("/search", 4),
+    ("/cart", 5),
+    ("/checkout", 3),
+    ("/login", 2),
+    ("/signup", 1),
+    ("/account", 3),
+    ("/account/orders", 2),
+    ("/account/settings", 1.2),
+    ("/blog", 2),
+    ("/blog/how-to-choose-running-shoes", 1),
+    ("/blog/spring-collection-2026", 0.8),
+    ("/blog/summer-sale", 0.8),
+    ("/help", 1.5),
+    ("/help/returns", 1),
+    ("/help/shipping", 1),
+    ("/docs/getting-started", 0.8),
+    ("/docs/api", 0.5),
+    ("/integrations", 0.6),
+    ("/changelog", 0.4),
+    ("/about", 0.7),
+    ("/careers", 0.3),
+    ("/contact", 0.5),
+)
+_PRODUCT_PAGE_SHARE = 0.3  # of all pageviews land on a product page
+_SEARCH_TERMS = (
+    "running shoes", "rain jacket", "yoga mat", "wireless headphones", "backpack",
+    "coffee grinder", "gift card", "sneakers", "water bottle", "laptop stand", "desk lamp",
+    "sunglasses", "winter coat", "hiking boots", "phone case", "usb-c cable",
+    "mechanical keyboard", "standing desk", "tent", "sleeping bag", "espresso machine",
+    "smart watch", "bluetooth speaker", "jeans", "t-shirt", "hoodie", "socks", "dress",
+    "sandals", "face cream", "shampoo", "perfume", "board game", "lego", "puzzle", "notebook",
+    "fountain pen", "office chair", "monitor", "webcam", "cast iron pan", "knife set",
+    "blender", "air fryer", "duvet", "pillow", "candle", "plant pot", "bike helmet", "sale",
+)  # fmt: skip
+_CATEGORIES = (
+    "Shoes", "Apparel", "Outdoor", "Electronics", "Home", "Kitchen", "Beauty", "Sports",
+    "Books", "Toys", "Accessories", "Office",
+)  # fmt: skip
+_PAYMENT_METHODS = (
+    ("credit_card", 55),
+    ("paypal", 20),
+    ("apple_pay", 12),
+    ("google_pay", 7),
+    ("gift_card", 3),
+    ("invoice", 3),
+)
+# promo code, share of promo orders, discount
+_PROMO_CODES = (
+    ("WELCOME10", 35, 0.10),
+    ("SUMMER25", 20, 0.25),
+    ("BLACKFRIDAY30", 15, 0.30),
+    ("VIP15", 10, 0.15),
+    ("FREESHIP", 20, 0.0),
+)
+_N_PRODUCTS = 400
+_FIRST_PRODUCT_ID = 1001
+_PLAN_PRICE_PER_MONTH = 49.0
+
+# Random streams: each gets its own generator, keyed by (seed, stream, block).
+_STREAM_CATALOG, _STREAM_ACCOUNTS, _STREAM_USERS = 0, 1, 2
+
+_DAY = 86_400.0
+_SPAN = (SAMPLE_AS_OF - SAMPLE_START).total_seconds()
+_START_US = int((SAMPLE_START - datetime(1970, 1, 1)).total_seconds()) * 1_000_000
+_START_DAYS = (SAMPLE_START - datetime(1970, 1, 1)).days
+# Share of sessions per hour of day (UTC): quiet nights, busy afternoons and evenings.
+_HOUR_WEIGHTS = np.array(
+    [2, 1.5, 1, 1, 1, 1.5, 2.5, 4, 5, 6, 6.5, 7, 7, 7, 7, 7, 6.5, 6.5, 7, 7.5, 7, 6, 4.5, 3]
+)
+
+
+def _weights(pairs: Sequence[tuple]) -> tuple[list[str], np.ndarray]:
+    values = [p[0] for p in pairs]
+    w = np.asarray([p[1] for p in pairs], dtype=np.float64)
+    return values, w / w.sum()
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """Scramble non-negative ints below 2**53 bijectively (multiplication by an odd constant)."""
+    with np.errstate(over="ignore"):
+        y = x.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return (y & np.uint64((1 << 53) - 1)).astype(np.int64)
+
+
+def _strings(vocab: Sequence[str], idx: np.ndarray) -> pa.Array:
+    """Strings from vocabulary indices; a negative index is NULL."""
+    return pc.take(pa.array(vocab, pa.string()), pa.array(idx, pa.int32(), mask=idx < 0))
+
+
+def _nullable(values: np.ndarray, null: np.ndarray, type_: pa.DataType) -> pa.Array:
+    return pa.array(values, type_, mask=null)
+
+
+def _rng(seed: int, stream: int, block: int = 0) -> np.random.Generator:
+    return np.random.default_rng([seed, stream, block])
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalog and accounts (small, generated once)
+
+
+@dataclass(frozen=True)
+class _Catalog:
+    """The shop's products and the page paths that show them."""
+
+    product_id: np.ndarray
+    category: np.ndarray  # index into _CATEGORIES
+    price: np.ndarray
+    popularity: np.ndarray  # probabilities, sum to one
+    paths: list[str]  # static pages, then one page per product
+    path_p: np.ndarray
+
+
+def _catalog(seed: int) -> _Catalog:
+    rng = _rng(seed, _STREAM_CATALOG)
+    category = rng.integers(0, len(_CATEGORIES), _N_PRODUCTS)
+    price = np.maximum(np.round(np.exp(rng.normal(3.4, 0.8, _N_PRODUCTS))) - 0.01, 4.99)
+    # A few best sellers, a long tail: Zipf-like popularity over shuffled products.
+    popularity = rng.permutation(1.0 / np.arange(1, _N_PRODUCTS + 1) ** 1.05)
+    popularity /= popularity.sum()
+    product_id = np.arange(_FIRST_PRODUCT_ID, _FIRST_PRODUCT_ID + _N_PRODUCTS, dtype=np.int64)
+    static, static_p = _weights(_PAGES)
+    paths = static + [f"/products/{p}" for p in product_id]
+    path_p = np.concatenate(
+        [static_p * (1 - _PRODUCT_PAGE_SHARE), popularity * _PRODUCT_PAGE_SHARE]
+    )
+    return _Catalog(product_id, category, price, popularity, paths, path_p)
+
+
+def _n_accounts(n_users: int) -> int:
+    return max(1, math.ceil(n_users / 8))
+
+
+def _accounts(seed: int, n_users: int) -> pa.Table:
+    rng = _rng(seed, _STREAM_ACCOUNTS)
+    n = _n_accounts(n_users)
+    columns = {"account_id": pa.array(np.arange(1, n + 1, dtype=np.int64))}
+    for name, pairs in (("tier", _TIERS), ("vertical", _VERTICALS), ("location", _LOCATIONS)):
+        values, p = _weights(pairs)
+        columns[name] = _strings(values, rng.choice(len(values), n, p=p))
+    return pa.table(columns, schema=ACCOUNTS_SCHEMA)
+
+
+# ---------------------------------------------------------------------------------------------
+# One block of users with all their events
+
+
+@dataclass
+class _Events:
+    """Events as numpy columns; codes index vocabularies, -1 / NaN mean NULL."""
+
+    user_id: np.ndarray
+    t: np.ndarray  # seconds since SAMPLE_START
+    event: np.ndarray
+    session_id: np.ndarray
+    path: np.ndarray
+    search_term: np.ndarray
+    product: np.ndarray  # index into the catalog
+    quantity: np.ndarray
+    revenue: np.ndarray
+    item_count: np.ndarray
+    payment: np.ndarray
+    promo: np.ndarray
+    rating: np.ndarray
+
+    @classmethod
+    def of(cls, user_id: np.ndarray, t: np.ndarray, event: int, **columns: np.ndarray) -> _Events:
+        n = len(t)
+        fields = {"user_id": user_id.astype(np.int64), "t": t, "event": np.full(n, event, np.int8)}
+        for name in cls.__dataclass_fields__:
+            if name in fields:
+                continue
+            if name in columns:
+                fields[name] = columns[name]
+            elif name == "revenue":
+                fields[name] = np.full(n, np.nan)
+            else:
+                fields[name] = np.full(n, -1, np.int64)
+        return cls(**fields)
+
+    @classmethod
+    def concat(cls, parts: Sequence[_Events]) -> _Events:
+        return cls(
+            **{
+                name: np.concatenate([getattr(p, name) for p in parts])
+                for name in cls.__dataclass_fields__
+            }
+        )
+
+    def take(self, idx: np.ndarray) -> _Events:
+        return _Events(**{name: getattr(self, name)[idx] for name in self.__dataclass_fields__})
+
+
+@dataclass
+class _Block:
+    users: pa.Table
+    events: _Events
+    migrations: pa.Table
+
+
+def _block(seed: int, n_users: int, catalog: _Catalog, index: int) -> _Block:
+    """Generate users ``index * _BLOCK_USERS + 1 ...`` and everything they did."""
+    rng = _rng(seed, _STREAM_USERS, index)
+    first = index * _BLOCK_USERS + 1
+    n = min(_BLOCK_USERS, n_users - first + 1)
+    uid = np.arange(first, first + n, dtype=np.int64)
+
+    # Signups: acquisition grows over time (density rising from 1 to 3 across the window).
+    x = (np.sqrt(1 + 8 * rng.random(n)) - 1) / 2
+    signup = x * (_SPAN - 3_600)
+
+    # Lifecycle: free, trial (14 days; converts or not) or straight to paid.
+    dormant = rng.random(n) < 0.07  # signed up and never came back
+    plan = np.where(dormant, 0, rng.choice(3, n, p=[0.45, 0.40, 0.15]))
+    trial_start = signup + rng.uniform(60, 2 * _DAY, n)
+    trial_end = trial_start + 14 * _DAY
+    has_trial = (plan == 1) & (trial_start < _SPAN)
+    converts = (plan == 1) & (rng.random(n) < 0.38)
+    upgrade_at = np.where(
+        converts,
+        trial_end - rng.uniform(0, 3 * _DAY, n),
+        signup + rng.exponential(20 * _DAY, n) + 3_600,
+    )
+    upgraded = (converts | (plan == 2)) & (upgrade_at < _SPAN)
+    in_trial = has_trial & ~upgraded & (trial_end > _SPAN)
+    subscription = np.where(upgraded, 2, np.where(in_trial, 0, 1))  # trial / free / paid
+
+    # When each user stops coming back: many free users and lapsed trials churn, some paid too.
+    end = np.full(n, _SPAN)
+    lapsed_trial = has_trial & ~upgraded & ~in_trial
+    churn_free = (subscription == 1) & ~lapsed_trial & (rng.random(n) < 0.55)
+    end = np.where(churn_free, signup + rng.exponential(25 * _DAY, n), end)
+    churn_trial = lapsed_trial & (rng.random(n) < 0.8)
+    end = np.where(churn_trial, trial_end + rng.exponential(5 * _DAY, n), end)
+    churn_paid = upgraded & (rng.random(n) < 0.4)
+    end = np.where(churn_paid, upgrade_at + rng.exponential(60 * _DAY, n), end)
+    end = np.minimum(end, _SPAN - 60)
+
+    # Window shoppers browse and fill carts over and over but never order.
+    shopper = ~dormant & (rng.random(n) < 0.12)
+    end = np.where(shopper, np.maximum(end, np.minimum(signup + 45 * _DAY, _SPAN - 60)), end)
+
+    # Power-law activity: a lognormal visit rate times the active span.
+    rate = np.exp(rng.normal(np.log(1.2), 1.25, n))  # sessions per 30 days
+    active_days = np.maximum(end - signup, 0) / _DAY
+    n_sessions = 1 + rng.poisson(rate * active_days / 30)
+    n_sessions = np.where(shopper, np.maximum(n_sessions, 6 + rng.poisson(3, n)), n_sessions)
+    n_sessions = np.where(dormant, 0, np.minimum(n_sessions, _MAX_SESSIONS))
+
+    # Per-user habits.
+    pages_per_session = np.exp(rng.normal(np.log(2.2), 0.5, n))
+    searches_per_session = np.exp(rng.normal(np.log(0.3), 0.8, n))
+    carts_per_session = np.exp(rng.normal(np.log(0.35), 0.7, n))
+    order_p = np.where(shopper, 0.0, rng.beta(2, 3, n))
+    login_p = rng.uniform(0.2, 0.7, n)
+    support_p = np.where(upgraded, 0.03, 0.01)
+
+    sessions = _sessions(rng, uid, signup, end, n_sessions)
+    s_user = sessions["user"]
+    st = sessions["t"]
+    sid = sessions["session_id"]
+    ns = len(st)
+    duration = 30 + rng.exponential(360, ns)
+
+    parts = [
+        _Events.of(uid, signup, _CREATED),
+        _Events.of(uid[has_trial], trial_start[has_trial], _TRIAL),
+        _Events.of(uid[upgraded], upgrade_at[upgraded], _UPGRADE),
+        _Events.of(uid[s_user], st, _SESSION, session_id=sid),
+    ]
+    login = rng.random(ns) < login_p[s_user]
+    parts.append(
+        _Events.of(
+            uid[s_user[login]],
+            st[login] + rng.uniform(1, 5, login.sum()),
+            _LOGIN,
+            session_id=sid[login],
+        )
+    )
+
+    pv_sess = np.repeat(np.arange(ns), 1 + rng.poisson(pages_per_session[s_user]))
+    parts.append(
+        _Events.of(
+            uid[s_user[pv_sess]],
+            st[pv_sess] + rng.random(len(pv_sess)) * duration[pv_sess],
+            _PAGEVIEW,
+            session_id=sid[pv_sess],
+            path=rng.choice(len(catalog.paths), len(pv_sess), p=catalog.path_p),
+        )
+    )
+    sr_sess = np.repeat(np.arange(ns), rng.poisson(searches_per_session[s_user]))
+    term_p = 1.0 / np.arange(1, len(_SEARCH_TERMS) + 1)
+    parts.append(
+        _Events.of(
+            uid[s_user[sr_sess]],
+            st[sr_sess] + rng.random(len(sr_sess)) * duration[sr_sess],
+            _SEARCH,
+            session_id=sid[sr_sess],
+            search_term=rng.choice(len(_SEARCH_TERMS), len(sr_sess), p=term_p / term_p.sum()),
+        )
+    )
+    support = rng.random(ns) < support_p[s_user]
+    parts.append(
+        _Events.of(
+            uid[s_user[support]],
+            st[support] + rng.random(support.sum()) * duration[support],
+            _SUPPORT,
+            session_id=sid[support],
+        )
+    )
+
+    # Carts, then orders that check out a session's whole cart.
+    n_carts = rng.poisson(carts_per_session[s_user])
+    cart_sess = np.repeat(np.arange(ns), n_carts)
+    product = rng.choice(_N_PRODUCTS, len(cart_sess), p=catalog.popularity)
+    quantity = 1 + rng.poisson(0.25, len(cart_sess))
+    parts.append(
+        _Events.of(
+            uid[s_user[cart_sess]],
+            st[cart_sess] + (0.3 + 0.6 * rng.random(len(cart_sess))) * duration[cart_sess],
+            _CART,
+            session_id=sid[cart_sess],
+            product=product,
+            quantity=quantity,
+        )
+    )
+    basket = np.bincount(cart_sess, weights=catalog.price[product] * quantity, minlength=ns)
+    items = np.bincount(cart_sess, weights=quantity, minlength=ns).astype(np.int64)
+    ordered = (n_carts > 0) & (rng.random(ns) < order_p[s_user])
+    o_sess = np.flatnonzero(ordered)
+    promo_names, promo_p = _weights([(p[0], p[1]) for p in _PROMO_CODES])
+    promo = np.where(
+        rng.random(len(o_sess)) < 0.18, rng.choice(len(promo_names), len(o_sess), p=promo_p), -1
+    )
+    discount = np.where(promo >= 0, np.array([p[2] for p in _PROMO_CODES])[promo], 0.0)
+    revenue = np.round(basket[o_sess] * (1 - discount), 2)
+    o_time = st[o_sess] + duration[o_sess] + rng.uniform(5, 90, len(o_sess))
+    o_user = s_user[o_sess]
+    pay_names, pay_p = _weights(_PAYMENT_METHODS)
+    parts.append(
+        _Events.of(
+            uid[o_user],
+            o_time,
+            _ORDER,
+            session_id=sid[o_sess],
+            revenue=revenue,
+            item_count=items[o_sess],
+            payment=rng.choice(len(pay_names), len(o_sess), p=pay_p),
+            promo=promo,
+        )
+    )
+
+    # After an order: some are refunded, some get a review of the order's first product.
+    refunded = (rng.random(len(o_sess)) < 0.06) & (o_time + 30 * _DAY < _SPAN)
+    r_time = o_time + rng.uniform(1, 30, len(o_sess)) * _DAY
+    parts.append(_Events.of(uid[o_user[refunded]], r_time[refunded], _REFUND))
+    first_cart = np.cumsum(n_carts) - n_carts
+    r_time = o_time + rng.uniform(2, 21, len(o_sess)) * _DAY
+    reviewed = (rng.random(len(o_sess)) < 0.12) & (r_time < _SPAN)
+    ratings = rng.choice(5, reviewed.sum(), p=[0.05, 0.07, 0.13, 0.35, 0.40]) + 1
+    parts.append(
+        _Events.of(
+            uid[o_user[reviewed]],
+            r_time[reviewed],
+            _REVIEW,
+            product=product[first_cart[o_sess[reviewed]]],
+            rating=ratings.astype(np.int64),
+        )
+    )
+
+    # Anonymous browsing before signup, later merged into the user (Heap's identity merging).
+    merged = rng.random(n) < 0.03
+    anon_id = n_users + uid[merged]
+    parts.extend(_anonymous(rng, anon_id, signup[merged], catalog))
+    migrations = pa.table(
+        {"from_user_id": pa.array(anon_id), "to_user_id": pa.array(uid[merged])},
+        schema=MIGRATIONS_SCHEMA,
+    )
+
+    events = _Events.concat(parts)
+
+    # Lifetime value: net order revenue plus the subscription fees paid so far.
+    net = revenue.copy()
+    net[refunded] = 0.0
+    local = uid - first
+    ltv = np.bincount(local[o_user], weights=net, minlength=n)
+    paid_until = np.where(churn_paid, np.minimum(end + 30 * _DAY, _SPAN), _SPAN)
+    months = np.ceil(np.maximum(paid_until - upgrade_at, 0) / (30 * _DAY))
+    ltv += np.where(upgraded, months * _PLAN_PRICE_PER_MONTH, 0.0)
+
+    users = _user_table(rng, uid, n_users, signup, subscription, np.round(ltv, 2))
+    return _Block(users, events, migrations)
+
+
+def _sessions(
+    rng: np.random.Generator,
+    uid: np.ndarray,
+    signup: np.ndarray,
+    end: np.ndarray,
+    n_sessions: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Session start times between signup and churn, daytime-heavy, the first one at signup."""
+    user = np.repeat(np.arange(len(uid)), n_sessions)
+    lo, hi = signup[user], np.maximum(end[user], signup[user] + 60)
+    raw = lo + rng.random(len(user)) * (hi - lo)
+    hour = rng.choice(24, len(user), p=_HOUR_WEIGHTS / _HOUR_WEIGHTS.sum())
+    t = np.floor(raw / _DAY) * _DAY + hour * 3_600 + rng.uniform(0, 3_600, len(user))
+    t = np.clip(t, lo + 1, hi)
+    start = np.cumsum(n_sessions) - n_sessions
+    firsts = start[n_sessions > 0]
+    t[firsts] = lo[firsts] + rng.uniform(2, 120, len(firsts))
+    order = np.lexsort((t, user))
+    user, t = user[order], t[order]
+    k = np.arange(len(user)) - np.repeat(start, n_sessions)
+    return {"user": user, "t": t, "session_id": _mix(uid[user] * 1_000 + k)}
+
+
+def _anonymous(
+    rng: np.random.Generator, anon_id: np.ndarray, signup: np.ndarray, catalog: _Catalog
+) -> list[_Events]:
+    """A handful of sessions with pageviews in the days before signup, under an anonymous id."""
+    n_sessions = 1 + rng.poisson(1.5, len(anon_id))
+    owner = np.repeat(np.arange(len(anon_id)), n_sessions)
+    window = np.minimum(10 * _DAY, signup[owner])
+    st = signup[owner] - rng.random(len(owner)) * window
+    k = np.arange(len(owner)) - np.repeat(np.cumsum(n_sessions) - n_sessions, n_sessions)
+    sid = _mix(anon_id[owner] * 1_000 + k)
+    pv = np.repeat(np.arange(len(owner)), 1 + rng.poisson(2, len(owner)))
+    return [
+        _Events.of(anon_id[owner], st, _SESSION, session_id=sid),
+        _Events.of(
+            anon_id[owner[pv]],
+            st[pv] + rng.uniform(0, 600, len(pv)),
+            _PAGEVIEW,
+            session_id=sid[pv],
+            path=rng.choice(len(catalog.paths), len(pv), p=catalog.path_p),
+        ),
+    ]
+
+
+def _user_table(
+    rng: np.random.Generator,
+    uid: np.ndarray,
+    n_users: int,
+    signup: np.ndarray,
+    subscription: np.ndarray,
+    ltv: np.ndarray,
+) -> pa.Table:
+    n = len(uid)
+    n_acc = _n_accounts(n_users)
+    # Most users belong to an account (big accounts more likely); a few point to a missing one.
+    r = rng.random(n)
+    account = np.floor(n_acc * rng.random(n) ** 1.6).astype(np.int64) + 1
+    account = np.where(r < 0.02, n_acc + rng.integers(1, 50, n), account)
+    no_account = r > 0.87
+
+    countries, country_p = _weights(_COUNTRIES)
+    roles, role_p = _weights(_ROLES)
+    role = np.where(rng.random(n) < 0.12, -1, rng.choice(len(roles), n, p=role_p))
+
+    # Emails: company domain for most account members, personal mailboxes otherwise.
+    personal, personal_p = _weights(_PERSONAL_DOMAINS)
+    mixed = _mix(account)
+    company = pc.binary_join_element_wise(
+        _strings(_COMPANY_WORDS, mixed % len(_COMPANY_WORDS)),
+        _strings(_COMPANY_SUFFIXES, (mixed // 64) % len(_COMPANY_SUFFIXES)),
+        ".",
+        _strings(_COMPANY_TLDS, (mixed // 4096) % len(_COMPANY_TLDS)),
+        "",
+    )
+    use_company = ~no_account & (rng.random(n) < 0.7)
+    domain = pc.if_else(
+        pa.array(use_company),
+        company,
+        _strings(personal, rng.choice(len(personal), n, p=personal_p)),
+    )
+    first_name = _strings(_FIRST_NAMES, rng.integers(0, len(_FIRST_NAMES), n))
+    last_name = _strings(_LAST_NAMES, rng.integers(0, len(_LAST_NAMES), n))
+    suffix = pc.cast(pa.array(uid % 997), pa.string())
+    local_part = pc.if_else(
+        pa.array(use_company),
+        pc.binary_join_element_wise(first_name, last_name, "."),
+        pc.binary_join_element_wise(first_name, last_name, suffix, ""),
+    )
+    email = pc.binary_join_element_wise(local_part, domain, "@")
+    r = rng.random(n)
+    email = pc.if_else(pa.array(r < 0.01), pa.scalar("", pa.string()), email)
+    email = pc.if_else(pa.array((r >= 0.01) & (r < 0.03)), pa.scalar(None, pa.string()), email)
+
+    return pa.table(
+        {
+            "user_id": pa.array(uid),
+            "subscription_type": _strings(("trial", "free", "paid"), subscription),
+            "country": _strings(countries, rng.choice(len(countries), n, p=country_p)),
+            "email": email,
+            "role": _strings(roles, role),
+            "signup_date": pa.array(
+                (_START_DAYS + np.floor(signup / _DAY)).astype(np.int32), pa.date32()
+            ),
+            "ltv": pa.array(ltv),
+            "email_opt_in": pa.array(rng.random(n) < 0.62),
+            "account_id": _nullable(account, no_account, pa.int64()),
+        },
+        schema=USERS_SCHEMA,
+    )
+
+
+def _events_table(ev: _Events, catalog: _Catalog) -> pa.Table:
+    """Drop what falls outside the history, sort by time, make typed Arrow columns."""
+    keep = np.flatnonzero((ev.t >= 0) & (ev.t < _SPAN))
+    ev = ev.take(keep[np.lexsort((ev.event[keep], ev.user_id[keep], ev.t[keep]))])
+    time_us = _START_US + np.floor(ev.t * 1_000).astype(np.int64) * 1_000
+    has_product = ev.product >= 0
+    product = np.where(has_product, ev.product, 0)
+    is_cart = ev.event == _CART
+    return pa.table(
+        {
+            "user_id": pa.array(ev.user_id),
+            "time": pa.array(time_us, pa.timestamp("us")),
+            "event": _strings(EVENT_NAMES, ev.event.astype(np.int32)),
+            "session_id": _nullable(ev.session_id, ev.session_id < 0, pa.int64()),
+            "path": _strings(catalog.paths, ev.path),
+            "search_term": _strings(_SEARCH_TERMS, ev.search_term),
+            "product_id": _nullable(catalog.product_id[product], ~has_product, pa.int64()),
+            "price": _nullable(catalog.price[product], ~is_cart, pa.float64()),
+            "quantity": _nullable(ev.quantity, ev.quantity < 0, pa.int64()),
+            "category": _strings(_CATEGORIES, np.where(is_cart, catalog.category[product], -1)),
+            "revenue": _nullable(ev.revenue, np.isnan(ev.revenue), pa.float64()),
+            "item_count": _nullable(ev.item_count, ev.item_count < 0, pa.int64()),
+            "payment_method": _strings(_weights(_PAYMENT_METHODS)[0], ev.payment),
+            "promo_code": _strings([p[0] for p in _PROMO_CODES], ev.promo),
+            "rating": _nullable(ev.rating, ev.rating < 0, pa.int64()),
+        },
+        schema=EVENTS_SCHEMA,
+    )
+
+
+@dataclass
+class _Chunk:
+    users: pa.Table
+    events: pa.Table
+    migrations: pa.Table
+
+
+def _chunks(seed: int, n_users: int, chunk_users: int) -> Iterator[_Chunk]:
+    catalog = _catalog(seed)
+    n_blocks = math.ceil(n_users / _BLOCK_USERS)
+    per_chunk = max(1, math.ceil(chunk_users / _BLOCK_USERS))
+    for lo in range(0, n_blocks, per_chunk):
+        blocks = [
+            _block(seed, n_users, catalog, b) for b in range(lo, min(lo + per_chunk, n_blocks))
+        ]
+        yield _Chunk(
+            pa.concat_tables([b.users for b in blocks]),
+            _events_table(_Events.concat([b.events for b in blocks]), catalog),
+            pa.concat_tables([b.migrations for b in blocks]),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers
+
+
+class _DuckDBWriter:
+    def __init__(self, path: Path) -> None:
+        import duckdb
+
+        self._con = duckdb.connect(str(path))
+        for name, schema in _SCHEMAS.items():
+            columns = ", ".join(f'"{f.name}" {_duckdb_type(f.type)}' for f in schema)
+            self._con.execute(f"CREATE TABLE {name} ({columns})")
+
+    def write(self, name: str, table: pa.Table) -> None:
+        self._con.register("_heapseg_chunk", table)
+        try:
+            self._con.execute(f"INSERT INTO {name} SELECT * FROM _heapseg_chunk")
+        finally:
+            self._con.unregister("_heapseg_chunk")
+
+    def close(self) -> None:
+        self._con.execute("CHECKPOINT")
+        self._con.close()
+
+
+def _duckdb_type(t: pa.DataType) -> str:
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP"
+    return {
+        pa.int64(): "BIGINT",
+        pa.string(): "VARCHAR",
+        pa.float64(): "DOUBLE",
+        pa.bool_(): "BOOLEAN",
+        pa.date32(): "DATE",
+    }[t]
+
+
+class _ParquetWriter:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        (path / "events").mkdir(parents=True)
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._parts = 0
+
+    def write(self, name: str, table: pa.Table) -> None:
+        if name == "events":
+            pq.write_table(
+                table, self._path / "events" / f"part-{self._parts:05d}.parquet", compression="zstd"
+            )
+            self._parts += 1
+            return
+        if name not in self._writers:
+            self._writers[name] = pq.ParquetWriter(
+                self._path / f"{name}.parquet", _SCHEMAS[name], compression="zstd"
+            )
+        self._writers[name].write_table(table)
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+
+
+def generate(
+    path: str | os.PathLike[str],
+    n_users: int = DEFAULT_USERS,
+    *,
+    seed: int = DEFAULT_SEED,
+    fmt: Format = "duckdb",
+    chunk_users: int = 20_000,
+    overwrite: bool = False,
+) -> Path:
+    """Generate the sample dataset and write it to ``path``.
+
+    The output is written under a temporary name and renamed when complete, so ``path`` never
+    holds a half-written dataset. The same ``seed`` and ``n_users`` always give the same rows,
+    whatever ``fmt`` and ``chunk_users``.
+
+    Parameters
+    ----------
+    path
+        A DuckDB file (``fmt="duckdb"``) or a folder to create (``fmt="parquet"``: ``users.parquet``,
+        ``accounts.parquet``, ``user_migrations.parquet`` and ``events/part-*.parquet``).
+    n_users
+        Number of users (1 to a few million); about 70 events per user on average.
+    seed
+        Seed of the random streams (a non-negative integer).
+    fmt
+        ``"duckdb"`` or ``"parquet"``.
+    chunk_users
+        Users generated and written per step; bounds the memory used (about 1 GB per 100k users).
+    overwrite
+        Replace an existing ``path`` instead of raising.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    HeapsegError
+        ``path`` exists (and ``overwrite`` is false) or an argument is out of range.
+
+    Examples
+    --------
+    >>> import duckdb, tempfile, pathlib
+    >>> out = generate(pathlib.Path(tempfile.mkdtemp()) / "sample.duckdb", n_users=1_000)
+    >>> duckdb.connect(str(out)).sql("select count(*) from users").fetchone()
+    (1000,)
+    """
+    path = Path(path)
+    _check_args(n_users, seed, fmt, chunk_users)
+    if path.exists() and not overwrite:
+        raise HeapsegError(f"{path} already exists; pass overwrite=True to replace it")
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
+    try:
+        _write(tmp, n_users, seed, fmt, chunk_users)
+        if overwrite:
+            _remove(path)
+        os.replace(tmp, path)
+    finally:
+        _remove(tmp)
+    return path
+
+
+def default_path(n_users: int = DEFAULT_USERS, *, seed: int = DEFAULT_SEED) -> Path:
+    """Where the cached sample of ``n_users`` users lives.
+
+    The folder is ``$HEAPSEG_DATA_DIR`` if set, else ``~/.cache/heapseg``; the file name carries
+    the data version, the size and the seed, so a new generator never reuses an old file.
+
+    Examples
+    --------
+    >>> default_path(1_000).name
+    'heapseg-sample-v1-1000u-seed42.duckdb'
+    """
+    folder = os.environ.get("HEAPSEG_DATA_DIR") or Path.home() / ".cache" / "heapseg"
+    return Path(folder) / f"heapseg-sample-v{DATA_VERSION}-{n_users}u-seed{seed}.duckdb"
+
+
+def ensure_sample(n_users: int = DEFAULT_USERS, *, seed: int = DEFAULT_SEED) -> Path:
+    """Return the cached sample DuckDB file, generating it the first time.
+
+    Safe when several processes ask at once: one generates (under a lock file where the
+    platform has ``fcntl``), the file appears by an atomic rename, the others reuse it.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> path = ensure_sample(1_000)
+    >>> duckdb.connect(str(path), read_only=True).sql("select count(*) from accounts").fetchone()
+    (125,)
+    """
+    path = default_path(n_users, seed=seed)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _lock(path.with_name(path.name + ".lock")):
+        if path.exists():  # another process finished while we waited
+            return path
+        log.info("generating the heapseg sample data (%d users) into %s", n_users, path)
+        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
+        try:
+            _write(tmp, n_users, seed, "duckdb", 20_000)
+            _publish(tmp, path)
+        finally:
+            _remove(tmp)
+    return path
+
+
+def _check_args(n_users: int, seed: int, fmt: str, chunk_users: int) -> None:
+    if not isinstance(n_users, int) or n_users < 1:
+        raise HeapsegError(f"n_users must be a positive integer, got {n_users!r}")
+    if not isinstance(seed, int) or seed < 0:
+        raise HeapsegError(f"seed must be a non-negative integer, got {seed!r}")
+    if fmt not in ("duckdb", "parquet"):
+        raise HeapsegError(f"fmt must be 'duckdb' or 'parquet', got {fmt!r}")
+    if not isinstance(chunk_users, int) or chunk_users < 1:
+        raise HeapsegError(f"chunk_users must be a positive integer, got {chunk_users!r}")
+
+
+def _write(path: Path, n_users: int, seed: int, fmt: str, chunk_users: int) -> None:
+    started = time.perf_counter()
+    writer = _DuckDBWriter(path) if fmt == "duckdb" else _ParquetWriter(path)
+    try:
+        writer.write("accounts", _accounts(seed, n_users))
+        n_events = 0
+        for i, chunk in enumerate(_chunks(seed, n_users, chunk_users)):
+            writer.write("users", chunk.users)
+            writer.write("events", chunk.events)
+            writer.write("user_migrations", chunk.migrations)
+            n_events += chunk.events.num_rows
+            log.debug(
+                "chunk %d: %d users, %d events (%.1fs)",
+                i,
+                chunk.users.num_rows,
+                chunk.events.num_rows,
+                time.perf_counter() - started,
+            )
+    finally:
+        writer.close()
+    log.info(
+        "wrote %d users and %d events (%s) in %.1fs",
+        n_users,
+        n_events,
+        fmt,
+        time.perf_counter() - started,
+    )
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Move ``tmp`` to ``path`` unless ``path`` appeared meanwhile (then keep the existing one)."""
+    try:
+        os.link(tmp, path)  # fails if path exists: never replaces a file someone may be reading
+    except FileExistsError:
+        return
+    except OSError:  # file systems without hard links
+        if not path.exists():
+            os.replace(tmp, path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists():
+        wal.unlink()
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # Windows: rely on the atomic rename alone
+        yield
+        return
+    with open(path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: ``python -m heapseg.sample --users 100000 --format duckdb --out PATH``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m heapseg.sample", description="Generate the heapseg sample dataset."
+    )
+    parser.add_argument("--users", type=int, default=DEFAULT_USERS, help="number of users")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--format", choices=("duckdb", "parquet"), default="duckdb")
+    parser.add_argument(
+        "--out", type=Path, help="output file or folder (default: the cache, DuckDB only)"
+    )
+    parser.add_argument("--chunk-users", type=int, default=20_000)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every chunk")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    try:
+        if args.out is None:
+            if args.format != "duckdb":
+                parser.error("--format parquet needs --out")
+            path = ensure_sample(args.users, seed=args.seed)
+        else:
+            path = generate(
+                args.out,
+                args.users,
+                seed=args.seed,
+                fmt=args.format,
+                chunk_users=args.chunk_users,
+                overwrite=args.overwrite,
+            )
+    except HeapsegError as e:
+        parser.exit(2, f"error: {e}\n")
+    print(path)
+
+
+if __name__ == "__main__":
+    main()
