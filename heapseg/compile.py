@@ -60,6 +60,24 @@ class CompileContext:
     resolver: Any = None
     known_events: Callable[[], set[str]] | None = None
     chain: tuple[str, ...] = field(default=())
+    #: ``(_from, _to)`` pairs of merged identities; ``events`` then holds the raw user ids.
+    migrations: ir.Table | None = None
+
+    def attribute(self, events: ir.Table, *columns: str) -> ir.Table:
+        """Filtered events, slimmed to what a rule needs, with merged identities applied.
+
+        Merging after the filters keeps the join to the rows a rule actually looks at.
+        """
+        wanted = list(dict.fromkeys(("user_id", "time", *columns)))
+        slim = events.select(*wanted)
+        if self.migrations is None:
+            return slim
+        moves = self.migrations
+        joined = slim.left_join(moves, slim.user_id == moves._from)
+        return joined.select(
+            user_id=ibis.coalesce(joined._to, joined.user_id),
+            **{c: joined[c] for c in wanted if c != "user_id"},
+        )
 
     def timestamp(self, value: datetime, dtype: dt.DataType | None = None) -> ir.Value:
         """A literal that compares correctly with a timestamp column (zone-aware or not)."""
@@ -395,7 +413,10 @@ def _event_rule(rule: EventRule, ctx: CompileContext, path: str) -> ir.BooleanVa
     base = _events_before_as_of(ctx)
     named = _where(base.filter(base.event == rule.event), rule.where, ctx, _path(path, "where"))
     window = _window_filter(named.time, rule.window, ctx)
-    matching = named.filter(window) if window is not None else named
+    fields = (rule.aggregate.field,) if rule.aggregate is not None else ()
+    if rule.aggregate is not None:
+        _column(named, rule.aggregate.field, "event", _path(path, "aggregate"))
+    matching = ctx.attribute(named.filter(window) if window is not None else named, *fields)
 
     if rule.then is not None:
         expr = _sequence(matching, rule, ctx, path)
@@ -406,6 +427,7 @@ def _event_rule(rule: EventRule, ctx: CompileContext, path: str) -> ir.BooleanVa
     conditions = []
     if rule.first_time:
         # "Started doing": the first ever matching event (any time) lies inside the window.
+        named = ctx.attribute(named)
         firsts = named.group_by("user_id").aggregate(first_at=named.time.min())
         in_window = _window_filter(firsts.first_at, rule.window, ctx)
         if in_window is not None:
@@ -466,8 +488,8 @@ def _sequence(
     assert then is not None
     _check_event(then.event, ctx, _path(path, "then.event"))
     base = _events_before_as_of(ctx)
-    seconds = _where(
-        base.filter(base.event == then.event), then.where, ctx, _path(path, "then.where")
+    seconds = ctx.attribute(
+        _where(base.filter(base.event == then.event), then.where, ctx, _path(path, "then.where"))
     )
     first = matching.select(first_user=matching.user_id, first_time=matching.time)
     second = seconds.select(second_user=seconds.user_id, second_time=seconds.time)

@@ -100,7 +100,8 @@ class Dataset:
         self.accounts = accounts
         self.migrations = migrations
         self.raw_events = events
-        self.events = _merge_identities(events, migrations) if migrations is not None else events
+        self._moves = _identity_moves(migrations, events) if migrations is not None else None
+        self.events = _merge_identities(events, self._moves) if self._moves is not None else events
         self._event_names: list[str] | None = None
         self._lock = threading.Lock()
         self._opener = _opener
@@ -157,8 +158,9 @@ class Dataset:
         """The compile context at ``as_of`` (for the compiler and for charts built on it)."""
         return CompileContext(
             users=self.users,
-            events=self.events,
+            events=self.raw_events,
             accounts=self.accounts,
+            migrations=self._moves,
             as_of=resolve_as_of(as_of if as_of is not None else self.default_as_of),
             resolver=resolver if resolver is not None else self.resolver,
             known_events=self._known_events,
@@ -526,7 +528,8 @@ def _normalise(table: ir.Table, role: str, mapping: Mapping[str, str]) -> ir.Tab
             f"the column mapping for {role} names columns that do not exist: {missing}; "
             f"columns: {', '.join(table.columns)}"
         )
-    renamed = table.rename({model: src for model, src in mapping.items() if model != src})
+    renames = {model: src for model, src in mapping.items() if model != src}
+    renamed = table.rename(renames) if renames else table
     absent = [c for c in REQUIRED[role] if c not in renamed.columns]
     if absent:
         raise DataError(
@@ -545,14 +548,17 @@ def _normalise(table: ir.Table, role: str, mapping: Mapping[str, str]) -> ir.Tab
     return renamed
 
 
-def _merge_identities(events: ir.Table, migrations: ir.Table) -> ir.Table:
-    """Attribute the events of ``from_user_id`` to ``to_user_id`` (Heap's identity merge)."""
+def _identity_moves(migrations: ir.Table, events: ir.Table) -> ir.Table:
+    """``(_from, _to)``: one target per merged id, so no event is ever counted twice."""
+    id_type = events.user_id.type()
     typed = migrations.select(
-        _from=migrations.from_user_id.cast(events.user_id.type()),
-        _to=migrations.to_user_id.cast(events.user_id.type()),
+        _from=migrations.from_user_id.cast(id_type), _to=migrations.to_user_id.cast(id_type)
     )
-    # One target per merged id, chosen deterministically, so no event is ever counted twice.
-    moves = typed.group_by("_from").aggregate(_to=typed._to.min())
+    return typed.group_by("_from").aggregate(_to=typed._to.min())
+
+
+def _merge_identities(events: ir.Table, moves: ir.Table) -> ir.Table:
+    """Attribute the events of ``from_user_id`` to ``to_user_id`` (Heap's identity merge)."""
     joined = events.left_join(moves, events.user_id == moves._from)
     return joined.mutate(user_id=ibis.coalesce(joined._to, joined.user_id)).drop("_from", "_to")
 
