@@ -1,0 +1,1 @@
+"""heapseg's test suite (a package, so that tests.backends can be imported)."""
