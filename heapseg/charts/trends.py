@@ -1,0 +1,237 @@
+"""Trend: an event per hour/day/week/month, one line per segment, aggregated in the backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from heapseg.charts import common as c
+from heapseg.dataset import Dataset
+
+__all__ = ["trend"]
+
+MEASURES = ("events", "users", "sum", "avg")
+
+
+def trend(
+    ds: Dataset,
+    event: str | None = None,
+    *,
+    by: Any = None,
+    filter: Any = None,
+    where: Any = None,
+    measure: str = "events",
+    property: str | None = None,
+    interval: str = "day",
+    last: int | None = None,
+    start: Any = None,
+    as_of: Any = None,
+    include_all: bool | None = None,
+    resolver: Any = None,
+    colors: c.SegmentColors | None = None,
+    title: str | None = None,
+    return_data: bool = False,
+) -> Any:
+    """How often an event happens per period, one line per segment.
+
+    One backend query flags every user with every segment, joins the flags to the period's
+    events and returns one row per period; only those rows reach Altair.
+
+    Parameters
+    ----------
+    ds
+        The dataset.
+    event
+        The event's name; ``None`` counts every event.
+    by
+        Segments to draw one line each for: a segment, a list, ``(name, segment)`` pairs, a dict
+        of name -> segment, catalog entries or names (with a catalog resolver).
+    filter
+        Only the users in this segment (``~segment`` or :func:`not_in` for those not in it).
+    where
+        Event-property conditions: a format-1 group of ``event_property`` rules, or a rule such as
+        ``heapseg.event_prop("path").contains("/pricing")``.
+    measure
+        ``"events"`` (count), ``"users"`` (unique users doing it), ``"sum"`` or ``"avg"`` of the
+        numeric event ``property``.
+    interval
+        ``"hour"``, ``"day"``, ``"week"`` (ISO weeks, Monday) or ``"month"``; periods are UTC.
+    last, start
+        The window: the ``last`` periods up to ``as_of`` (default 48 hours, 30 days, 12 weeks or
+        12 months), or every period from ``start``.
+    as_of
+        Events after it are ignored and segments are evaluated at it (default: the dataset's).
+    include_all
+        Add an "All users" line (default: only when ``by`` is not given).
+    colors
+        The colour registry (default: the session's :data:`heapseg.charts.colors`).
+    return_data
+        Return ``(chart, data)`` instead of the chart; ``chart.data`` holds the same frame.
+
+    Returns
+    -------
+    altair.Chart
+        A layered line chart; its data has ``period`` (UTC), ``segment``, ``value`` and
+        ``complete`` (False for the period still running at ``as_of``).
+
+    Examples
+    --------
+    >>> import heapseg
+    >>> ds = heapseg.connect()  # doctest: +SKIP
+    >>> paid = heapseg.user("subscription_type") == "paid"  # doctest: +SKIP
+    >>> heapseg.charts.trend(ds, "Session", by=[paid, ~paid], interval="week")  # doctest: +SKIP
+    """
+    when = c.chart_as_of(ds, as_of)
+    unit = c.check_unit(interval)
+    if measure not in MEASURES:
+        raise c.ChartError(f"unknown measure {measure!r}; valid: {', '.join(MEASURES)}")
+    if measure in ("sum", "avg"):
+        c.numeric_property(ds, property, measure)
+    res = resolver if resolver is not None else ds.resolver
+    segments = c.chart_segments(by, res)
+    scope = c.one_segment(filter, res) if filter is not None else None
+    with_all = not segments if include_all is None else include_all
+    if not segments and not with_all:
+        raise c.ChartError("nothing to draw: give by= segments or include_all=True")
+    names = [s.name for s in segments] + ([c.ALL_USERS] if with_all else [])
+    periods = c.period_starts(when, unit, last, start)
+    c.check_points(
+        len(periods) * len(names), f"use a coarser interval than {unit!r} or a shorter window"
+    )
+
+    frame = _aggregate(
+        ds, when, unit, periods, (segments, scope, res), event, where, measure, property
+    )
+    frame = frame.set_index("period").reindex(periods)
+    data = _long(frame, segments, with_all, measure, when, unit)
+    chart = _draw(
+        data, names, unit, measure, property, event, when, scope, colors, title, len(periods)
+    )
+    return c.finish(chart, data, return_data)
+
+
+def _aggregate(
+    ds: Dataset,
+    when: Any,
+    unit: str,
+    periods: list,
+    who: tuple[list[c.ChartSegment], c.ChartSegment | None, Any],
+    event: str | None,
+    where: Any,
+    measure: str,
+    prop: str | None,
+) -> pd.DataFrame:
+    segments, scope, res = who
+    events = c.scoped_events(
+        ds, when, since=periods[0], before=c.step(periods[-1], 1, unit), events=event, where=where
+    )
+    users = c.flagged_users(ds, segments, when, res, scope)
+    joined = events.join(users, "user_id")
+
+    def metric(condition: Any) -> Any:
+        if measure == "events":
+            return joined.count(where=condition)
+        if measure == "users":
+            return joined.user_id.nunique(where=condition)
+        column = joined[prop]
+        return column.sum(where=condition) if measure == "sum" else column.mean(where=condition)
+
+    metrics = {f"m{i}": metric(joined[f"s{i}"]) for i in range(len(segments))}
+    metrics["m_all"] = metric(None)
+    expr = joined.group_by(period=joined.time.truncate(c.TRUNCATE[unit])).aggregate(**metrics)
+    frame = c.run(ds, expr)
+    frame["period"] = c.naive_utc(frame["period"])
+    return frame
+
+
+def _long(
+    frame: pd.DataFrame,
+    segments: list[c.ChartSegment],
+    with_all: bool,
+    measure: str,
+    when: Any,
+    unit: str,
+) -> pd.DataFrame:
+    columns = [(s.name, f"m{i}") for i, s in enumerate(segments)]
+    if with_all:
+        columns.append((c.ALL_USERS, "m_all"))
+    parts = []
+    for name, column in columns:
+        values = frame[column]
+        # A period without events is a real zero, except for an average (there is none).
+        values = values.astype("Float64") if measure == "avg" else values.fillna(0)
+        if measure in ("events", "users"):
+            values = values.astype("int64")
+        parts.append(
+            pd.DataFrame(
+                {
+                    "period": c.utc(pd.Series(frame.index, dtype="datetime64[us]")),
+                    "segment": name,
+                    "value": values.to_numpy(),
+                    "complete": [c.step(p, 1, unit) <= when for p in frame.index],
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _labels(measure: str, prop: str | None, event: str | None, unit: str) -> tuple[str, str]:
+    what = event or "All events"
+    return {
+        "events": (f"{what}: events per {unit}", "Events (count)"),
+        "users": (f"{what}: unique users per {unit}", "Users (unique)"),
+        "sum": (f"{what}: sum of {prop} per {unit}", f"Sum of {prop}"),
+        "avg": (f"{what}: average {prop} per {unit}", f"Average {prop} per event"),
+    }[measure]
+
+
+def _draw(
+    data: pd.DataFrame,
+    names: list[str],
+    unit: str,
+    measure: str,
+    prop: str | None,
+    event: str | None,
+    when: Any,
+    scope: c.ChartSegment | None,
+    colors: c.SegmentColors | None,
+    title: str | None,
+    n_periods: int,
+) -> alt.Chart:
+    heading, y_title = _labels(measure, prop, event, unit)
+    if len(names) > 1 or names != [c.ALL_USERS]:
+        heading += " by segment"
+    time_unit = c.TIME_UNITS[unit]
+    period_title = {"week": "Week starting (UTC)"}.get(unit, f"{unit.capitalize()} (UTC)")
+    value_format = ",.0f" if measure in ("events", "users") else ",.2f"
+    toggle = c.legend_toggle()
+    chart = (
+        alt.Chart(data)
+        .mark_line(strokeWidth=2, point=alt.OverlayMarkDef(size=16 if n_periods > 60 else 36))
+        .encode(
+            x=alt.X(f"{time_unit}(period):T", title=period_title),
+            y=alt.Y("value:Q", title=y_title, axis=alt.Axis(format="~s")),
+            color=c.color(names, colors),
+            opacity=c.toggled(toggle),
+            tooltip=[
+                alt.Tooltip("segment:N", title="Segment"),
+                alt.Tooltip(f"{time_unit}(period):T", title=period_title),
+                alt.Tooltip("value:Q", title=y_title, format=value_format),
+                alt.Tooltip("complete:N", title="Complete period"),
+            ],
+        )
+        .add_params(toggle)
+        .properties(
+            width=640,
+            height=300,
+            title=c.title(
+                title or heading,
+                when,
+                c.scope_note(scope),
+                "segment membership at that date" if names != [c.ALL_USERS] else "",
+            ),
+        )
+    )
+    return chart
