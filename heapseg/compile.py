@@ -469,13 +469,8 @@ def _aggregate_condition(
             f"but the column's type is {col.type()}",
             _path(apath, "fn"),
         )
-    value = {
-        "sum": col.sum,
-        "avg": col.mean,
-        "min": col.min,
-        "max": col.max,
-        "count_distinct": col.nunique,
-    }[aggregate.fn]()
+    method = {"sum": "sum", "avg": "mean", "min": "min", "max": "max", "count_distinct": "nunique"}
+    value = getattr(col, method[aggregate.fn])()
     per_user = matching.group_by("user_id").aggregate(v=value)
     # A user with no matching event (or only NULLs) has no value: matches no comparison.
     return _users_with(ctx, per_user.filter(_count_test(per_user.v, aggregate.comparison)).user_id)

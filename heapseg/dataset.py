@@ -212,6 +212,21 @@ class Dataset:
         out["__total__"] = int(row["__total__"])
         return out
 
+    def membership(
+        self, segments: Mapping[str, Any], as_of: Any = None, resolver: Any = None
+    ) -> ir.Table:
+        """One row per user: ``user_id`` and a boolean column per segment (lazy, one query).
+
+        The way to put users into several segments at once, e.g. to group a chart by segments
+        or to compare many definitions with one scan.
+        """
+        users = self.users
+        flags = {
+            name: ibis.coalesce(self.predicate(seg, as_of, resolver), ibis.literal(False))
+            for name, seg in segments.items()
+        }
+        return users.select("user_id", **flags)
+
     def flag(
         self,
         segment: Any,
