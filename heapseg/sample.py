@@ -394,56 +394,62 @@ def _accounts(seed: int, n_users: int) -> pa.Table:
 # One block of users with all their events
 
 
+# Narrow dtypes: generating is bound by copying these columns around.
+_EVENT_DTYPES = {
+    "user_id": np.int64,
+    "t": np.float64,  # seconds since SAMPLE_START
+    "event": np.int8,  # index into EVENT_NAMES
+    "session_id": np.int64,
+    "path": np.int16,  # index into _Catalog.paths
+    "search_term": np.int8,
+    "product": np.int16,  # index into the catalog
+    "quantity": np.int16,
+    "revenue": np.float64,
+    "item_count": np.int32,
+    "payment": np.int8,
+    "promo": np.int8,
+    "rating": np.int8,
+}
+
+
 @dataclass
 class _Events:
-    """Events as numpy columns; codes index vocabularies, -1 / NaN mean NULL."""
+    """Events as numpy columns (see _EVENT_DTYPES); -1 / NaN mean NULL."""
 
-    user_id: np.ndarray
-    t: np.ndarray  # seconds since SAMPLE_START
-    event: np.ndarray
-    session_id: np.ndarray
-    path: np.ndarray
-    search_term: np.ndarray
-    product: np.ndarray  # index into the catalog
-    quantity: np.ndarray
-    revenue: np.ndarray
-    item_count: np.ndarray
-    payment: np.ndarray
-    promo: np.ndarray
-    rating: np.ndarray
+    columns: dict[str, np.ndarray]
 
     @classmethod
-    def of(cls, user_id: np.ndarray, t: np.ndarray, event: int, **columns: np.ndarray) -> _Events:
+    def of(cls, user_id: np.ndarray, t: np.ndarray, event: int, **given: np.ndarray) -> _Events:
         n = len(t)
-        fields = {"user_id": user_id.astype(np.int64), "t": t, "event": np.full(n, event, np.int8)}
-        for name in cls.__dataclass_fields__:
-            if name in fields:
-                continue
-            if name in columns:
-                fields[name] = columns[name]
-            elif name == "revenue":
-                fields[name] = np.full(n, np.nan)
+        given |= {"user_id": user_id, "t": t, "event": np.full(n, event)}
+        columns = {}
+        for name, dtype in _EVENT_DTYPES.items():
+            if name in given:
+                columns[name] = given[name].astype(dtype, copy=False)
             else:
-                fields[name] = np.full(n, -1, np.int64)
-        return cls(**fields)
+                columns[name] = np.full(n, np.nan if name == "revenue" else -1, dtype)
+        return cls(columns)
 
     @classmethod
     def concat(cls, parts: Sequence[_Events]) -> _Events:
         return cls(
-            **{
-                name: np.concatenate([getattr(p, name) for p in parts])
-                for name in cls.__dataclass_fields__
-            }
+            {name: np.concatenate([p.columns[name] for p in parts]) for name in _EVENT_DTYPES}
         )
 
     def take(self, idx: np.ndarray) -> _Events:
-        return _Events(**{name: getattr(self, name)[idx] for name in self.__dataclass_fields__})
+        return _Events({name: col[idx] for name, col in self.columns.items()})
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.columns[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 @dataclass
 class _Block:
     users: pa.Table
-    events: _Events
+    events: list[_Events]
     migrations: pa.Table
 
 
@@ -613,7 +619,7 @@ def _block(seed: int, n_users: int, catalog: _Catalog, index: int) -> _Block:
             r_time[reviewed],
             _REVIEW,
             product=product[first_cart[o_sess[reviewed]]],
-            rating=ratings.astype(np.int64),
+            rating=ratings,
         )
     )
 
@@ -626,8 +632,6 @@ def _block(seed: int, n_users: int, catalog: _Catalog, index: int) -> _Block:
         schema=MIGRATIONS_SCHEMA,
     )
 
-    events = _Events.concat(parts)
-
     # Lifetime value: net order revenue plus the subscription fees paid so far.
     net = revenue.copy()
     net[refunded] = 0.0
@@ -638,7 +642,7 @@ def _block(seed: int, n_users: int, catalog: _Catalog, index: int) -> _Block:
     ltv += np.where(upgraded, months * _PLAN_PRICE_PER_MONTH, 0.0)
 
     users = _user_table(rng, uid, n_users, signup, subscription, np.round(ltv, 2))
-    return _Block(users, events, migrations)
+    return _Block(users, parts, migrations)
 
 
 def _sessions(
@@ -757,8 +761,10 @@ def _user_table(
 def _events_table(ev: _Events, catalog: _Catalog) -> pa.Table:
     """Drop what falls outside the history, sort by time, make typed Arrow columns."""
     keep = np.flatnonzero((ev.t >= 0) & (ev.t < _SPAN))
-    ev = ev.take(keep[np.lexsort((ev.event[keep], ev.user_id[keep], ev.t[keep]))])
-    time_us = _START_US + np.floor(ev.t * 1_000).astype(np.int64) * 1_000
+    time_ms = np.floor(ev.t[keep] * 1_000).astype(np.int64)
+    order = np.argsort(time_ms, kind="stable")
+    ev = ev.take(keep[order])
+    time_us = _START_US + time_ms[order] * 1_000
     has_product = ev.product >= 0
     product = np.where(has_product, ev.product, 0)
     is_cart = ev.event == _CART
@@ -801,7 +807,7 @@ def _chunks(seed: int, n_users: int, chunk_users: int) -> Iterator[_Chunk]:
         ]
         yield _Chunk(
             pa.concat_tables([b.users for b in blocks]),
-            _events_table(_Events.concat([b.events for b in blocks]), catalog),
+            _events_table(_Events.concat([e for b in blocks for e in b.events]), catalog),
             pa.concat_tables([b.migrations for b in blocks]),
         )
 
