@@ -187,7 +187,7 @@ class Catalog:
     --------
     >>> import heapseg
     >>> cat = heapseg.Catalog("team-segments.json")  # doctest: +SKIP
-    >>> entry = cat.save(heapseg.did("Session").count() > 5, "Engaged", category="Engagement")  # doctest: +SKIP
+    >>> entry = cat.save(heapseg.did("Session").times() > 5, "Engaged", category="Engagement")  # doctest: +SKIP
     >>> cat.get("engaged").revision  # doctest: +SKIP
     1
     """
@@ -233,10 +233,12 @@ class Catalog:
         document, signature = self._file.read_with_signature()
         state = _build_state(document or new_document(), signature)
         self._state_cache = state
-        for row in state.rows:
-            if row.id is not None and type(row.raw.get("revision")) is int:
-                self._seen[row.id] = row.raw["revision"]
         return state
+
+    def _saw(self, entry: SegmentEntry) -> SegmentEntry:
+        """Remember the revision the caller was shown: later edits by id are based on it."""
+        self._seen[entry.id] = entry.revision
+        return entry
 
     def list(
         self,
@@ -280,7 +282,7 @@ class Catalog:
                 for value in (entry.id, entry.name, entry.description, entry.category)
             ):
                 continue
-            out.append(entry)
+            out.append(self._saw(entry))
         return out
 
     def __iter__(self) -> Iterator[SegmentEntry]:
@@ -320,7 +322,7 @@ class Catalog:
                 f"segment {row.id!r} cannot be used: " + "; ".join(str(p) for p in row.problems),
                 path=row.problems[0].path if row.problems else "",
             )
-        return row.entry
+        return self._saw(row.entry)
 
     def _row(self, key: str | SegmentEntry) -> _Row:
         if isinstance(key, SegmentEntry):

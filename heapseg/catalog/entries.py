@@ -311,33 +311,40 @@ def check_members_path(value: Any) -> PurePosixPath:
     return members
 
 
-def find_too_deep(value: Any, path: str = "") -> str | None:
-    """Path of the first part nested beyond what the reader loads, without recursing."""
-    stack = [(value, path)]
+def too_deep(value: Any, limit: int, root: str = "") -> str | None:
+    """Path of the first part nested deeper than ``limit`` levels or left unparsed, else None.
+
+    Iterative, and it never looks below ``limit``: neither time nor memory grows with the
+    depth of a hostile structure (building every path string would be quadratic).
+    """
+    nodes: list[tuple[Any, int, int, str]] = [(value, 1, -1, "")]
+    stack = [0]
     while stack:
-        node, where = stack.pop()
-        if isinstance(node, RawJSON):
-            return where
+        index = stack.pop()
+        node, depth, _, _ = nodes[index]
+        if isinstance(node, RawJSON) or depth > limit:
+            return _path_to(nodes, index, root)
         if isinstance(node, dict):
-            stack.extend((v, f"{where}.{k}" if where else str(k)) for k, v in node.items())
+            children = ((f".{k}", v) for k, v in node.items())
         elif isinstance(node, list):
-            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(node))
+            children = ((f"[{i}]", v) for i, v in enumerate(node))
+        else:
+            continue
+        for key, child in children:
+            if isinstance(child, (dict, list, RawJSON)):
+                nodes.append((child, depth + 1, index, key))
+                stack.append(len(nodes) - 1)
     return None
 
 
-def depth_of(value: Any) -> int:
-    """JSON nesting depth of a Python value, computed without recursion."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, (list, tuple)):
-            deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in node)
-    return deepest
+def _path_to(nodes: list[tuple[Any, int, int, str]], index: int, root: str) -> str:
+    keys = []
+    while index > 0:
+        _, _, parent, key = nodes[index]
+        keys.append(key)
+        index = parent
+    path = root + "".join(reversed(keys))
+    return path.lstrip(".")
 
 
 def load_definition(definition: Any, path: str = "definition") -> Segment:
@@ -350,12 +357,12 @@ def load_definition(definition: Any, path: str = "definition") -> Segment:
     """
     from heapseg.model import Segment
 
-    deep = find_too_deep(definition, path)
-    if deep is not None or depth_of(definition) > MAX_DEFINITION_DEPTH:
+    deep = too_deep(definition, MAX_DEFINITION_DEPTH, path)
+    if deep is not None:
         raise DefinitionError(
             f"the definition is nested more than {MAX_DEFINITION_DEPTH} levels deep; "
             "heapseg refuses it rather than risk a crash",
-            path=deep or path,
+            path=deep,
         )
     try:
         return Segment.from_dict(definition)

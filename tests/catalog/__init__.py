@@ -1,0 +1,1 @@
+"""Tests of heapseg.catalog (mirrors the package)."""

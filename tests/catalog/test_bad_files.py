@@ -1,0 +1,270 @@
+"""Damaged and hostile catalog files: clear errors, bad entries isolated, nothing overwritten."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from heapseg.catalog import Catalog
+from heapseg.errors import CatalogFormatError, DefinitionError, SegmentReferenceError
+
+from .conftest import PAID, SESSIONS_OVER_5
+
+
+def entry(segment_id, name, definition=PAID, /, **overrides) -> dict:
+    raw = {
+        "id": segment_id,
+        "name": name,
+        "description": "",
+        "category": "",
+        "type": "dynamic",
+        "visibility": "shared",
+        "owner": "alice",
+        "created_at": "2026-11-22T10:15:00+01:00",
+        "updated_at": "2026-11-22T10:15:00+01:00",
+        "revision": 1,
+        "definition": definition,
+    }
+    raw.update(overrides)
+    return raw
+
+
+def write_catalog(path, segments, **top) -> None:
+    doc = {"format": "heapseg-catalog", "version": 1, **top, "segments": segments}
+    path.write_text(json.dumps(doc, indent=2))
+
+
+def snapshot_of(path):
+    st = path.stat()
+    return path.read_bytes(), st.st_mtime_ns, st.st_ino, sorted(os.listdir(path.parent))
+
+
+GOOD = json.dumps(
+    {"format": "heapseg-catalog", "version": 1, "segments": [entry("seg-a", "A")]}, indent=2
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "is empty"),
+        (GOOD[: len(GOOD) // 2], "not valid JSON \\(truncated or damaged\\?\\)"),
+        ("this is not json", "not valid JSON"),
+        ('{"format": "something-else", "version": 1, "segments": []}', "not a heapseg catalog"),
+        ('{"format": "heapseg-catalog", "version": 7, "segments": []}', "version 7"),
+    ],
+    ids=["empty", "truncated", "not-json", "wrong-format", "newer-version"],
+)
+def test_unreadable_files_give_a_clear_error_and_are_never_overwritten(
+    catalog_path, content, message
+):
+    catalog_path.write_text(content)
+    before = snapshot_of(catalog_path)
+    cat = Catalog(catalog_path, user="alice")
+    for read in (cat.list, lambda: cat.get("A"), lambda: cat.problems, cat.validate):
+        with pytest.raises(CatalogFormatError, match=message):
+            read()
+    # A writer refuses too, and keeps the file as it is.
+    with pytest.raises(CatalogFormatError, match=message):
+        cat.save(PAID, "New")
+    with pytest.raises(CatalogFormatError):
+        cat.delete("seg-a")
+    assert snapshot_of(catalog_path)[:3] == before[:3]
+    assert [n for n in os.listdir(catalog_path.parent) if n.endswith(".tmp")] == []
+    assert not cat.history_path.exists()
+
+
+def test_an_unknown_rule_kind_is_reported_with_its_id_and_the_rest_stays_usable(catalog_path):
+    funnel = {"combinator": "and", "rules": [{"kind": "funnel", "steps": ["a", "b"]}]}
+    write_catalog(
+        catalog_path,
+        [entry("seg-a", "A"), entry("seg-future", "Future", funnel), entry("seg-b", "B")],
+    )
+    cat = Catalog(catalog_path, user="bob")
+    assert [e.id for e in cat.list()] == ["seg-a", "seg-b"]
+    (problem,) = cat.problems
+    assert (problem.segment_id, problem.index, problem.path) == (
+        "seg-future",
+        1,
+        "definition.rules[0].kind",
+    )
+    assert "unknown rule kind 'funnel'" in problem.message
+    assert "segment 'seg-future': definition.rules[0].kind" in str(problem)
+    with pytest.raises(DefinitionError, match="seg-future"):
+        cat.get("seg-future")
+    with pytest.raises(SegmentReferenceError, match="cannot be used"):
+        cat.resolve_segment("seg-future")
+    # Writing other segments keeps the entry exactly; it can still be renamed or deleted.
+    cat.save(SESSIONS_OVER_5, "C")
+    cat.rename("seg-future", "Future funnel")
+    raw = json.loads(catalog_path.read_text())["segments"][1]
+    assert raw["definition"] == funnel and raw["name"] == "Future funnel"
+    assert raw["revision"] == 2
+    cat.delete("seg-future")
+    assert [e.id for e in cat.list()][:2] == ["seg-a", "seg-b"] and cat.problems == []
+
+
+def deep_group(levels: int) -> str:
+    return '{"combinator": "and", "rules": [' * levels + "]}" * levels
+
+
+def test_a_100000_level_definition_is_reported_not_crashed_on(catalog_path):
+    good = json.dumps(entry("seg-a", "A"))
+    deep = (
+        '{"id": "seg-deep", "name": "Deep", "type": "dynamic", "visibility": "shared", '
+        '"owner": "mallory", "created_at": "2026-11-22T10:15:00+01:00", '
+        '"updated_at": "2026-11-22T10:15:00+01:00", "revision": 1, '
+        f'"definition": {deep_group(100_000)}}}'
+    )
+    text = '{"format": "heapseg-catalog", "version": 1, "segments": [' + good + ", " + deep + "]}"
+    catalog_path.write_text(text)
+    with pytest.raises(RecursionError):
+        json.loads(text)  # what a naive reader would do
+    cat = Catalog(catalog_path, user="bob")
+    assert [e.id for e in cat.list()] == ["seg-a"]
+    (problem,) = cat.problems
+    assert problem.segment_id == "seg-deep"
+    assert problem.path.startswith("definition.rules[0].rules[0]")
+    assert "nested more than" in problem.message
+    # A rewrite keeps the deep entry as it was, and the file stays readable.
+    cat.save(SESSIONS_OVER_5, "B")
+    written = catalog_path.read_text()
+    again = Catalog(catalog_path, user="carol")
+    assert [e.name for e in again.list()] == ["A", "B"]
+    assert [p.segment_id for p in again.problems] == ["seg-deep"]
+    # The deep part survives byte for byte below the depth that is loaded as objects.
+    tail = '{"combinator": "and", "rules": [' * 1000
+    assert tail in written
+
+
+def test_a_deep_definition_passed_in_python_is_a_definition_error(catalog_path):
+    nested: dict = {"combinator": "and", "rules": []}
+    for _ in range(100_000):
+        nested = {"combinator": "and", "rules": [nested]}
+    cat = Catalog(catalog_path, user="alice")
+    with pytest.raises(DefinitionError, match="nested"):
+        cat.save(nested, "Deep")
+    with pytest.raises(DefinitionError, match="nested"):
+        cat.save(deep_group(100_000), "Deep JSON text")
+    assert not catalog_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path", "message"),
+    [
+        ({"name": 42}, "name", "must be a string, found a number"),
+        ({"name": ""}, "name", "must not be empty"),
+        ({"owner": None}, "owner", "must be a string"),
+        ({"description": ["x"]}, "description", "must be a string, found a list"),
+        ({"type": "frozen"}, "type", "dynamic, static"),
+        ({"visibility": True}, "visibility", "must be a string, found a boolean"),
+        ({"revision": "2"}, "revision", "whole number"),
+        ({"revision": True}, "revision", "whole number"),
+        ({"revision": 0}, "revision", "whole number"),
+        ({"created_at": 1700000000}, "created_at", "ISO-8601"),
+        ({"updated_at": "yesterday"}, "updated_at", "not an ISO-8601 timestamp"),
+        ({"updated_at": "2026-11-22T10:15:00"}, "updated_at", "needs its UTC offset"),
+        ({"definition": "and"}, "definition", "must be a group object"),
+        ({"type": "static"}, "snapshot", "needs a snapshot"),
+        (
+            {
+                "type": "static",
+                "snapshot": {
+                    "as_of": "2026-01-01T00:00:00+00:00",
+                    "count": 1,
+                    "members": "../x.parquet",
+                },
+            },
+            "snapshot.members",
+            "relative to the catalog",
+        ),
+        (
+            {
+                "type": "static",
+                "snapshot": {
+                    "as_of": "2026-01-01T00:00:00+00:00",
+                    "count": -1,
+                    "members": "a.parquet",
+                },
+            },
+            "snapshot.count",
+            "whole number",
+        ),
+        ({"snapshot": {"as_of": "x"}}, "snapshot", "only a static segment"),
+    ],
+)
+def test_a_wrong_type_or_value_is_reported_per_entry(catalog_path, overrides, path, message):
+    write_catalog(catalog_path, [entry("seg-a", "A"), entry("seg-bad", "Bad", **overrides)])
+    cat = Catalog(catalog_path, user="bob")
+    assert [e.id for e in cat.list()] == ["seg-a"]
+    (problem,) = cat.problems
+    assert (problem.segment_id, problem.path) == ("seg-bad", path)
+    assert message in problem.message
+
+
+def test_entries_without_a_usable_id_and_duplicates_are_reported(catalog_path):
+    write_catalog(
+        catalog_path,
+        [
+            entry("seg-a", "A"),
+            "not an object",
+            entry(7, "Seven"),
+            entry("seg-a", "A again"),
+            entry("seg-c", "a"),
+        ],
+    )
+    cat = Catalog(catalog_path, user="bob")
+    assert [e.id for e in cat.list()] == ["seg-a"]
+    found = {(p.segment_id, p.index, p.path) for p in cat.problems}
+    assert found == {
+        (None, 1, ""),
+        (None, 2, "id"),
+        ("seg-a", 3, "id"),
+        ("seg-c", 4, "name"),
+    }
+    texts = [str(p) for p in cat.problems]
+    assert "segments[1]: an entry must be a JSON object, found a string" in texts
+
+
+def test_reading_never_writes(catalog_path):
+    funnel = {"combinator": "and", "rules": [{"kind": "funnel"}]}
+    write_catalog(catalog_path, [entry("seg-a", "A"), entry("seg-b", "B", funnel)])
+    before = snapshot_of(catalog_path)
+    cat = Catalog(catalog_path, user="bob")
+    cat.list()
+    cat.get("A")
+    cat.problems  # noqa: B018
+    cat.validate()
+    cat.history("seg-a") if cat.history_path.exists() else None
+    cat.resolve_segment("seg-a")
+    assert snapshot_of(catalog_path) == before  # same bytes, mtime, inode, same folder
+
+
+def test_unknown_keys_of_a_newer_version_survive_rewrites(catalog_path):
+    write_catalog(
+        catalog_path,
+        [
+            entry("seg-a", "A", tags=["vip"], approval={"by": "dana", "at": "2026-11-20"}),
+            entry("seg-b", "B", color="teal"),
+        ],
+        generator="heapseg 9.0",
+        settings={"default_category": "Misc"},
+    )
+    cat = Catalog(catalog_path, user="bob")
+    assert dict(cat.get("seg-a").extra) == {
+        "tags": ["vip"],
+        "approval": {"by": "dana", "at": "2026-11-20"},
+    }
+    cat.update("seg-a", SESSIONS_OVER_5)
+    cat.rename("seg-b", "Bee")
+    cat.save(PAID, "C")
+    doc = json.loads(catalog_path.read_text())
+    assert doc["generator"] == "heapseg 9.0"
+    assert doc["settings"] == {"default_category": "Misc"}
+    a, b, _ = doc["segments"]
+    assert a["tags"] == ["vip"] and a["approval"] == {"by": "dana", "at": "2026-11-20"}
+    assert a["definition"] == SESSIONS_OVER_5 and a["revision"] == 2
+    assert b["color"] == "teal" and b["name"] == "Bee"
+    assert cat.get("seg-a").to_dict() == a
