@@ -8,6 +8,7 @@ import glob
 import io
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+
+from tests.backends.reaper import Reaper
 
 if TYPE_CHECKING:
     import psycopg
@@ -73,6 +76,7 @@ class PostgresServer:
     _bin: Path | None = None
     _running: bool = False
     _databases: int = 0
+    _reaper: Reaper | None = None
 
     def start(self) -> None:
         """Create the cluster, start the server and wait until it accepts connections."""
@@ -81,6 +85,7 @@ class PostgresServer:
             raise RuntimeError(reason)
         began = time.perf_counter()
         self._bin = find_bin_dir()
+        self._reaper = Reaper(self._cleanup_command())
         (self.root / "socket").mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             account = pwd.getpwnam(_SERVER_USER)
@@ -141,6 +146,15 @@ class PostgresServer:
             options,
         )
 
+    def _cleanup_command(self) -> str:
+        assert self._bin is not None
+        stop = [str(self._bin / "pg_ctl"), "stop", "--pgdata", str(self.root / "data")]
+        stop += ["--mode=immediate"]
+        if os.geteuid() == 0:
+            stop = ["runuser", "-u", _SERVER_USER, "--", *stop]
+        root = shlex.quote(str(self.root))
+        return f"{shlex.join(stop)}; rm -rf {root}"
+
     def _pg(self, program: str, *args: str) -> None:
         assert self._bin is not None
         kwargs: dict = {}
@@ -192,6 +206,9 @@ class PostgresServer:
             with contextlib.suppress(subprocess.CalledProcessError):
                 self._pg("pg_ctl", "stop", "--pgdata", str(self.root / "data"), "--mode=fast")
         shutil.rmtree(self.root, ignore_errors=True)
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
 
 
 def _postgres_type(dtype: pa.DataType) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+
+from tests.backends.reaper import Reaper
 
 if TYPE_CHECKING:
     from ibis.backends.pyspark import Backend as PySparkBackend
@@ -40,6 +43,7 @@ class SparkServer:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="heapseg-spark-")))
     startup_seconds: float = 0.0
     _session: SparkSession | None = None
+    _reaper: Reaper | None = None
 
     def start(self) -> None:
         """Start the JVM and the base session."""
@@ -49,6 +53,8 @@ class SparkServer:
         from pyspark.sql import SparkSession
 
         began = time.perf_counter()
+        # The JVM exits by itself when this process dies (its stdin closes); give it a moment.
+        self._reaper = Reaper(f"sleep 3; rm -rf {shlex.quote(str(self.root))}")
         # Spark binds the driver to the machine's name unless told otherwise; CI has no DNS.
         os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
         # The JVM clock runs in UTC whatever TZ the tests set, and a small heap with the serial
@@ -101,6 +107,9 @@ class SparkServer:
             self._session.stop()
             self._session = None
         shutil.rmtree(self.root, ignore_errors=True)
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
 
 
 def create_view(session: SparkSession, name: str, table: pa.Table) -> None:
