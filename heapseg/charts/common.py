@@ -390,16 +390,19 @@ def scoped_events(
     as_of: datetime,
     *,
     since: datetime | None = None,
+    after: datetime | None = None,
     before: datetime | None = None,
     events: str | Sequence[str] | None = None,
     where: Any = None,
 ) -> ir.Table:
-    """The dataset's events (identities merged) up to ``as_of``: of some names, in
-    ``[since, before)`` and matching an event-property ``where`` when given."""
+    """The dataset's events (identities merged) up to ``as_of``: of some names, at or after
+    ``since`` / strictly after ``after``, before ``before``, matching an event-property ``where``."""
     table = ds.events
     conditions = [table.time <= timestamp(ds, as_of)]
     if since is not None:
         conditions.append(table.time >= timestamp(ds, since))
+    if after is not None:
+        conditions.append(table.time > timestamp(ds, after))
     if before is not None:
         conditions.append(table.time < timestamp(ds, before))
     if isinstance(events, str):

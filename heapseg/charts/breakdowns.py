@@ -1,0 +1,262 @@
+"""Breakdown: the distribution of a user or event property within a segment versus the rest."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import altair as alt
+import ibis
+import pandas as pd
+
+from heapseg.charts import common as c
+from heapseg.compile import shift
+from heapseg.dataset import Dataset
+
+__all__ = ["breakdown"]
+
+NOT_SET = "(not set)"
+OTHER = "(other values)"
+
+
+def breakdown(
+    ds: Dataset,
+    segment: Any,
+    property: str,
+    *,
+    kind: str | None = None,
+    event: str | None = None,
+    where: Any = None,
+    last: int = 30,
+    unit: str = "day",
+    versus: str = "rest",
+    top: int = 10,
+    bins: int = 10,
+    as_of: Any = None,
+    resolver: Any = None,
+    colors: c.SegmentColors | None = None,
+    title: str | None = None,
+    return_data: bool = False,
+) -> Any:
+    """How a property is distributed within a segment, next to the rest of the users.
+
+    Counted in the backend: users for a user property, events (of ``event``, in the window)
+    for an event property. Text and boolean values show the ``top`` most common (the others
+    summed up), in one query; numbers fall into up to ``bins`` bins with quantile edges (one
+    query for the edges, one for the counts); dates and timestamps by month.
+
+    Parameters
+    ----------
+    segment
+        The segment (model, dict, entry, ``(name, segment)``).
+    property
+        A user property, or an event property (``kind="event"`` when both exist).
+    event, where, last, unit
+        For an event property: which events, with what event-property conditions, in which
+        window (``as_of - last·unit < time <= as_of``, default 30 days).
+    versus
+        ``"rest"`` (users not in the segment) or ``"all"`` (every user).
+
+    Returns
+    -------
+    altair.Chart
+        Grouped bars of the share of each value within each group; its data has ``value``,
+        ``group``, ``count``, ``share`` and ``order``.
+
+    Examples
+    --------
+    >>> heapseg.charts.breakdown(ds, paid, "country")  # doctest: +SKIP
+    """
+    when = c.chart_as_of(ds, as_of)
+    if versus not in ("rest", "all"):
+        raise c.ChartError(f"versus must be 'rest' or 'all', got {versus!r}")
+    if top < 1 or bins < 1:
+        raise c.ChartError("top and bins must be at least 1")
+    res = resolver if resolver is not None else ds.resolver
+    seg = c.one_segment(segment, res)
+    kind = _kind(ds, property, kind)
+    other = c.REST if versus == "rest" else c.ALL_USERS
+    if other == seg.name:
+        raise c.ChartError(f"the segment's name {seg.name!r} is the comparison group's name")
+
+    if kind == "user":
+        table = c.flagged_users(ds, [seg], when, res, columns=[property])
+    else:
+        c.check_unit(unit)
+        events = c.scoped_events(ds, when, after=shift(when, last, unit), events=event, where=where)
+        table = events.join(c.flagged_users(ds, [seg], when, res), "user_id")
+    column = table[property]
+    dtype = column.type()
+    if dtype.is_numeric() and not dtype.is_boolean():
+        frame = _numeric(ds, table, column, versus, bins)
+    else:
+        frame = _categories(ds, table, column, versus, top)
+    data = _long(frame, seg.name, other)
+    names = [seg.name, other]
+    counted = "users" if kind == "user" else f"{event or 'all'} events"
+    heading = title or f"{property} in {seg.name} vs {other.lower()}"
+    window = "" if kind == "user" else f"last {last} {unit}s"
+    chart = _draw(data, names, property, counted, colors).properties(
+        title=c.title(heading, when, f"share of {counted} per value", window)
+    )
+    return c.finish(chart, data, return_data)
+
+
+def _kind(ds: Dataset, name: str, kind: str | None) -> str:
+    schema = ds.schema
+    if kind not in (None, "user", "event"):
+        raise c.ChartError(f"kind must be 'user' or 'event', got {kind!r}")
+    if kind in (None, "user") and name in schema.user_properties:
+        return "user"
+    if kind in (None, "event") and name in schema.event_properties:
+        return "event"
+    known = sorted(schema.user_properties) + sorted(schema.event_properties)
+    raise c.ChartError(f"unknown property {name!r}; known: {', '.join(known)}")
+
+
+def _counts(table: Any, versus: str) -> dict[str, Any]:
+    outside = ~table.s0 if versus == "rest" else None
+    return {"n_in": table.count(where=table.s0), "n_out": table.count(where=outside)}
+
+
+def _categories(ds: Dataset, table: Any, column: Any, versus: str, top: int) -> pd.DataFrame:
+    dtype = column.type()
+    if dtype.is_temporal():
+        key = column.cast("timestamp").truncate("M").strftime("%Y-%m")
+    else:
+        key = column.cast("string")
+        if dtype.is_string():
+            # Unset means NULL or empty, as in segment rules.
+            key = ibis.ifelse(key == "", ibis.null("string"), key)
+    keyed = table.mutate(key=key)
+    grouped = keyed.group_by("key").aggregate(**_counts(keyed, versus))
+    ranked = grouped.order_by([ibis.desc(grouped.n_in + grouped.n_out), grouped.key]).limit(top)
+    values = ranked.select(
+        kind=ibis.literal("value"), key=ranked.key, n_in=ranked.n_in, n_out=ranked.n_out
+    )
+    totals = table.aggregate(**_counts(table, versus))
+    totals = totals.select(
+        kind=ibis.literal("total"), key=ibis.null("string"), n_in=totals.n_in, n_out=totals.n_out
+    )
+    frame = c.run(ds, ibis.union(values, totals))
+    rows = frame[frame["kind"] == "value"]
+    rows = rows.assign(total=rows["n_in"] + rows["n_out"]).sort_values(
+        ["total", "key"], ascending=[False, True], na_position="last"
+    )
+    total = frame[frame["kind"] == "total"].iloc[0]
+    out = pd.DataFrame(
+        {
+            "value": [NOT_SET if pd.isna(k) else str(k) for k in rows["key"]],
+            "n_in": rows["n_in"].astype("int64").to_numpy(),
+            "n_out": rows["n_out"].astype("int64").to_numpy(),
+        }
+    )
+    if dtype.is_temporal():
+        out = out.sort_values("value", ignore_index=True)
+    rest_in = int(total["n_in"]) - int(out["n_in"].sum())
+    rest_out = int(total["n_out"]) - int(out["n_out"].sum())
+    if rest_in or rest_out:
+        out.loc[len(out)] = [OTHER, rest_in, rest_out]
+    return out
+
+
+def _numeric(ds: Dataset, table: Any, column: Any, versus: str, bins: int) -> pd.DataFrame:
+    # Bins hold about equal numbers of all the rows (quantile edges, rounded to two significant
+    # digits): equal-width bins put nearly everyone into the first bin of a skewed property.
+    quantiles = {f"q{i}": column.quantile(i / bins) for i in range(bins + 1)}
+    row = c.run(ds, table.aggregate(**quantiles)).iloc[0]
+    raw = [float(row[f"q{i}"]) for i in range(bins + 1) if not pd.isna(row[f"q{i}"])]
+    edges = sorted({_round(x) for x in raw[1:-1]} - {_round(raw[0])}) if raw else []
+    key = ibis.literal(0)
+    for edge in edges:
+        key = key + ibis.ifelse(column >= edge, 1, 0)
+    keyed = table.mutate(key=ibis.ifelse(column.isnull(), ibis.null("int64"), key.cast("int64")))
+    grouped = keyed.group_by("key").aggregate(**_counts(keyed, versus))
+    frame = c.run(ds, grouped).set_index("key")
+    lows = [raw[0] if raw else 0.0, *edges]
+    highs = [*edges, raw[-1] if raw else 0.0]
+    labels = [
+        f"{_num(lo)} – {_num(hi)}" if hi > lo else _num(lo)
+        for lo, hi in zip(lows, highs, strict=True)
+    ]
+    counts = frame.reindex([*range(len(labels))], fill_value=0)
+    out = pd.DataFrame(
+        {
+            "value": labels,
+            "n_in": counts["n_in"].astype("int64").to_numpy(),
+            "n_out": counts["n_out"].astype("int64").to_numpy(),
+        }
+    )
+    unset = frame[frame.index.isna()]
+    if len(unset):
+        out.loc[len(out)] = [NOT_SET, int(unset["n_in"].iloc[0]), int(unset["n_out"].iloc[0])]
+    return out
+
+
+def _round(x: float) -> float:
+    if x == 0 or not math.isfinite(x):
+        return x
+    return round(x, 1 - math.floor(math.log10(abs(x))))
+
+
+def _num(x: float) -> str:
+    if x == int(x) or abs(x) >= 100:
+        return f"{x:,.0f}"
+    digits = max(0, 2 - math.floor(math.log10(abs(x))))
+    return f"{x:,.{digits}f}"
+
+
+def _long(frame: pd.DataFrame, name: str, other: str) -> pd.DataFrame:
+    total_in, total_out = int(frame["n_in"].sum()), int(frame["n_out"].sum())
+    order = list(range(len(frame)))
+    inside = pd.DataFrame(
+        {
+            "value": frame["value"],
+            "group": name,
+            "count": frame["n_in"],
+            "share": [c.pct(n, total_in) for n in frame["n_in"]],
+            "order": order,
+        }
+    )
+    outside = pd.DataFrame(
+        {
+            "value": frame["value"],
+            "group": other,
+            "count": frame["n_out"],
+            "share": [c.pct(n, total_out) for n in frame["n_out"]],
+            "order": order,
+        }
+    )
+    return pd.concat([inside, outside], ignore_index=True)
+
+
+def _draw(
+    data: pd.DataFrame,
+    names: list[str],
+    prop: str,
+    counted: str,
+    colors: c.SegmentColors | None,
+) -> alt.Chart:
+    values = list(dict.fromkeys(data["value"]))
+    toggle = c.legend_toggle("group")
+    return (
+        alt.Chart(data)
+        .mark_bar(cornerRadiusEnd=2)
+        .encode(
+            y=alt.Y("value:N", sort=values, title=prop, axis=alt.Axis(labelLimit=240)),
+            yOffset=alt.YOffset("group:N", sort=names),
+            x=alt.X(
+                "share:Q", title=f"Share of the group's {counted} (%)", axis=alt.Axis(format=".0%")
+            ),
+            color=c.color(names, colors, title="Group", field="group"),
+            opacity=c.toggled(toggle),
+            tooltip=[
+                alt.Tooltip("value:N", title=prop),
+                alt.Tooltip("group:N", title="Group"),
+                alt.Tooltip("count:Q", title=counted.capitalize(), format=","),
+                alt.Tooltip("share:Q", title="Share of the group", format=".1%"),
+            ],
+        )
+        .add_params(toggle)
+        .properties(width=520, height=alt.Step(12))
+    )

@@ -1,0 +1,251 @@
+"""Compare: one metric side by side for segments, with each segment's size and share of all users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from heapseg.charts import common as c
+from heapseg.compile import shift
+from heapseg.dataset import Dataset
+
+__all__ = ["compare"]
+
+MEASURES = ("share", "did", "events_per_user", "sum_per_user", "avg", "user_avg")
+_PERCENT = ("share", "did")
+
+
+def compare(
+    ds: Dataset,
+    segments: Any,
+    *,
+    event: str | None = None,
+    measure: str | None = None,
+    property: str | None = None,
+    where: Any = None,
+    last: int = 30,
+    unit: str = "day",
+    as_of: Any = None,
+    include_all: bool = True,
+    resolver: Any = None,
+    colors: c.SegmentColors | None = None,
+    title: str | None = None,
+    return_data: bool = False,
+) -> Any:
+    """A metric side by side for segments (bars), each labelled with its size and share.
+
+    Everything is computed in one backend query that returns one row.
+
+    Parameters
+    ----------
+    segments
+        The segments to compare (one, a list, ``(name, segment)`` pairs, a dict, catalog entries).
+    event, where
+        The event the metric is about, with optional event-property conditions.
+    measure
+        ``"did"``: share of the segment's users who did ``event`` in the window (default with an
+        event); ``"events_per_user"``; ``"sum_per_user"`` / ``"avg"`` (per event) of the numeric
+        event ``property``; ``"user_avg"``: average of the user ``property`` (default with a
+        property and no event); ``"share"``: the segment's share of all users (default otherwise).
+    last, unit
+        The window of the event metrics: ``as_of - last·unit < time <= as_of`` (default 30 days).
+    include_all
+        Add an "All users" bar as the baseline.
+
+    Returns
+    -------
+    altair.Chart
+        Bars; its data has ``segment``, ``users``, ``share_of_all``, ``value`` and the parts of
+        ``value`` (``did``, ``events``, ``total``, ``valued``).
+
+    Examples
+    --------
+    >>> heapseg.charts.compare(ds, [paid, trial], event="Completed Order")  # doctest: +SKIP
+    """
+    when = c.chart_as_of(ds, as_of)
+    c.check_unit(unit)
+    measure = measure or ("did" if event else "user_avg" if property else "share")
+    if measure not in MEASURES:
+        raise c.ChartError(f"unknown measure {measure!r}; valid: {', '.join(MEASURES)}")
+    if measure in ("did", "events_per_user", "sum_per_user", "avg") and event is None:
+        raise c.ChartError(f"measure={measure!r} needs event=")
+    if measure in ("sum_per_user", "avg"):
+        c.numeric_property(ds, property, measure)
+    if measure == "user_avg":
+        _user_numeric(ds, property)
+    res = resolver if resolver is not None else ds.resolver
+    chosen = c.chart_segments(segments, res)
+    if not chosen:
+        raise c.ChartError("compare needs at least one segment")
+    names = [s.name for s in chosen] + ([c.ALL_USERS] if include_all else [])
+
+    row = _aggregate(ds, when, chosen, res, event, where, measure, property, (last, unit))
+    data = _frame(row, chosen, include_all, measure)
+    chart = _draw(data, names, measure, property, event, (last, unit), when, colors, title)
+    return c.finish(chart, data, return_data)
+
+
+def _user_numeric(ds: Dataset, name: str | None) -> None:
+    props = ds.schema.user_properties
+    if name is None or name not in props:
+        known = ", ".join(k for k, v in props.items() if v.is_numeric())
+        raise c.ChartError(f"measure='user_avg' needs property= one of: {known}")
+    if not props[name].is_numeric():
+        raise c.ChartError(f"user property {name!r} is {props[name]}, not a number")
+
+
+def _aggregate(
+    ds: Dataset,
+    when: Any,
+    segments: list[c.ChartSegment],
+    res: Any,
+    event: str | None,
+    where: Any,
+    measure: str,
+    prop: str | None,
+    window: tuple[int, str],
+) -> pd.Series:
+    user_columns = [prop] if measure == "user_avg" and prop else []
+    users = c.flagged_users(ds, segments, when, res, columns=user_columns)
+    flags = {f"s{i}": users[f"s{i}"] for i in range(len(segments))}
+    flags["all"] = None
+    metrics: dict[str, Any] = {}
+    if event is None:
+        for key, flag in flags.items():
+            metrics[f"{key}_users"] = users.count(where=flag)
+            if measure == "user_avg":
+                metrics[f"{key}_value"] = users[prop].mean(where=flag)
+        return c.run(ds, users.aggregate(**metrics)).iloc[0]
+
+    events = c.scoped_events(
+        ds, when, after=shift(when, window[0], window[1]), events=event, where=where
+    )
+    per_user = {"n": events.count()}
+    if prop is not None and measure in ("sum_per_user", "avg"):
+        per_user.update(total=events[prop].sum(), valued=events[prop].count())
+    done = events.group_by("user_id").aggregate(**per_user)
+    joined = users.left_join(done, users.user_id == done.user_id)
+    for key, flag in flags.items():
+        cond = joined[key] if flag is not None else None
+        metrics[f"{key}_users"] = joined.count(where=cond)
+        did = joined.n.notnull() if cond is None else cond & joined.n.notnull()
+        metrics[f"{key}_did"] = joined.count(where=did)
+        metrics[f"{key}_events"] = joined.n.sum(where=cond)
+        if "total" in per_user:
+            metrics[f"{key}_total"] = joined.total.sum(where=cond)
+            metrics[f"{key}_valued"] = joined.valued.sum(where=cond)
+    return c.run(ds, joined.aggregate(**metrics)).iloc[0]
+
+
+def _number(value: Any) -> float:
+    return 0.0 if value is None or pd.isna(value) else float(value)
+
+
+def _frame(
+    row: pd.Series, segments: list[c.ChartSegment], include_all: bool, measure: str
+) -> pd.DataFrame:
+    keys = [(s.name, f"s{i}") for i, s in enumerate(segments)]
+    if include_all:
+        keys.append((c.ALL_USERS, "all"))
+    total = int(row["all_users"])
+    records = []
+    for name, key in keys:
+        users = int(row[f"{key}_users"])
+        did = int(_number(row.get(f"{key}_did")))
+        events = _number(row.get(f"{key}_events"))
+        amount = _number(row.get(f"{key}_total"))
+        valued = _number(row.get(f"{key}_valued"))
+        value = {
+            "share": c.pct(users, total),
+            "did": c.pct(did, users),
+            "events_per_user": c.pct(events, users),
+            "sum_per_user": c.pct(amount, users),
+            "avg": amount / valued if valued else float("nan"),
+            "user_avg": _number(row.get(f"{key}_value")) if users else float("nan"),
+        }[measure]
+        records.append(
+            {
+                "segment": name,
+                "users": users,
+                "share_of_all": c.pct(users, total),
+                "value": value,
+                "did": did,
+                "events": int(events),
+                "total": amount,
+                "valued": int(valued),
+            }
+        )
+    data = pd.DataFrame(records)
+    data["label"] = [
+        f"{r.segment} · {r.users:,} users ({r.share_of_all:.1%})" for r in data.itertuples()
+    ]
+    return data
+
+
+def _labels(
+    measure: str, prop: str | None, event: str | None, window: tuple[int, str]
+) -> tuple[str, str]:
+    span = f"in the last {window[0]} {window[1]}{'s' if window[0] != 1 else ''}"
+    return {
+        "share": ("Segment sizes", "Share of all users (%)"),
+        "did": (f"Who did {event} {span}", f"Users who did {event} (% of the segment)"),
+        "events_per_user": (f"{event} per user {span}", f"{event} events per user"),
+        "sum_per_user": (f"{prop} of {event} per user {span}", f"Sum of {prop} per user"),
+        "avg": (f"Average {prop} of {event} {span}", f"Average {prop} per {event} event"),
+        "user_avg": (f"Average {prop} by segment", f"Average {prop} per user"),
+    }[measure]
+
+
+def _draw(
+    data: pd.DataFrame,
+    names: list[str],
+    measure: str,
+    prop: str | None,
+    event: str | None,
+    window: tuple[int, str],
+    when: Any,
+    colors: c.SegmentColors | None,
+    title: str | None,
+) -> alt.LayerChart:
+    heading, x_title = _labels(measure, prop, event, window)
+    value_format = ".1%" if measure in _PERCENT else ",.2f"
+    y = alt.Y("label:N", sort=list(data["label"]), title=None, axis=alt.Axis(labelLimit=360))
+    toggle = c.legend_toggle()
+    bars = (
+        alt.Chart()
+        .mark_bar(cornerRadiusEnd=2, height={"band": 0.7})
+        .encode(
+            x=alt.X(
+                "value:Q",
+                title=x_title,
+                axis=alt.Axis(format=".0%" if measure in _PERCENT else "~s"),
+            ),
+            y=y,
+            color=c.color(names, colors),
+            opacity=c.toggled(toggle),
+            tooltip=[
+                alt.Tooltip("segment:N", title="Segment"),
+                alt.Tooltip("users:Q", title="Users", format=","),
+                alt.Tooltip("share_of_all:Q", title="Share of all users", format=".1%"),
+                alt.Tooltip("value:Q", title=x_title, format=value_format),
+            ],
+        )
+        .add_params(toggle)
+    )
+    text = (
+        alt.Chart()
+        .mark_text(align="left", dx=4, fontSize=11)
+        .encode(
+            x="value:Q",
+            y=y,
+            text=alt.Text("value:Q", format=value_format),
+            opacity=c.toggled(toggle),
+        )
+    )
+    return alt.layer(bars, text, data=data).properties(
+        width=560,
+        height=alt.Step(34),
+        title=c.title(title or heading, when, "segment membership at that date"),
+    )

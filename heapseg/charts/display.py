@@ -1,0 +1,90 @@
+"""Showing charts: offline rendering in JupyterLab, and static PNG/SVG export with vl-convert."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+
+from heapseg.charts.common import ChartError
+
+__all__ = ["enable_notebook", "save", "to_png", "to_svg"]
+
+MODES = ("interactive", "static")
+
+
+def enable_notebook(mode: str = "interactive") -> str:
+    """Make every Altair chart display in JupyterLab without internet access; run it first.
+
+    Altair 6's default output loads Vega from a CDN, which fails behind a firewall. The
+    ``"interactive"`` mode shows each chart as Altair's ``JupyterChart`` widget with the
+    JavaScript bundled by vl-convert (tooltips, legend toggles and selections work; needs the
+    ``anywidget`` package). The ``"static"`` mode shows each chart as an SVG image rendered in
+    the kernel by vl-convert: no JavaScript at all, stable notebook outputs, no interactivity.
+
+    Parameters
+    ----------
+    mode
+        ``"interactive"`` or ``"static"``.
+
+    Returns
+    -------
+    str
+        The Altair renderer now enabled (``"jupyter"`` or ``"svg"``).
+
+    Examples
+    --------
+    >>> import heapseg.charts
+    >>> heapseg.charts.enable_notebook()  # doctest: +SKIP
+    'jupyter'
+    """
+    if mode not in MODES:
+        raise ChartError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "static":
+        alt.renderers.enable("svg")
+        return "svg"
+    try:
+        import anywidget  # noqa: F401  # JupyterChart is an anywidget
+    except ImportError as exc:
+        raise ChartError(
+            "interactive offline charts need the anywidget package (pip install anywidget); "
+            "enable_notebook('static') works without it"
+        ) from exc
+    alt.renderers.enable("jupyter", offline=True)
+    # The renderer switches JupyterChart to the bundled JavaScript only when a chart is shown;
+    # doing it now makes alt.JupyterChart(...) built by hand offline too.
+    alt.JupyterChart.enable_offline()
+    return "jupyter"
+
+
+def to_png(chart: Any, scale: float = 2.0) -> bytes:
+    """The chart as PNG bytes, rendered locally by vl-convert (no browser, no internet)."""
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_png(chart.to_dict(), scale=scale)
+
+
+def to_svg(chart: Any) -> str:
+    """The chart as an SVG document, rendered locally by vl-convert."""
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_svg(chart.to_dict())
+
+
+def save(chart: Any, path: str | os.PathLike[str], scale: float = 2.0) -> Path:
+    """Write the chart to ``.png``, ``.svg``, ``.html`` (offline: JavaScript inlined) or ``.json``."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix == ".png":
+        target.write_bytes(to_png(chart, scale))
+    elif suffix == ".svg":
+        target.write_text(to_svg(chart), encoding="utf-8")
+    elif suffix == ".html":
+        chart.save(str(target), inline=True)
+    elif suffix == ".json":
+        chart.save(str(target))
+    else:
+        raise ChartError(f"cannot save a chart as {target.name!r}: use .png, .svg, .html or .json")
+    return target

@@ -1,0 +1,236 @@
+"""Funnel by segment: conversion through ordered steps within a time limit, one series per segment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import altair as alt
+import ibis
+import pandas as pd
+
+from heapseg.charts import common as c
+from heapseg.compile import shift
+from heapseg.dataset import Dataset
+
+__all__ = ["funnel"]
+
+
+def _steps(steps: Any) -> list[tuple[str, Any]]:
+    if isinstance(steps, str) or not steps:
+        raise c.ChartError("a funnel needs a list of at least two steps (event names)")
+    out = []
+    for item in steps:
+        if isinstance(item, str):
+            out.append((item, None))
+        elif isinstance(item, Mapping) and "event" in item:
+            out.append((item["event"], item.get("where")))
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            out.append(item)
+        else:
+            raise c.ChartError(
+                f"a funnel step is an event name, (name, where) or {{'event': ..., 'where': ...}}; "
+                f"got {item!r}"
+            )
+    if len(out) < 2:
+        raise c.ChartError("a funnel needs at least two steps")
+    return out
+
+
+def _interval(value: int, unit: str) -> Any:
+    if unit == "week":
+        return ibis.interval(days=7 * value)
+    return ibis.interval(**{f"{unit}s": value})
+
+
+def funnel(
+    ds: Dataset,
+    steps: Any,
+    *,
+    by: Any = None,
+    filter: Any = None,
+    within: int = 7,
+    within_unit: str = "day",
+    last: int = 30,
+    unit: str = "day",
+    as_of: Any = None,
+    include_all: bool | None = None,
+    resolver: Any = None,
+    colors: c.SegmentColors | None = None,
+    title: str | None = None,
+    return_data: bool = False,
+) -> Any:
+    """Conversion through ordered steps within a time limit, one series per segment.
+
+    A user enters with her first step-1 event in the window (``as_of - last·unit < time <=
+    as_of``); each next step is her first such event strictly after the previous step and at
+    most ``within`` after step 1. Computed in the backend; one row per step comes back.
+
+    Parameters
+    ----------
+    steps
+        Event names, or ``(name, where)`` / ``{"event": name, "where": group}`` for steps with
+        event-property conditions.
+    by, filter
+        Segments for one series each; users to keep (as in :func:`trend`).
+    within, within_unit
+        The conversion window from step 1 (default 7 days).
+    last, unit
+        The window in which users enter at step 1 (default 30 days).
+
+    Returns
+    -------
+    altair.Chart
+        Grouped bars, the share of step-1 users reaching each step; its data has ``segment``,
+        ``step``, ``event``, ``users``, ``conversion`` (of step 1) and ``from_previous``.
+
+    Examples
+    --------
+    >>> heapseg.charts.funnel(ds, ["Session", "Add to Cart", "Completed Order"], by=[paid])  # doctest: +SKIP
+    """
+    when = c.chart_as_of(ds, as_of)
+    c.check_unit(unit)
+    c.check_unit(within_unit)
+    chosen_steps = _steps(steps)
+    res = resolver if resolver is not None else ds.resolver
+    segments = c.chart_segments(by, res)
+    scope = c.one_segment(filter, res) if filter is not None else None
+    with_all = not segments if include_all is None else include_all
+    if not segments and not with_all:
+        raise c.ChartError("nothing to draw: give by= segments or include_all=True")
+    names = [s.name for s in segments] + ([c.ALL_USERS] if with_all else [])
+
+    reached = _reached(ds, when, chosen_steps, (last, unit), (within, within_unit))
+    users = c.flagged_users(ds, segments, when, res, scope)
+    joined = reached.join(users, "user_id")
+    keys = [(f"s{i}", joined[f"s{i}"]) for i in range(len(segments))]
+    if with_all:
+        keys.append(("all", None))
+    metrics = {}
+    for k in range(len(chosen_steps)):
+        done = joined[f"t{k}"].notnull()
+        for key, flag in keys:
+            metrics[f"{key}_{k}"] = joined.count(where=done if flag is None else done & flag)
+    row = c.run(ds, joined.aggregate(**metrics)).iloc[0]
+
+    data = _frame(row, names, [key for key, _ in keys], chosen_steps)
+    chart = _draw(data, names, chosen_steps, (within, within_unit), (last, unit), when, scope)
+    chart = chart.encode(color=c.color(names, colors))
+    return c.finish(
+        chart.properties(title=_title(title, chosen_steps, when, scope, (within, within_unit))),
+        data,
+        return_data,
+    )
+
+
+def _reached(
+    ds: Dataset,
+    when: Any,
+    steps: list[tuple[str, Any]],
+    window: tuple[int, str],
+    within: tuple[int, str],
+) -> Any:
+    """Per user who entered: ``t0`` (step 1) and ``t1, t2, ...`` (NULL once she stopped)."""
+    name, where = steps[0]
+    first = c.scoped_events(ds, when, after=shift(when, *window), events=name, where=where)
+    reached = first.group_by("user_id").aggregate(t0=first.time.min())
+    limit = _interval(*within)
+    for k, (name, where) in enumerate(steps[1:], start=1):
+        found = c.scoped_events(ds, when, events=name, where=where)
+        found = found.select(uid=found.user_id, tk=found.time)
+        pairs = reached.join(
+            found,
+            [
+                reached.user_id == found.uid,
+                found.tk > reached[f"t{k - 1}"],
+                found.tk <= reached.t0 + limit,
+            ],
+        )
+        nxt = pairs.group_by(uid=pairs.user_id).aggregate(**{f"t{k}": pairs.tk.min()})
+        joined = reached.left_join(nxt, reached.user_id == nxt.uid)
+        reached = joined.select(
+            *[joined[col] for col in reached.columns], **{f"t{k}": joined[f"t{k}"]}
+        )
+    return reached
+
+
+def _frame(
+    row: pd.Series, names: list[str], keys: list[str], steps: list[tuple[str, Any]]
+) -> pd.DataFrame:
+    records = []
+    for name, key in zip(names, keys, strict=True):
+        entered = int(row[f"{key}_0"])
+        previous = entered
+        for k, (event, _) in enumerate(steps):
+            users = int(row[f"{key}_{k}"])
+            records.append(
+                {
+                    "segment": name,
+                    "step": k + 1,
+                    "event": event,
+                    "label": f"{k + 1}. {event}",
+                    "users": users,
+                    "conversion": c.pct(users, entered),
+                    "from_previous": c.pct(users, previous),
+                }
+            )
+            previous = users
+    return pd.DataFrame(records)
+
+
+def _title(
+    title: str | None,
+    steps: list[tuple[str, Any]],
+    when: Any,
+    scope: c.ChartSegment | None,
+    within: tuple[int, str],
+) -> alt.TitleParams:
+    heading = title or "Funnel: " + " → ".join(event for event, _ in steps)
+    return c.title(
+        heading,
+        when,
+        f"within {within[0]} {within[1]}{'s' if within[0] != 1 else ''} of step 1",
+        c.scope_note(scope),
+    )
+
+
+def _draw(
+    data: pd.DataFrame,
+    names: list[str],
+    steps: list[tuple[str, Any]],
+    within: tuple[int, str],
+    window: tuple[int, str],
+    when: Any,
+    scope: c.ChartSegment | None,
+) -> alt.Chart:
+    labels = [f"{k + 1}. {event}" for k, (event, _) in enumerate(steps)]
+    toggle = c.legend_toggle()
+    return (
+        alt.Chart(data)
+        .mark_bar(cornerRadiusEnd=2)
+        .encode(
+            x=alt.X(
+                "label:N",
+                sort=labels,
+                title=f"Step (entering in the last {window[0]} {window[1]}s)",
+                axis=alt.Axis(labelAngle=0, labelLimit=200),
+            ),
+            xOffset=alt.XOffset("segment:N", sort=names),
+            y=alt.Y(
+                "conversion:Q",
+                title="Users reaching the step (% of step 1)",
+                axis=alt.Axis(format=".0%"),
+                scale=alt.Scale(domain=[0, 1]),
+            ),
+            opacity=c.toggled(toggle),
+            tooltip=[
+                alt.Tooltip("segment:N", title="Segment"),
+                alt.Tooltip("label:N", title="Step"),
+                alt.Tooltip("users:Q", title="Users", format=","),
+                alt.Tooltip("conversion:Q", title="Of step 1", format=".1%"),
+                alt.Tooltip("from_previous:Q", title="Of the previous step", format=".1%"),
+            ],
+        )
+        .add_params(toggle)
+        .properties(width=alt.Step(max(14, 90 // len(names))), height=300)
+    )

@@ -1,0 +1,132 @@
+"""Overlap: how segments relate, pairwise overlap counts and Jaccard index as a heatmap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from heapseg.charts import common as c
+from heapseg.dataset import Dataset
+
+__all__ = ["overlap"]
+
+#: Pairs counted in one query grow with the square of the segments: beyond this, read the
+#: heatmap in parts.
+MAX_SEGMENTS = 30
+
+
+def overlap(
+    ds: Dataset,
+    segments: Any,
+    *,
+    as_of: Any = None,
+    resolver: Any = None,
+    title: str | None = None,
+    return_data: bool = False,
+) -> Any:
+    """Pairwise overlap of segments: a heatmap of the Jaccard index with the exact counts.
+
+    One backend query counts every segment and every pair.
+
+    Parameters
+    ----------
+    segments
+        Two or more segments (a list, ``(name, segment)`` pairs, a dict, catalog entries).
+
+    Returns
+    -------
+    altair.LayerChart
+        Cells coloured by Jaccard (``both / either``), labelled with the users in both; its
+        data has one row per ordered pair: ``a``, ``b``, ``a_users``, ``b_users``, ``both``,
+        ``either``, ``jaccard`` and ``share_of_a`` (the part of ``a`` that is also in ``b``).
+
+    Examples
+    --------
+    >>> heapseg.charts.overlap(ds, {"Paid": paid, "Buyers": buyers, "Mobile": mobile})  # doctest: +SKIP
+    """
+    when = c.chart_as_of(ds, as_of)
+    res = resolver if resolver is not None else ds.resolver
+    chosen = c.chart_segments(segments, res)
+    if len(chosen) < 2:
+        raise c.ChartError("overlap needs at least two segments")
+    if len(chosen) > MAX_SEGMENTS:
+        raise c.ChartError(f"overlap shows at most {MAX_SEGMENTS} segments, got {len(chosen)}")
+
+    users = c.flagged_users(ds, chosen, when, res)
+    n = len(chosen)
+    metrics = {
+        f"p{i}_{j}": users.count(where=users[f"s{i}"] & users[f"s{j}"])
+        for i in range(n)
+        for j in range(i, n)
+    }
+    row = c.run(ds, users.aggregate(**metrics)).iloc[0]
+    data = _frame(row, chosen)
+    chart = _draw(data, [s.name for s in chosen], when, title)
+    return c.finish(chart, data, return_data)
+
+
+def _frame(row: pd.Series, chosen: list[c.ChartSegment]) -> pd.DataFrame:
+    def both(i: int, j: int) -> int:
+        return int(row[f"p{min(i, j)}_{max(i, j)}"])
+
+    records = []
+    for i, a in enumerate(chosen):
+        for j, b in enumerate(chosen):
+            a_users, b_users, shared = both(i, i), both(j, j), both(i, j)
+            either = a_users + b_users - shared
+            records.append(
+                {
+                    "a": a.name,
+                    "b": b.name,
+                    "a_users": a_users,
+                    "b_users": b_users,
+                    "both": shared,
+                    "either": either,
+                    "jaccard": c.pct(shared, either),
+                    "share_of_a": c.pct(shared, a_users),
+                }
+            )
+    return pd.DataFrame(records)
+
+
+def _draw(data: pd.DataFrame, names: list[str], when: Any, title: str | None) -> alt.LayerChart:
+    side = max(48, min(90, 560 // len(names)))
+    base = alt.Chart().encode(
+        x=alt.X("b:N", sort=names, title=None, axis=alt.Axis(labelAngle=-30, labelLimit=200)),
+        y=alt.Y("a:N", sort=names, title=None, axis=alt.Axis(labelLimit=240)),
+    )
+    cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
+        color=alt.Color(
+            "jaccard:Q",
+            title="Jaccard",
+            scale=alt.Scale(scheme="blues", domain=[0, 1]),
+            legend=alt.Legend(format=".0%", orient="right", gradientLength=160),
+        ),
+        tooltip=[
+            alt.Tooltip("a:N", title="Segment A"),
+            alt.Tooltip("b:N", title="Segment B"),
+            alt.Tooltip("a_users:Q", title="Users in A", format=","),
+            alt.Tooltip("b_users:Q", title="Users in B", format=","),
+            alt.Tooltip("both:Q", title="Users in both", format=","),
+            alt.Tooltip("either:Q", title="Users in either", format=","),
+            alt.Tooltip("jaccard:Q", title="Jaccard (both / either)", format=".1%"),
+            alt.Tooltip("share_of_a:Q", title="Share of A also in B", format=".1%"),
+        ],
+    )
+    labels = base.mark_text(fontSize=11).encode(
+        text=alt.Text("both:Q", format=","),
+        color=alt.when(alt.datum.jaccard > 0.5)
+        .then(alt.value("white"))
+        .otherwise(alt.value("#1a1a1a")),
+    )
+    return alt.layer(cells, labels, data=data).properties(
+        width=alt.Step(side),
+        height=alt.Step(side),
+        title=c.title(
+            title or "Segment overlap: users in both (colour: Jaccard index)",
+            when,
+            "hover a cell for sizes and shares",
+        ),
+    )

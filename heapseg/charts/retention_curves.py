@@ -1,0 +1,186 @@
+"""Retention by segment: of users who did a start event, the share who came back N days/weeks later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import ibis
+import pandas as pd
+
+from heapseg.charts import common as c
+from heapseg.compile import shift
+from heapseg.dataset import Dataset
+
+__all__ = ["retention"]
+
+_SECONDS = {"day": 86_400, "week": 7 * 86_400}
+
+
+def retention(
+    ds: Dataset,
+    start_event: str,
+    return_event: str | None = None,
+    *,
+    by: Any = None,
+    filter: Any = None,
+    periods: int = 8,
+    unit: str = "week",
+    cohort_last: int | None = None,
+    as_of: Any = None,
+    include_all: bool | None = None,
+    resolver: Any = None,
+    colors: c.SegmentColors | None = None,
+    title: str | None = None,
+    return_data: bool = False,
+) -> Any:
+    """Of the users who did ``start_event``, the share who did ``return_event`` N periods later.
+
+    A user's start is her first ``start_event`` in the cohort window (``as_of -
+    cohort_last·unit < time <= as_of``). She is retained in period N (1..``periods``) when she
+    did ``return_event`` in ``[start + N·unit, start + (N+1)·unit)``. Period N counts only the
+    users for whom it has fully elapsed by ``as_of``, so late starters never pull a curve down.
+    One backend query; at most two rows per period come back.
+
+    Parameters
+    ----------
+    start_event, return_event
+        Event names; the return event defaults to the start event.
+    by, filter
+        Segments for one curve each (membership at ``as_of``); users to keep.
+    periods, unit
+        How many periods after the start, of ``"day"`` or ``"week"`` (exact 24-hour days and
+        7-day weeks counted from each user's start).
+    cohort_last
+        The cohort window in units before ``as_of`` (default ``periods + 4``).
+
+    Returns
+    -------
+    altair.Chart
+        One line per segment; its data has ``segment``, ``period``, ``eligible`` (users whose
+        period N has elapsed), ``retained`` and ``rate``.
+
+    Examples
+    --------
+    >>> heapseg.charts.retention(ds, "Created Account", "Session", by=[paid, trial])  # doctest: +SKIP
+    """
+    when = c.chart_as_of(ds, as_of)
+    c.check_unit(unit, ("day", "week"))
+    if periods < 1:
+        raise c.ChartError(f"periods must be at least 1, got {periods}")
+    back = cohort_last if cohort_last is not None else periods + 4
+    returning = return_event or start_event
+    res = resolver if resolver is not None else ds.resolver
+    segments = c.chart_segments(by, res)
+    scope = c.one_segment(filter, res) if filter is not None else None
+    with_all = not segments if include_all is None else include_all
+    if not segments and not with_all:
+        raise c.ChartError("nothing to draw: give by= segments or include_all=True")
+    names = [s.name for s in segments] + ([c.ALL_USERS] if with_all else [])
+    c.check_points(periods * len(names), "ask for fewer periods")
+
+    frame = _aggregate(
+        ds, when, (start_event, returning), (segments, scope, res), (periods, unit, back), with_all
+    )
+    data = _frame(frame, names, len(segments), with_all, periods)
+    chart = _draw(data, names, unit, colors)
+    cohort = f"cohort: did {start_event} in the last {back} {unit}s"
+    heading = title or f"Retention: {returning} N {unit}s after {start_event}"
+    chart = chart.properties(title=c.title(heading, when, cohort, c.scope_note(scope)))
+    return c.finish(chart, data, return_data)
+
+
+def _aggregate(
+    ds: Dataset,
+    when: Any,
+    events: tuple[str, str],
+    who: tuple[list[c.ChartSegment], c.ChartSegment | None, Any],
+    span: tuple[int, str, int],
+    with_all: bool,
+) -> pd.DataFrame:
+    segments, scope, res = who
+    periods, unit, back = span
+    seconds = _SECONDS[unit]
+    starts = c.scoped_events(ds, when, after=shift(when, back, unit), events=events[0])
+    cohort = starts.group_by("user_id").aggregate(t0=starts.time.min())
+    cohort = cohort.join(c.flagged_users(ds, segments, when, res, scope), "user_id")
+    # The last period that has fully elapsed for each user (-1 when not even period 0 has).
+    elapsed = (
+        (c.timestamp(ds, when).epoch_seconds() - cohort.t0.epoch_seconds()) / seconds
+    ).floor()
+    cohort = cohort.mutate(done=(elapsed - 1).cast("int64"))
+
+    back_events = c.scoped_events(ds, when, events=events[1])
+    back_events = back_events.select(uid=back_events.user_id, t=back_events.time)
+    pairs = cohort.join(back_events, [cohort.user_id == back_events.uid, back_events.t > cohort.t0])
+    pairs = pairs.mutate(
+        k=((pairs.t.epoch_seconds() - pairs.t0.epoch_seconds()) / seconds).floor().cast("int64")
+    )
+    pairs = pairs.filter(pairs.k >= 1, pairs.k <= periods, pairs.k <= pairs.done)
+    flags = [f"s{i}" for i in range(len(segments))]
+    retained = pairs.select("user_id", "k", *flags).distinct()
+
+    def counts(table: Any, kind: str) -> Any:
+        metrics = {f"n_{flag}": table.count(where=table[flag]) for flag in flags}
+        metrics["n_all"] = table.count()
+        return table.group_by("k").aggregate(kind=ibis.literal(kind), **metrics)
+
+    clipped = cohort.mutate(k=ibis.least(cohort.done, periods))
+    expr = ibis.union(counts(retained, "retained"), counts(clipped, "cohort"))
+    return c.run(ds, expr)
+
+
+def _frame(
+    frame: pd.DataFrame, names: list[str], n_segments: int, with_all: bool, periods: int
+) -> pd.DataFrame:
+    keys = [f"n_s{i}" for i in range(n_segments)] + (["n_all"] if with_all else [])
+    retained = frame[frame["kind"] == "retained"].set_index("k")
+    cohort = frame[frame["kind"] == "cohort"].set_index("k")
+    records = []
+    for name, key in zip(names, keys, strict=True):
+        by_done = cohort[key] if key in cohort else pd.Series(dtype="int64")
+        total = int(by_done.sum())
+        for k in range(1, periods + 1):
+            # Users whose last elapsed period is k or later have a complete period k.
+            eligible = int(by_done[by_done.index >= k].sum())
+            back = int(retained[key].get(k, 0)) if key in retained else 0
+            records.append(
+                {
+                    "segment": name,
+                    "period": k,
+                    "cohort": total,
+                    "eligible": eligible,
+                    "retained": back,
+                    "rate": back / eligible if eligible else float("nan"),
+                }
+            )
+    return pd.DataFrame(records)
+
+
+def _draw(
+    data: pd.DataFrame, names: list[str], unit: str, colors: c.SegmentColors | None
+) -> alt.Chart:
+    toggle = c.legend_toggle()
+    label = unit.capitalize()
+    return (
+        alt.Chart(data)
+        .mark_line(strokeWidth=2, point=alt.OverlayMarkDef(size=40))
+        .encode(
+            x=alt.X(
+                "period:O", title=f"{label}s after the start event", axis=alt.Axis(labelAngle=0)
+            ),
+            y=alt.Y("rate:Q", title="Users who came back (%)", axis=alt.Axis(format=".0%")),
+            color=c.color(names, colors),
+            opacity=c.toggled(toggle),
+            tooltip=[
+                alt.Tooltip("segment:N", title="Segment"),
+                alt.Tooltip("period:O", title=label),
+                alt.Tooltip("rate:Q", title="Came back", format=".1%"),
+                alt.Tooltip("retained:Q", title="Users who came back", format=","),
+                alt.Tooltip("eligible:Q", title=f"Users with {unit} N elapsed", format=","),
+                alt.Tooltip("cohort:Q", title="Cohort size", format=","),
+            ],
+        )
+        .add_params(toggle)
+        .properties(width=560, height=300)
+    )

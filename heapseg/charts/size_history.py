@@ -1,0 +1,150 @@
+"""Size over time: how many users a segment held at each day/week/month (evaluated at each as_of)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import ibis
+import pandas as pd
+
+from heapseg.charts import common as c
+from heapseg.dataset import Dataset
+
+__all__ = ["size_over_time"]
+
+#: Moments evaluated per backend query (a UNION ALL of one aggregate per moment): a quarter of
+#: days is one query, and a longer series does not become one statement the planner chokes on.
+BATCH = 100
+
+
+def size_over_time(
+    ds: Dataset,
+    segments: Any,
+    *,
+    interval: str = "week",
+    last: int | None = None,
+    start: Any = None,
+    as_of: Any = None,
+    share: bool = False,
+    resolver: Any = None,
+    colors: c.SegmentColors | None = None,
+    title: str | None = None,
+    return_data: bool = False,
+) -> Any:
+    """How many users each segment held at the end of each period (one line per segment).
+
+    Each point is the segment evaluated with ``as_of`` at the end of its period (the last point
+    at ``as_of`` itself), so relative windows ("in the last 30 days") move with it. All points
+    come from one backend query (a UNION ALL of one count per moment; one query per
+    :data:`BATCH` moments).
+
+    Parameters
+    ----------
+    segments
+        One or more segments (a list, ``(name, segment)`` pairs, a dict, catalog entries).
+    interval, last, start
+        The points: the ends of the ``last`` periods of ``interval`` up to ``as_of`` (default
+        12 weeks), or of every period from ``start``.
+    share
+        Plot the share of all users instead of the count.
+
+    Returns
+    -------
+    altair.Chart
+        One line per segment; its data has ``at`` (UTC), ``segment``, ``users``, ``total`` and
+        ``share``.
+
+    Examples
+    --------
+    >>> heapseg.charts.size_over_time(ds, {"Active": active}, interval="day", last=90)  # doctest: +SKIP
+    """
+    when = c.chart_as_of(ds, as_of)
+    unit = c.check_unit(interval)
+    res = resolver if resolver is not None else ds.resolver
+    chosen = c.chart_segments(segments, res)
+    if not chosen:
+        raise c.ChartError("size_over_time needs at least one segment")
+    moments = [min(c.step(p, 1, unit), when) for p in c.period_starts(when, unit, last, start)]
+    c.check_points(len(moments) * len(chosen), "use a coarser interval or fewer periods")
+
+    frame = counts_at(ds, chosen, moments, res)
+    data = _frame(frame, chosen)
+    chart = _draw(data, [s.name for s in chosen], share, colors)
+    heading = title or f"Segment size at the end of each {unit}"
+    chart = chart.properties(
+        title=c.title(heading, when, "each point evaluates the segment at that moment")
+    )
+    return c.finish(chart, data, return_data)
+
+
+def counts_at(
+    ds: Dataset, segments: list[c.ChartSegment], moments: list[Any], resolver: Any = None
+) -> pd.DataFrame:
+    """Counts of every segment at every moment: one backend query per :data:`BATCH` moments."""
+    users = ds.users
+    frames = []
+    for first in range(0, len(moments), BATCH):
+        parts = [
+            users.aggregate(
+                at=ibis.literal(moment, type="timestamp"),
+                total=users.count(),
+                **{
+                    f"s{i}": users.count(where=c.predicate(ds, seg, moment, resolver))
+                    for i, seg in enumerate(segments)
+                },
+            )
+            for moment in moments[first : first + BATCH]
+        ]
+        frames.append(c.run(ds, ibis.union(*parts)))
+    frame = pd.concat(frames, ignore_index=True)
+    frame["at"] = c.naive_utc(frame["at"])
+    return frame.sort_values("at", ignore_index=True)
+
+
+def _frame(frame: pd.DataFrame, segments: list[c.ChartSegment]) -> pd.DataFrame:
+    parts = [
+        pd.DataFrame(
+            {
+                "at": c.utc(frame["at"]),
+                "segment": seg.name,
+                "users": frame[f"s{i}"].astype("int64"),
+                "total": frame["total"].astype("int64"),
+            }
+        )
+        for i, seg in enumerate(segments)
+    ]
+    data = pd.concat(parts, ignore_index=True)
+    data["share"] = [c.pct(u, t) for u, t in zip(data["users"], data["total"], strict=True)]
+    return data
+
+
+def _draw(
+    data: pd.DataFrame, names: list[str], share: bool, colors: c.SegmentColors | None
+) -> alt.Chart:
+    toggle = c.legend_toggle()
+    # Minutes: the last point (as_of) may fall inside the same day as the one before it.
+    time_unit = "utcyearmonthdatehoursminutes"
+    y = (
+        alt.Y("share:Q", title="Share of all users (%)", axis=alt.Axis(format=".0%"))
+        if share
+        else alt.Y("users:Q", title="Users in the segment", axis=alt.Axis(format="~s"))
+    )
+    return (
+        alt.Chart(data)
+        .mark_line(strokeWidth=2, point=alt.OverlayMarkDef(size=16 if len(data) > 200 else 36))
+        .encode(
+            x=alt.X(f"{time_unit}(at):T", title="Evaluated at (UTC)"),
+            y=y,
+            color=c.color(names, colors),
+            opacity=c.toggled(toggle),
+            tooltip=[
+                alt.Tooltip("segment:N", title="Segment"),
+                alt.Tooltip(f"{time_unit}(at):T", title="As of"),
+                alt.Tooltip("users:Q", title="Users", format=","),
+                alt.Tooltip("share:Q", title="Share of all users", format=".1%"),
+            ],
+        )
+        .add_params(toggle)
+        .properties(width=640, height=300)
+    )
