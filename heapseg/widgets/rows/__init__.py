@@ -1,0 +1,10 @@
+"""The builder's rule rows, one module per rule kind."""
+
+from __future__ import annotations
+
+from heapseg.widgets.rows.base import Node
+from heapseg.widgets.rows.event import EventRow
+from heapseg.widgets.rows.property import PropertyRow
+from heapseg.widgets.rows.segment import SegmentRow
+
+__all__ = ["EventRow", "Node", "PropertyRow", "SegmentRow"]

@@ -1,0 +1,108 @@
+"""What every row and group of the builder shares: its status line, move/remove buttons, change signal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+if TYPE_CHECKING:
+    from heapseg.widgets.choices import DataChoices
+    from heapseg.widgets.group import GroupBox
+
+__all__ = ["Node", "icon_button", "join_path", "label"]
+
+
+def join_path(base: str, key: str | int) -> str:
+    """The format-1 path of a child: ``rules[2]``, ``rules[2].where.rules[0]``."""
+    if isinstance(key, int):
+        return f"{base}[{key}]"
+    return f"{base}.{key}" if base else key
+
+
+def icon_button(icon: str, tooltip: str, css: str) -> widgets.Button:
+    button = widgets.Button(icon=icon, tooltip=tooltip, layout=widgets.Layout(width="2.4em"))
+    button.add_class(css)
+    return button
+
+
+def label(text: str, css: str = "heapseg-label", width: str | None = None) -> widgets.HTML:
+    out = widgets.HTML(escape(text), layout=widgets.Layout(width=width or "auto"))
+    out.add_class(css)
+    return out
+
+
+class Node(widgets.VBox):
+    """A rule row or a group in the builder's tree.
+
+    A node turns its inputs into a format-1 fragment (:meth:`to_dict`), fills them from a model
+    object (:meth:`set_model`), and shows its own count or error on its status line. Any edit
+    calls ``on_change`` (set by the parent), so the builder hears every change once.
+    """
+
+    kind: str = ""
+
+    def __init__(self, choices: DataChoices, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.choices = choices
+        self.parent: GroupBox | None = None
+        self.on_change: Callable[[], None] | None = None
+        self._filling = False
+        self.status = widgets.HTML("", layout=widgets.Layout(min_width="8em"))
+        self.status.add_class("heapseg-status")
+        self.up = icon_button("arrow-up", "Move up", "heapseg-move-up")
+        self.down = icon_button("arrow-down", "Move down", "heapseg-move-down")
+        self.remove = icon_button("trash", "Remove", "heapseg-remove")
+        self.up.on_click(lambda _: self.parent and self.parent.move(self, -1))
+        self.down.on_click(lambda _: self.parent and self.parent.move(self, 1))
+        self.remove.on_click(lambda _: self.parent and self.parent.remove_child(self))
+        self.controls = widgets.HBox([self.up, self.down, self.remove])
+        self.controls.add_class("heapseg-controls")
+
+    # ------------------------------------------------------------------ the tree
+
+    def to_dict(self) -> dict:
+        """The node's format-1 fragment as the inputs say (not validated)."""
+        raise NotImplementedError
+
+    def set_model(self, model: Any) -> None:
+        """Fill the inputs from a model object (a rule or a group)."""
+        raise NotImplementedError
+
+    def walk(self, path: str) -> Iterator[tuple[str, Node]]:
+        """This node and the nodes inside it, with their format-1 paths."""
+        yield path, self
+
+    # ------------------------------------------------------------------ feedback
+
+    def emit(self, *_: Any) -> None:
+        """Tell the parent (and so the builder) that something changed."""
+        if not self._filling and self.on_change is not None:
+            self.on_change()
+
+    def show(
+        self,
+        count: int | None = None,
+        total: int | None = None,
+        error: str | None = None,
+        warning: str | None = None,
+        busy: bool = False,
+    ) -> None:
+        """Show the node's own count (and share), or its error, on its status line."""
+        parts = []
+        if error:
+            parts.append(f"<span class='heapseg-row-error'>⚠ {escape(error)}</span>")
+        elif count is not None:
+            share = f" ({count / total:.1%})" if total else ""
+            parts.append(f"<span class='heapseg-row-count'>{count:,} users{share}</span>")
+        elif busy:
+            parts.append("<span class='heapseg-row-busy'>…</span>")
+        if warning and not error:
+            parts.append(f"<span class='heapseg-row-warning'>{escape(warning)}</span>")
+        self.status.value = " ".join(parts)
+        if error:
+            self.add_class("heapseg-invalid")
+        else:
+            self.remove_class("heapseg-invalid")
