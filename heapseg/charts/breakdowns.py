@@ -253,7 +253,7 @@ def _draw(
             tooltip=[
                 alt.Tooltip("value:N", title=prop),
                 alt.Tooltip("group:N", title="Group"),
-                alt.Tooltip("count:Q", title=counted.capitalize(), format=","),
+                alt.Tooltip("count:Q", title=counted.capitalize(), format=",d"),
                 alt.Tooltip("share:Q", title="Share of the group", format=".1%"),
             ],
         )

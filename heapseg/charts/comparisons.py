@@ -220,14 +220,14 @@ def _draw(
             x=alt.X(
                 "value:Q",
                 title=x_title,
-                axis=alt.Axis(format=".0%" if measure in _PERCENT else "~s"),
+                axis=alt.Axis(format=".0%" if measure in _PERCENT else ",.2~f"),
             ),
             y=y,
             color=c.color(names, colors),
             opacity=c.toggled(toggle),
             tooltip=[
                 alt.Tooltip("segment:N", title="Segment"),
-                alt.Tooltip("users:Q", title="Users", format=","),
+                alt.Tooltip("users:Q", title="Users", format=",d"),
                 alt.Tooltip("share_of_all:Q", title="Share of all users", format=".1%"),
                 alt.Tooltip("value:Q", title=x_title, format=value_format),
             ],

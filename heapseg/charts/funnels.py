@@ -114,8 +114,7 @@ def funnel(
     row = c.run(ds, joined.aggregate(**metrics)).iloc[0]
 
     data = _frame(row, names, [key for key, _ in keys], chosen_steps)
-    chart = _draw(data, names, chosen_steps, (within, within_unit), (last, unit), when, scope)
-    chart = chart.encode(color=c.color(names, colors))
+    chart = _draw(data, names, chosen_steps, (last, unit), colors)
     return c.finish(
         chart.properties(title=_title(title, chosen_steps, when, scope, (within, within_unit))),
         data,
@@ -198,39 +197,45 @@ def _draw(
     data: pd.DataFrame,
     names: list[str],
     steps: list[tuple[str, Any]],
-    within: tuple[int, str],
     window: tuple[int, str],
-    when: Any,
-    scope: c.ChartSegment | None,
-) -> alt.Chart:
+    colors: c.SegmentColors | None,
+) -> alt.LayerChart:
     labels = [f"{k + 1}. {event}" for k, (event, _) in enumerate(steps)]
     toggle = c.legend_toggle()
-    return (
-        alt.Chart(data)
-        .mark_bar(cornerRadiusEnd=2)
+    base = alt.Chart().encode(
+        x=alt.X(
+            "label:N",
+            sort=labels,
+            title=f"Step (entering in the last {window[0]} {window[1]}s)",
+            axis=alt.Axis(labelAngle=0, labelLimit=200),
+        ),
+        xOffset=alt.XOffset("segment:N", sort=names),
+        y=alt.Y(
+            "conversion:Q",
+            title="Users reaching the step (% of step 1)",
+            axis=alt.Axis(format=".0%"),
+            scale=alt.Scale(domain=[0, 1]),
+        ),
+        opacity=c.toggled(toggle),
+    )
+    bars = (
+        base.mark_bar(cornerRadiusEnd=2)
         .encode(
-            x=alt.X(
-                "label:N",
-                sort=labels,
-                title=f"Step (entering in the last {window[0]} {window[1]}s)",
-                axis=alt.Axis(labelAngle=0, labelLimit=200),
-            ),
-            xOffset=alt.XOffset("segment:N", sort=names),
-            y=alt.Y(
-                "conversion:Q",
-                title="Users reaching the step (% of step 1)",
-                axis=alt.Axis(format=".0%"),
-                scale=alt.Scale(domain=[0, 1]),
-            ),
-            opacity=c.toggled(toggle),
+            color=c.color(names, colors),
             tooltip=[
                 alt.Tooltip("segment:N", title="Segment"),
                 alt.Tooltip("label:N", title="Step"),
-                alt.Tooltip("users:Q", title="Users", format=","),
+                alt.Tooltip("users:Q", title="Users", format=",d"),
                 alt.Tooltip("conversion:Q", title="Of step 1", format=".1%"),
                 alt.Tooltip("from_previous:Q", title="Of the previous step", format=".1%"),
             ],
         )
         .add_params(toggle)
-        .properties(width=alt.Step(max(14, 90 // len(names))), height=300)
     )
+    layers = [bars]
+    if len(names) <= 4:
+        layers.append(
+            base.mark_text(dy=-7, fontSize=10).encode(text=alt.Text("conversion:Q", format=".0%"))
+        )
+    step_width = max(14, 90 // len(names)) * len(names) + 30
+    return alt.layer(*layers, data=data).properties(width=step_width * len(steps), height=300)

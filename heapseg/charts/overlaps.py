@@ -107,16 +107,16 @@ def _draw(data: pd.DataFrame, names: list[str], when: Any, title: str | None) ->
         tooltip=[
             alt.Tooltip("a:N", title="Segment A"),
             alt.Tooltip("b:N", title="Segment B"),
-            alt.Tooltip("a_users:Q", title="Users in A", format=","),
-            alt.Tooltip("b_users:Q", title="Users in B", format=","),
-            alt.Tooltip("both:Q", title="Users in both", format=","),
-            alt.Tooltip("either:Q", title="Users in either", format=","),
+            alt.Tooltip("a_users:Q", title="Users in A", format=",d"),
+            alt.Tooltip("b_users:Q", title="Users in B", format=",d"),
+            alt.Tooltip("both:Q", title="Users in both", format=",d"),
+            alt.Tooltip("either:Q", title="Users in either", format=",d"),
             alt.Tooltip("jaccard:Q", title="Jaccard (both / either)", format=".1%"),
             alt.Tooltip("share_of_a:Q", title="Share of A also in B", format=".1%"),
         ],
     )
     labels = base.mark_text(fontSize=11).encode(
-        text=alt.Text("both:Q", format=","),
+        text=alt.Text("both:Q", format=",d"),
         color=alt.when(alt.datum.jaccard > 0.5)
         .then(alt.value("white"))
         .otherwise(alt.value("#1a1a1a")),

@@ -176,9 +176,9 @@ def _draw(
                 alt.Tooltip("segment:N", title="Segment"),
                 alt.Tooltip("period:O", title=label),
                 alt.Tooltip("rate:Q", title="Came back", format=".1%"),
-                alt.Tooltip("retained:Q", title="Users who came back", format=","),
-                alt.Tooltip("eligible:Q", title=f"Users with {unit} N elapsed", format=","),
-                alt.Tooltip("cohort:Q", title="Cohort size", format=","),
+                alt.Tooltip("retained:Q", title="Users who came back", format=",d"),
+                alt.Tooltip("eligible:Q", title=f"Users with {unit} N elapsed", format=",d"),
+                alt.Tooltip("cohort:Q", title="Cohort size", format=",d"),
             ],
         )
         .add_params(toggle)

@@ -121,13 +121,13 @@ def _draw(
         alt.Chart()
         .mark_bar(cornerRadiusEnd=2, height={"band": 0.7})
         .encode(
-            x=alt.X("users:Q", title="Users in the segment", axis=alt.Axis(format="~s")),
+            x=alt.X("users:Q", title="Users in the segment", axis=alt.Axis(format=",d")),
             y=y,
             color=c.color(names, colors, legend=False),
             tooltip=[
                 alt.Tooltip("segment:N", title="Segment"),
                 alt.Tooltip("category:N", title="Category"),
-                alt.Tooltip("users:Q", title="Users", format=","),
+                alt.Tooltip("users:Q", title="Users", format=",d"),
                 alt.Tooltip("share:Q", title="Share of all users", format=".1%"),
             ],
         )

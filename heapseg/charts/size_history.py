@@ -70,7 +70,7 @@ def size_over_time(
 
     frame = counts_at(ds, chosen, moments, res)
     data = _frame(frame, chosen)
-    chart = _draw(data, [s.name for s in chosen], share, colors)
+    chart = _draw(data, [s.name for s in chosen], share, colors, unit == "hour")
     heading = title or f"Segment size at the end of each {unit}"
     chart = chart.properties(
         title=c.title(heading, when, "each point evaluates the segment at that moment")
@@ -120,7 +120,11 @@ def _frame(frame: pd.DataFrame, segments: list[c.ChartSegment]) -> pd.DataFrame:
 
 
 def _draw(
-    data: pd.DataFrame, names: list[str], share: bool, colors: c.SegmentColors | None
+    data: pd.DataFrame,
+    names: list[str],
+    share: bool,
+    colors: c.SegmentColors | None,
+    hourly: bool,
 ) -> alt.Chart:
     toggle = c.legend_toggle()
     # Minutes: the last point (as_of) may fall inside the same day as the one before it.
@@ -128,20 +132,24 @@ def _draw(
     y = (
         alt.Y("share:Q", title="Share of all users (%)", axis=alt.Axis(format=".0%"))
         if share
-        else alt.Y("users:Q", title="Users in the segment", axis=alt.Axis(format="~s"))
+        else alt.Y("users:Q", title="Users in the segment", axis=alt.Axis(format=",d"))
     )
     return (
         alt.Chart(data)
         .mark_line(strokeWidth=2, point=alt.OverlayMarkDef(size=16 if len(data) > 200 else 36))
         .encode(
-            x=alt.X(f"{time_unit}(at):T", title="Evaluated at (UTC)"),
+            x=alt.X(
+                f"{time_unit}(at):T",
+                title="Evaluated at (UTC)",
+                axis=alt.Axis(format="%b %d %H:%M" if hourly else "%b %d, %Y"),
+            ),
             y=y,
             color=c.color(names, colors),
             opacity=c.toggled(toggle),
             tooltip=[
                 alt.Tooltip("segment:N", title="Segment"),
-                alt.Tooltip(f"{time_unit}(at):T", title="As of"),
-                alt.Tooltip("users:Q", title="Users", format=","),
+                alt.Tooltip(f"{time_unit}(at):T", title="As of (UTC)", format="%Y-%m-%d %H:%M"),
+                alt.Tooltip("users:Q", title="Users", format=",d"),
                 alt.Tooltip("share:Q", title="Share of all users", format=".1%"),
             ],
         )

@@ -212,7 +212,9 @@ def _draw(
         .mark_line(strokeWidth=2, point=alt.OverlayMarkDef(size=16 if n_periods > 60 else 36))
         .encode(
             x=alt.X(f"{time_unit}(period):T", title=period_title),
-            y=alt.Y("value:Q", title=y_title, axis=alt.Axis(format="~s")),
+            y=alt.Y(
+                "value:Q", title=y_title, axis=alt.Axis(format=value_format.replace(".0f", "d"))
+            ),
             color=c.color(names, colors),
             opacity=c.toggled(toggle),
             tooltip=[
