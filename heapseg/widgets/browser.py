@@ -128,14 +128,18 @@ class CatalogBrowser(widgets.VBox):
             placeholder="Search name, description, category", layout=widgets.Layout(width="22em")
         )
         self.search_input.add_class("heapseg-search")
-        self.category_input = widgets.Dropdown(layout=widgets.Layout(width="12em"))
+        self.category_input = widgets.Dropdown(
+            options=[("any category", _ALL)], layout=widgets.Layout(width="12em")
+        )
         self.category_input.add_class("heapseg-filter-category")
         self.type_input = widgets.Dropdown(
             options=[("any type", _ALL), ("dynamic", "dynamic"), ("static", "static")],
             layout=widgets.Layout(width="9em"),
         )
         self.type_input.add_class("heapseg-filter-type")
-        self.owner_input = widgets.Dropdown(layout=widgets.Layout(width="10em"))
+        self.owner_input = widgets.Dropdown(
+            options=[("any owner", _ALL)], layout=widgets.Layout(width="10em")
+        )
         self.owner_input.add_class("heapseg-filter-owner")
         self.reload_button = _button("Reload", "heapseg-reload", "Re-read the catalog and count")
         self.reload_button.on_click(lambda _: self.reload())
