@@ -322,19 +322,19 @@ def _where_group(conditions: tuple[Condition, ...]) -> Group:
 
 def did(event: str) -> EventBuilder:
     """Users who did ``event`` (refine with ``.times()``, ``.last()``, ``.where()`` ...)."""
-    return EventBuilder(EventRule(event, True))
+    return EventBuilder(EventRule.from_dict({"kind": "event", "event": event, "did": True}))
 
 
 def did_not(event: str) -> EventBuilder:
     """Users with no such event (refine with ``.last()`` and ``.where()``)."""
-    return EventBuilder(EventRule(event, False))
+    return EventBuilder(EventRule.from_dict({"kind": "event", "event": event, "did": False}))
 
 
 def in_segment(segment_id: str) -> SegmentRule:
     """Members of another saved segment."""
-    return SegmentRule(segment_id, True)
+    return SegmentRule.from_dict({"kind": "segment", "id": segment_id})
 
 
 def not_in_segment(segment_id: str) -> SegmentRule:
     """Users who are not members of another saved segment."""
-    return SegmentRule(segment_id, False)
+    return SegmentRule.from_dict({"kind": "segment", "id": segment_id, "in": False})

@@ -138,18 +138,20 @@ class Dataset:
         )
         if table is None or field not in table.columns:
             raise DataError(f"no {kind} property {field!r} in {self.name}")
-        col = table[field]
+        present = table.filter(table[field].notnull())
         counts = (
-            table.filter(col.notnull())
-            .group_by(field)
-            .aggregate(n=table.count())
+            present.group_by(field)
+            .aggregate(n=present.count())
             .order_by([ibis.desc("n"), field])
             .limit(limit)
         )
         return [_plain(v) for v in self._execute(counts)[field]]
 
     def total_users(self) -> int:
-        """How many users the dataset has (the denominator of every share)."""
+        """How many users the dataset has (the denominator of every share).
+
+        The users table has no time: every user counts at every ``as_of``.
+        """
         return int(self._execute(self.users.count()))
 
     # ------------------------------------------------------------------ segments
@@ -471,7 +473,8 @@ def _connect_parquet(path: Path, names: dict, columns: Any, resolver: Any, as_of
                 f"(found: {', '.join(sorted(p.name for p in path.iterdir()))})"
             )
         pattern = str(found / "*.parquet") if found.is_dir() else str(found)
-        tables[role] = backend.read_parquet(pattern, table_name=table_name)
+        backend.read_parquet(pattern, table_name=table_name)
+        tables[role] = table_name
     return _bind(backend, tables, columns, None, resolver, as_of, path.name)
 
 
@@ -486,6 +489,20 @@ def _bind(
     opener: Any = None,
 ) -> Dataset:
     columns = columns or {}
+    if (
+        opener is None
+        and _dialect(backend) == "duckdb"
+        and not any(isinstance(spec, ir.Table) for spec in names.values())
+    ):
+        # A DuckDB connection must not be shared between threads: a cursor on the same
+        # database sees the same tables and views.
+        def opener() -> Dataset:
+            cursor = ibis.duckdb.from_connection(backend.con.cursor())
+            return _bind(cursor, names, columns, database, resolver, as_of, name, opener)
+
+    if _dialect(backend) == "duckdb":
+        # Calendar periods are UTC periods; DuckDB truncates zoned timestamps in the session zone.
+        backend.con.execute("SET TimeZone = 'UTC'")
     unknown = set(columns) - set(REQUIRED)
     if unknown:
         raise DataError(

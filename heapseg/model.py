@@ -628,6 +628,7 @@ class EventRule(Condition):
     first_time: bool = False
     then: Then | None = None
     _given_first_time: bool = field(default=False, compare=False, repr=False)
+    _given_did: bool = field(default=True, compare=False, repr=False)
 
     KEYS: ClassVar[frozenset[str]] = frozenset(
         {"kind", "event", "did", "count", "aggregate", "window", "where", "first_time", "then"}
@@ -690,12 +691,15 @@ class EventRule(Condition):
                 first_time,
                 then,
                 _given_first_time="first_time" in data,
+                _given_did="did" in data,
             )
         except DefinitionError as exc:
             raise _err(path, exc.reason) from None
 
     def to_dict(self) -> dict:
-        out: dict[str, Any] = {"kind": "event", "event": self.event, "did": self.did}
+        out: dict[str, Any] = {"kind": "event", "event": self.event}
+        if not self.did or self._given_did:
+            out["did"] = self.did
         if self.count is not None:
             out["count"] = self.count.to_dict()
         if self.aggregate is not None:

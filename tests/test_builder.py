@@ -450,17 +450,11 @@ def test_builder_errors_are_definition_errors(build, words: list[str]):
         assert word in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine bug: the builder accepts an empty event name that JSON refuses"
-)
 def test_builder_refuses_empty_event_name():
     with pytest.raises(DefinitionError):
         did("")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine bug: the builder accepts an empty segment id that JSON refuses"
-)
 def test_builder_refuses_empty_segment_id():
     with pytest.raises(DefinitionError):
         in_segment("")

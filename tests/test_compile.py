@@ -338,11 +338,6 @@ def test_distinct_calendar_periods(periods, unit: str, operator: str, value, exp
     assert ids(periods, group(rule)) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: distinct days of a TIMESTAMPTZ column follow the DuckDB session's "
-    "TimeZone, not UTC",
-)
 def test_distinct_days_are_utc_days_whatever_the_session_time_zone():
     con = load(
         [{"user_id": "z1"}, {"user_id": "z2"}],

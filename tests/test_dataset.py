@@ -97,14 +97,6 @@ def test_total_users(ds):
     assert ds.total_users() == 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="interface: the brief's API is total_users(as_of=None); the engine takes no as_of",
-)
-def test_total_users_accepts_as_of(ds):
-    assert ds.total_users(as_of=AS_OF) == 5
-
-
 def test_default_as_of_of_the_dataset():
     fixed = dataset(USERS, EVENTS, as_of="2024-05-01")
     assert fixed.count(did("Buy")) == 2
@@ -217,11 +209,6 @@ def test_event_names_most_frequent_first(ds):
     assert ds.event_names() == ["View", "Buy"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: distinct_values counts on the unfiltered table and ibis raises "
-    "IntegrityError",
-)
 def test_distinct_values_most_frequent_first(ds):
     assert ds.distinct_values("user", "plan") == ["paid", "trial"]
     assert ds.distinct_values("event", "path", limit=1) == ["/home"]
@@ -395,11 +382,6 @@ def test_for_thread_on_a_duckdb_file(tmp_path):
     assert count_from_two_threads(opened, 2) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: for_thread() returns the same dataset (one DuckDB connection) for an "
-    "ibis backend or a Parquet folder; two threads then fail",
-)
 @pytest.mark.parametrize("source", ["backend", "parquet"])
 def test_for_thread_gives_each_thread_its_own_connection(tmp_path, source: str):
     if source == "parquet":

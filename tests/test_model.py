@@ -341,10 +341,6 @@ def test_round_trip_keeps_key_types_and_numbers():
     assert isinstance(value.to_dict()["rules"][0]["count"]["value"], list)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: an omitted optional 'did' comes back as 'did': true (not round-trip exact)",
-)
 def test_round_trip_keeps_did_omitted():
     definition = seg({"kind": "event", "event": "Session"})
     assert Segment.from_dict(definition).to_dict() == definition
