@@ -473,7 +473,11 @@ def _connect_parquet(path: Path, names: dict, columns: Any, resolver: Any, as_of
                 f"(found: {', '.join(sorted(p.name for p in path.iterdir()))})"
             )
         pattern = str(found / "*.parquet") if found.is_dir() else str(found)
-        backend.read_parquet(pattern, table_name=table_name)
+        # A plain (not temporary) view is seen by every cursor of this in-memory database.
+        quoted = pattern.replace("'", "''")
+        backend.con.execute(
+            f'CREATE VIEW "{table_name}" AS SELECT * FROM read_parquet(\'{quoted}\')'
+        )
         tables[role] = table_name
     return _bind(backend, tables, columns, None, resolver, as_of, path.name)
 
