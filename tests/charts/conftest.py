@@ -1,0 +1,126 @@
+"""A 500-user sample for the chart tests, its raw frames, and an independent oracle.
+
+The oracle never touches heapseg or ibis: segment members come from the plain-Python reference
+evaluator (tests/reference.py) and every aggregate is recomputed with pandas from the raw tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import duckdb
+import pandas as pd
+import pytest
+
+import heapseg
+from heapseg.dataset import Dataset
+from heapseg.sample import generate
+from tests import reference
+
+# Mid-day, before the sample's last events: charts must drop what happens after it.
+AS_OF = datetime(2026, 9, 15, 12, 0)
+
+PAID = {
+    "combinator": "and",
+    "rules": [{"kind": "user", "field": "subscription_type", "operator": "=", "value": "paid"}],
+}
+BUYERS = {
+    "combinator": "and",
+    "rules": [{"kind": "event", "event": "Completed Order", "window": {"last": 60, "unit": "day"}}],
+}
+SHOPPERS = {
+    "combinator": "and",
+    "rules": [
+        {"kind": "event", "event": "Session", "count": {"operator": ">", "value": 5}},
+        {"kind": "event", "event": "Completed Order", "did": False},
+    ],
+}
+
+
+@dataclass
+class Oracle:
+    """Raw frames and reference members, for recomputing chart numbers with pandas."""
+
+    users: pd.DataFrame
+    raw_events: pd.DataFrame
+    accounts: pd.DataFrame
+    migrations: pd.DataFrame
+    events: pd.DataFrame = field(init=False)
+    _members: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        moves = self.migrations.groupby("from_user_id")["to_user_id"].min()
+        events = self.raw_events.copy()
+        events["user_id"] = events["user_id"].map(moves).fillna(events["user_id"]).astype("int64")
+        # Events of ids that are not users belong to no one; events after as_of never count.
+        self.events = events[events["user_id"].isin(self.users["user_id"])]
+
+    def upto(self, as_of: datetime = AS_OF) -> pd.DataFrame:
+        return self.events[self.events["time"] <= as_of]
+
+    def members(self, definition: dict, as_of: datetime = AS_OF) -> set:
+        key = (repr(definition), as_of)
+        if key not in self._members:
+            data = self._members.get(("data", as_of))
+            if data is None:
+                data = reference.load(
+                    self.users, self.raw_events, self.accounts, as_of, None, self.migrations
+                )
+                self._members[("data", as_of)] = data
+            self._members[key] = reference.evaluate_loaded(definition, data)
+        return self._members[key]
+
+
+@pytest.fixture(scope="session")
+def sample_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate(tmp_path_factory.mktemp("charts") / "sample.duckdb", n_users=500)
+
+
+@pytest.fixture(scope="session")
+def oracle(sample_path: Path) -> Oracle:
+    con = duckdb.connect(str(sample_path), read_only=True)
+    try:
+        frames = {t: con.sql(f"SELECT * FROM {t}").df() for t in ("users", "events", "accounts")}
+        migrations = con.sql("SELECT * FROM user_migrations").df()
+    finally:
+        con.close()
+    frames["events"]["time"] = frames["events"]["time"].astype("datetime64[us]")
+    return Oracle(frames["users"], frames["events"], frames["accounts"], migrations)
+
+
+@pytest.fixture(scope="session")
+def ds(sample_path: Path) -> Dataset:
+    dataset = heapseg.connect(sample_path, as_of=AS_OF)
+    # The engine looks the event names up once (to warn of unknown events): not a chart's query.
+    dataset.event_names()
+    return dataset
+
+
+@pytest.fixture
+def executed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The row count of every backend result a chart brings into Python."""
+    sizes: list[int] = []
+    original = Dataset._execute
+
+    def recording(self: Dataset, expr: Any) -> Any:
+        result = original(self, expr)
+        sizes.append(len(result) if hasattr(result, "__len__") else 1)
+        return result
+
+    monkeypatch.setattr(Dataset, "_execute", recording)
+    return sizes
+
+
+@pytest.fixture
+def renderer():
+    """Restore Altair's renderer and JupyterChart's mode after a test that changes them."""
+    name = alt.renderers.active
+    options = dict(alt.renderers.options)
+    offline = alt.JupyterChart._is_offline
+    yield
+    alt.renderers.enable(name, **options)
+    alt.JupyterChart.enable_offline(offline)

@@ -1,0 +1,92 @@
+"""Funnel and retention by segment: per-user pandas recomputations from the raw events."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from heapseg.charts import ALL_USERS, ChartError, funnel, retention
+from tests.charts.conftest import AS_OF, PAID
+
+STEPS = ["Session", "Add to Cart", "Completed Order"]
+
+
+def _funnel_by_user(events: pd.DataFrame) -> pd.DataFrame:
+    """t0, t1, t2 per user, step by step, from the raw events (plain pandas)."""
+    first = events[(events["event"] == STEPS[0]) & (events["time"] > AS_OF - timedelta(days=30))]
+    reached = first.groupby("user_id")["time"].min().rename("t0").to_frame()
+    previous = reached["t0"]
+    for k, name in enumerate(STEPS[1:], start=1):
+        later = events[events["event"] == name].merge(
+            reached[["t0"]].assign(prev=previous), left_on="user_id", right_index=True
+        )
+        later = later[
+            (later["time"] > later["prev"]) & (later["time"] <= later["t0"] + timedelta(days=7))
+        ]
+        reached[f"t{k}"] = later.groupby("user_id")["time"].min()
+        previous = reached[f"t{k}"]
+    return reached
+
+
+def test_funnel_matches_pandas(ds, oracle, executed):
+    _chart, data = funnel(ds, STEPS, by={"Paid": PAID}, include_all=True, return_data=True)
+    assert executed == [1]
+    reached = _funnel_by_user(oracle.upto())
+    paid = reached[reached.index.isin(oracle.members(PAID))]
+    for name, frame in (("Paid", paid), (ALL_USERS, reached)):
+        got = data[data["segment"] == name].sort_values("step")
+        expected = [int(frame[f"t{k}"].notna().sum()) for k in range(len(STEPS))]
+        assert got["users"].tolist() == expected
+        assert got["conversion"].tolist() == pytest.approx([n / expected[0] for n in expected])
+        assert got["from_previous"].iloc[2] == pytest.approx(expected[2] / expected[1])
+    assert data["users"].iloc[1] > 0
+
+
+def test_funnel_needs_two_steps(ds):
+    with pytest.raises(ChartError, match="two steps"):
+        funnel(ds, ["Session"])
+
+
+def test_retention_matches_pandas(ds, oracle, executed):
+    periods, back = 4, 10
+    _chart, data = retention(
+        ds,
+        "Session",
+        "Completed Order",
+        by={"Paid": PAID},
+        include_all=True,
+        periods=periods,
+        unit="week",
+        cohort_last=back,
+        return_data=True,
+    )
+    # One query; at most a retained row and a cohort row per period (0..periods).
+    assert len(executed) == 1 and executed[0] <= 2 * (periods + 1)
+    events = oracle.upto()
+    week = timedelta(weeks=1)
+    starts = events[(events["event"] == "Session") & (events["time"] > AS_OF - back * week)]
+    cohort = starts.groupby("user_id")["time"].min().rename("t0").to_frame()
+    cohort["done"] = [math.floor((AS_OF - t0) / week) - 1 for t0 in cohort["t0"]]
+    back_events = events[events["event"] == "Completed Order"].merge(
+        cohort, left_on="user_id", right_index=True
+    )
+    back_events = back_events[back_events["time"] > back_events["t0"]]
+    back_events["k"] = [
+        math.floor((t - t0) / week)
+        for t, t0 in zip(back_events["time"], back_events["t0"], strict=True)
+    ]
+    for name, members in (("Paid", oracle.members(PAID)), (ALL_USERS, None)):
+        mine = cohort if members is None else cohort[cohort.index.isin(members)]
+        got = data[data["segment"] == name].set_index("period")
+        for k in range(1, periods + 1):
+            eligible = mine[mine["done"] >= k]
+            kept = back_events[
+                (back_events["k"] == k) & back_events["user_id"].isin(eligible.index)
+            ]
+            assert got.loc[k, "eligible"] == len(eligible)
+            assert got.loc[k, "retained"] == kept["user_id"].nunique()
+        assert got["cohort"].iloc[0] == len(mine)
+    assert data["retained"].sum() > 0
