@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from heapseg.builder import account, did, did_not, event_prop, in_segment, not_in_segment, user
+from heapseg.catalog import Catalog
 from heapseg.compile import UnknownEventWarning
 from heapseg.dataset import Dataset, DatasetSchema, SegmentView, connect
 from heapseg.errors import (
@@ -20,7 +21,19 @@ from heapseg.model import Group, Segment, StaticMembers, as_segment
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The widgets pull in ipywidgets; load them only when asked for.
+    if name in ("SegmentBuilder", "CatalogBrowser"):
+        from heapseg import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'heapseg' has no attribute {name!r}")
+
+
 __all__ = [
+    "Catalog",
+    "CatalogBrowser",
     "CatalogError",
     "CatalogFormatError",
     "ConflictError",
@@ -33,6 +46,7 @@ __all__ = [
     "NotFoundError",
     "SchemaError",
     "Segment",
+    "SegmentBuilder",
     "SegmentReferenceError",
     "SegmentView",
     "StaticMembers",
