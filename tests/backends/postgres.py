@@ -98,7 +98,7 @@ class PostgresServer:
             "--auth=trust",
             "--username=postgres",
             "--encoding=UTF8",
-            "--locale=C",
+            "--locale=C.UTF-8",
             "--no-sync",
         )
         # A port picked now may be taken before the server binds it: try a few.

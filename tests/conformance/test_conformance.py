@@ -224,7 +224,7 @@ def _batches(items: list, size: int) -> list[list]:
 def test_backend_selects_the_reference_users(
     seed: int, backend_name: str, load_tables: Callable[..., Any]
 ) -> None:
-    scenario = strategies.random_scenario(seed, unicode=False)
+    scenario = strategies.random_scenario(seed, unicode=True)
     tables = {"users": scenario.users, "events": scenario.events, "accounts": scenario.accounts}
     if scenario.migrations is not None:
         tables["user_migrations"] = scenario.migrations
