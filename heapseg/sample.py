@@ -905,7 +905,8 @@ def generate(
     fmt
         ``"duckdb"`` or ``"parquet"``.
     chunk_users
-        Users generated and written per step; bounds the memory used (about 1 GB per 100k users).
+        Users generated and written per step (rounded up to a multiple of 1,000); bounds the
+        memory used: about 30 MB per 1,000 users of a chunk, plus DuckDB's own cache.
     overwrite
         Replace an existing ``path`` instead of raising.
 
