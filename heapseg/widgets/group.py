@@ -105,11 +105,13 @@ class GroupBox(Node):
         )
         self.items.add_class("heapseg-items")
         self.add_buttons: dict[str, widgets.Button] = {}
+        filters = self.rule_kinds == ("event_property",)
         for kind in (*self.rule_kinds, "group"):
+            text = "Filter group" if filters and kind == "group" else ADD_LABELS[kind]
             button = widgets.Button(
-                description=f"+ {ADD_LABELS[kind]}",
+                description=f"+ {text}",
                 layout=widgets.Layout(width="auto"),
-                tooltip=f"Add {ADD_LABELS[kind].lower()}",
+                tooltip=f"Add {text.lower()}",
             )
             button.add_class(f"heapseg-add-{kind.replace('_', '-')}")
             button.on_click(lambda _, k=kind: self.add(k))

@@ -1,7 +1,8 @@
 """Queries off the widget thread: debounced, numbered, run on the worker's own connection.
 
-Every edit asks for a new evaluation. The request waits ``debounce`` seconds (a burst of typing
-makes one query), then runs in a single worker thread on ``dataset.for_thread()``: DuckDB
+Every edit asks for a new evaluation. An edit after a quiet spell runs at once; during a burst
+(typing) each request waits ``debounce`` seconds for the next one, so the burst makes one more
+query at its end. Queries run in a single worker thread on ``dataset.for_thread()``: DuckDB
 releases the GIL there, so widget events keep flowing while it runs. Each request carries a
 sequence number; only the newest one's result is ever applied, so a slow stale answer cannot
 overwrite a newer one, and a query that became stale while running is interrupted when the
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -63,7 +66,8 @@ class LiveRunner:
         The dataset; the worker uses ``dataset.for_thread()`` (its own DuckDB cursor), opened
         once in the worker and reused.
     debounce
-        Seconds to wait after a request before running it (a newer request restarts the wait).
+        Seconds of quiet that end a burst of requests: a request after such a pause runs at
+        once, one within a burst waits that long for a newer one (which restarts the wait).
     """
 
     def __init__(self, dataset: Any, debounce: float = 0.25) -> None:
@@ -78,6 +82,7 @@ class LiveRunner:
         self._idle = threading.Event()
         self._idle.set()
         self._closed = False
+        self._last_request = -math.inf
 
     @property
     def lock(self) -> threading.RLock:
@@ -101,6 +106,9 @@ class LiveRunner:
         with self._lock:
             if self._closed:
                 raise RuntimeError("this live runner is closed")
+            now = time.monotonic()
+            quiet = self._idle.is_set() and now - self._last_request >= self.debounce
+            self._last_request = now
             self._seq += 1
             seq = self._seq
             self._idle.clear()
@@ -114,7 +122,7 @@ class LiveRunner:
         with self._lock:
             if seq != self._seq:
                 return seq
-            if self.debounce > 0:
+            if self.debounce > 0 and not quiet:
                 self._timer = threading.Timer(self.debounce, self._submit, (seq, job, apply, fail))
                 self._timer.daemon = True
                 self._timer.start()

@@ -23,7 +23,9 @@ def join_path(base: str, key: str | int) -> str:
 
 
 def icon_button(icon: str, tooltip: str, css: str) -> widgets.Button:
-    button = widgets.Button(icon=icon, tooltip=tooltip, layout=widgets.Layout(width="2.4em"))
+    button = widgets.Button(
+        icon=icon, tooltip=tooltip, layout=widgets.Layout(width="auto", padding="0 8px")
+    )
     button.add_class(css)
     return button
 
