@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from heapseg.catalog import analysis, snapshots
 from heapseg.catalog.entries import (
+    MAX_DEFINITION_DEPTH,
     TYPES,
     VISIBILITIES,
     EntryProblem,
@@ -105,8 +106,10 @@ class _Row:
     index: int
     raw: Any
     id: str | None
-    entry: SegmentEntry | None
+    entry: SegmentEntry | None  # None when the entry has any problem
     problems: list[EntryProblem]
+    own: list[tuple[str, str]]  # problems of the entry on its own (not duplicates)
+    checked: SegmentEntry | None  # the entry if it is fine on its own
 
 
 @dataclass
@@ -230,8 +233,13 @@ class Catalog:
         cached = self._state_cache
         if cached is not None and cached.signature == signature:
             return cached
-        document, signature = self._file.read_with_signature()
-        state = _build_state(document or new_document(), signature)
+        content = self._file.read_content()
+        return self._remember(content.document or new_document(), content.signature, content.depth)
+
+    def _remember(self, document: dict, signature: Any, depth: int) -> _State:
+        # Definitions start four levels down in the file: a shallow file needs no depth walk.
+        deep = depth > MAX_DEFINITION_DEPTH + 3
+        state = _build_state(document, signature, deep, self._state_cache)
         self._state_cache = state
         return state
 
@@ -354,13 +362,15 @@ class Catalog:
         with self._file.locked():
             # Always re-read under the lock: what we cached may be stale by now. A file that
             # cannot be parsed raises here, so it is never overwritten.
-            document, _ = self._file.read_with_signature()
-            tx = _Transaction(document or new_document(), self.user)
+            content = self._file.read_content()
+            tx = _Transaction(content.document or new_document(), self.user)
             yield tx
             if tx.records:
+                data = self._file.encode(tx.document)
                 self._history.append(tx.records)
-                self._file.write(tx.document)
-        self._state_cache = None
+                signature = self._file.write(data)
+                # What we just wrote is the catalog now: no need to read it back.
+                self._remember(tx.document, signature, content.depth)
         for record in tx.records:
             if record.after is not None:
                 self._seen[record.segment_id] = record.revision
@@ -966,14 +976,25 @@ def _login() -> str:
         return f"uid{os.getuid()}"
 
 
-def _build_state(document: dict, signature: Any) -> _State:
+def _build_state(document: dict, signature: Any, deep: bool, previous: _State | None) -> _State:
+    """Check every entry; entries equal to the previous load's are not checked again.
+
+    After someone's save only the entries that changed are validated, so reloading a team
+    catalog of thousands of segments costs little more than parsing it.
+    """
     rows: list[_Row] = []
     by_id: dict[str, _Row] = {}
     by_name: dict[str, _Row] = {}
     problems: list[EntryProblem] = []
+    before = previous.by_id if previous is not None else {}
     for index, raw in enumerate(document["segments"]):
         sid = entry_id(raw)
-        found = [EntryProblem(sid, index, path, msg) for path, msg in check_metadata(raw)]
+        old = before.get(sid) if sid is not None else None
+        if old is not None and old.raw == raw:
+            own, entry = old.own, old.checked
+        else:
+            own, entry = _check_entry(raw, deep)
+        found = [EntryProblem(sid, index, path, message) for path, message in own]
         if sid is not None and sid in by_id:
             found.append(
                 EntryProblem(
@@ -995,21 +1016,26 @@ def _build_state(document: dict, signature: Any) -> _State:
                     "(names are unique, ignoring case)",
                 )
             )
-        entry = None
-        if not found:
-            try:
-                entry = build_entry(raw, load_definition(raw["definition"]))
-            except DefinitionError as exc:
-                found.append(EntryProblem(sid, index, exc.path, exc.reason))
-        row = _Row(index, raw, sid, entry, found)
+        row = _Row(index, raw, sid, entry if not found else None, found, own, entry)
         rows.append(row)
         problems.extend(found)
         if sid is not None and sid not in by_id:
             by_id[sid] = row
-        if entry is not None and folded:
+        if row.entry is not None and folded:
             by_name[folded] = row
     extra = [k for k in document if k not in ("format", "version", "segments")]
     return _State(signature, rows, by_id, by_name, problems, extra)
+
+
+def _check_entry(raw: Any, deep: bool) -> tuple[list[tuple[str, str]], SegmentEntry | None]:
+    """Problems of one entry on its own (metadata, definition), or its read-only view."""
+    own = check_metadata(raw)
+    if own:
+        return own, None
+    try:
+        return [], build_entry(raw, load_definition(raw["definition"], check_depth=deep))
+    except DefinitionError as exc:
+        return [(exc.path, exc.reason)], None
 
 
 def _references(raw: Any) -> set[str]:

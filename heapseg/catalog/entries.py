@@ -104,6 +104,8 @@ class SegmentEntry:
     ----------
     segment
         The validated definition as a ``heapseg.Segment``, ready for ``ds.count``.
+    definition
+        The definition as stored (format 1), a fresh copy at each access.
     extra
         Keys this version of heapseg does not know (kept on every rewrite).
     """
@@ -118,34 +120,27 @@ class SegmentEntry:
     created_at: datetime
     updated_at: datetime
     revision: int
-    definition: dict[str, Any]
     segment: Segment = field(repr=False, compare=False)
     snapshot: Snapshot | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # The stored entry, shared with the catalog's cache and never mutated: copies are made
+    # only when asked for, so loading thousands of entries costs no deep copies.
+    _raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def is_static(self) -> bool:
         return self.type == "static"
 
+    @property
+    def definition(self) -> dict[str, Any]:
+        return copy.deepcopy(self._raw["definition"])
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return {k: copy.deepcopy(v) for k, v in self._raw.items() if k not in KNOWN_KEYS}
+
     def to_dict(self) -> dict[str, Any]:
-        """The entry as stored in the catalog (format 1), unknown keys included."""
-        data: dict[str, Any] = {
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "category": self.category,
-            "type": self.type,
-            "visibility": self.visibility,
-            "owner": self.owner,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "revision": self.revision,
-            "definition": copy.deepcopy(self.definition),
-        }
-        if self.snapshot is not None:
-            data["snapshot"] = self.snapshot.to_dict()
-        data.update(copy.deepcopy(dict(self.extra)))
-        return data
+        """The entry exactly as stored in the catalog (format 1), unknown keys included."""
+        return copy.deepcopy(dict(self._raw))
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,8 +342,12 @@ def _path_to(nodes: list[tuple[Any, int, int, str]], index: int, root: str) -> s
     return path.lstrip(".")
 
 
-def load_definition(definition: Any, path: str = "definition") -> Segment:
+def load_definition(
+    definition: Any, path: str = "definition", *, check_depth: bool = True
+) -> Segment:
     """Validate a format-1 group and return the model; never crashes on depth.
+
+    ``check_depth=False`` skips the depth walk when the caller knows the whole file is shallow.
 
     Raises
     ------
@@ -357,7 +356,7 @@ def load_definition(definition: Any, path: str = "definition") -> Segment:
     """
     from heapseg.model import Segment
 
-    deep = too_deep(definition, MAX_DEFINITION_DEPTH, path)
+    deep = too_deep(definition, MAX_DEFINITION_DEPTH, path) if check_depth else None
     if deep is not None:
         raise DefinitionError(
             f"the definition is nested more than {MAX_DEFINITION_DEPTH} levels deep; "
@@ -395,10 +394,9 @@ def build_entry(raw: dict, segment: Segment) -> SegmentEntry:
         created_at=parse_time(raw["created_at"], "created_at"),
         updated_at=parse_time(raw["updated_at"], "updated_at"),
         revision=raw["revision"],
-        definition=copy.deepcopy(raw["definition"]),
         segment=segment,
         snapshot=snapshot,
-        extra={k: copy.deepcopy(v) for k, v in raw.items() if k not in KNOWN_KEYS},
+        _raw=raw,
     )
 
 

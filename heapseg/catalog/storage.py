@@ -6,7 +6,6 @@ import contextlib
 import errno
 import fcntl
 import getpass
-import itertools
 import json
 import os
 import re
@@ -18,7 +17,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from heapseg.errors import CatalogError, CatalogFormatError
 
@@ -57,20 +56,40 @@ class RawJSON:
 # Reading
 
 
-_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_STRING_OR_BRACKET_RE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
-_BRACKETS = str.maketrans({"[": "[", "{": "[", "]": "]", "}": "]"})
+# The "unrolled" string pattern: much faster than an alternation per character.
+_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_STRING_OR_BRACKET_RE = re.compile(_STRING + r"|[\[\]{}]", re.DOTALL)
 _WS_RE = re.compile(r"[ \t\n\r]*")
 _NUMBER_RE = re.compile(r"-?(?:0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?")
 _CONSTANTS = {"true": True, "false": False, "null": None}
 
 
 def nesting_depth(text: str) -> int:
-    """Deepest bracket nesting of a JSON text, counted without building any object."""
-    brackets = re.sub(r"[^\[\]{}]", "", _STRING_RE.sub("", text)).translate(_BRACKETS)
-    if not brackets:
+    """Deepest bracket nesting of a JSON text, counted without building any object.
+
+    Vectorised with numpy: a catalog of several MB is measured in a few milliseconds, so that
+    the fast C parser can be used whenever it is safe.
+    """
+    import numpy as np
+
+    data = text.encode("utf-8", "surrogatepass")
+    chars = np.frombuffer(data, dtype=np.uint8)
+    quotes = chars == ord('"')
+    # A quote after an odd run of backslashes is inside a string, not the end of one.
+    for position in np.flatnonzero(quotes[1:] & (chars[:-1] == ord("\\"))) + 1:
+        start = int(position) - 1
+        while start >= 0 and data[start] == ord("\\"):
+            start -= 1
+        if (position - 1 - start) % 2:
+            quotes[position] = False
+    inside = np.logical_xor.accumulate(quotes)
+    opening = ((chars == ord("[")) | (chars == ord("{"))) & ~inside
+    closing = ((chars == ord("]")) | (chars == ord("}"))) & ~inside
+    brackets = np.flatnonzero(opening | closing)
+    if brackets.size == 0:
         return 0
-    return max(itertools.accumulate(1 if c == "[" else -1 for c in brackets))
+    steps = np.where(opening[brackets], 1, -1)
+    return int(np.cumsum(steps).max())
 
 
 def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
@@ -79,12 +98,18 @@ def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
     The fast C parser is used whenever the text is shallow enough; otherwise an iterative
     parser that cannot hit Python's recursion limit. Raises ``ValueError`` on bad JSON.
     """
-    if nesting_depth(text) <= max_depth:
+    return loads_measured(text, max_depth)[0]
+
+
+def loads_measured(text: str, max_depth: int = MAX_DEPTH) -> tuple[Any, int]:
+    """``loads``, and the text's nesting depth (callers skip depth checks on shallow files)."""
+    depth = nesting_depth(text)
+    if depth <= max_depth:
         try:
-            return json.loads(text)
+            return json.loads(text), depth
         except RecursionError as exc:  # cannot happen below MAX_DEPTH; kept as a last guard
             raise ValueError("JSON nested too deeply to read") from exc
-    return _BoundedParser(text, max_depth).parse()
+    return _BoundedParser(text, max_depth).parse(), depth
 
 
 class _BoundedParser:
@@ -115,9 +140,9 @@ class _BoundedParser:
         depth = 0
         for match in _STRING_OR_BRACKET_RE.finditer(self.text, idx):
             token = match.group()
-            if token in "[{":
+            if token in ("[", "{"):
                 depth += 1
-            elif token in "]}":
+            elif token in ("]", "}"):
                 depth -= 1
                 if depth == 0:
                     return match.end()
@@ -194,7 +219,12 @@ class _BoundedParser:
 
 
 def dumps(document: Any) -> str:
-    """Serialize a document, writing every ``RawJSON`` back as its original text."""
+    """Serialize a catalog: one line per key of each entry, each value compact.
+
+    Readable and diff-friendly (a change shows as the lines of the keys it touched), and every
+    value goes through the C encoder, which the ``indent=`` mode of ``json`` does not use.
+    Every ``RawJSON`` is written back as its original text.
+    """
     raw: dict[str, str] = {}
     token = secrets.token_hex(8)
 
@@ -205,13 +235,74 @@ def dumps(document: Any) -> str:
             return key
         raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
-    text = json.dumps(document, indent=2, ensure_ascii=False, default=placeholder)
+    encode_any = _compact_encoder(placeholder)
+    quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+    keys: dict[str, str] = {}
+
+    def encode(value: Any) -> str:
+        # Most values are strings: the C string quoter alone is much cheaper than an encoder.
+        return quote(value) if type(value) is str else encode_any(value)
+
+    def key_text(key: Any) -> str:
+        text = keys.get(key)
+        if text is None:
+            text = keys[key] = quote(str(key))
+        return text
+
+    def block(mapping: dict, indent: str, inner: Any) -> str:
+        if not mapping:
+            return "{}"
+        inner_indent = indent + "  "
+        lines = [
+            f"{inner_indent}{key_text(k)}: {inner(v, inner_indent)}" for k, v in mapping.items()
+        ]
+        return "{\n" + ",\n".join(lines) + f"\n{indent}}}"
+
+    def value_text(value: Any, _indent: str) -> str:
+        return encode(value)
+
+    def entry(value: Any, indent: str) -> str:
+        return block(value, indent, value_text) if isinstance(value, dict) else encode(value)
+
+    def top(value: Any, indent: str) -> str:
+        if isinstance(value, list) and value is document.get("segments"):
+            if not value:
+                return "[]"
+            items = [f"{indent}  {entry(v, indent + '  ')}" for v in value]
+            return "[\n" + ",\n".join(items) + f"\n{indent}]"
+        return encode(value)
+
+    text = block(document, "", top) if isinstance(document, dict) else encode(document)
     for key, source in raw.items():
         text = text.replace(f'"{key}"', source, 1)
     return text + "\n"
 
 
+def _compact_encoder(default: Any) -> Any:
+    """A compact JSON encoder built once (``JSONEncoder.encode`` rebuilds its C encoder per call)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pure-Python json: slower, same output
+        return json.JSONEncoder(ensure_ascii=False, default=default).encode
+    encoder = make(
+        None, default, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
+    )
+    return lambda value: "".join(encoder(value, 0))
+
+
+class FileContent(NamedTuple):
+    """A catalog as read: the document, the file version it came from, its nesting depth."""
+
+    document: dict | None
+    signature: tuple[int, int, int, int] | None
+    depth: int
+
+
 def parse_document(text: str, source: str) -> dict:
+    """Parse and check the top level of a catalog file (see ``parse_document_measured``)."""
+    return parse_document_measured(text, source)[0]
+
+
+def parse_document_measured(text: str, source: str) -> tuple[dict, int]:
     """Parse and check the top level of a catalog file; entries are checked one by one later.
 
     Raises
@@ -222,7 +313,7 @@ def parse_document(text: str, source: str) -> dict:
     if not text.strip():
         raise CatalogFormatError(f"{source} is empty: it is not a heapseg catalog")
     try:
-        document = loads(text)
+        document, depth = loads_measured(text)
     except ValueError as exc:
         raise CatalogFormatError(
             f"{source} is not valid JSON (truncated or damaged?): {exc}"
@@ -252,7 +343,7 @@ def parse_document(text: str, source: str) -> dict:
         raise CatalogFormatError(
             f'{source}: "segments" must be a list, found {_json_type(document.get("segments"))}'
         )
-    return document
+    return document, depth
 
 
 def new_document() -> dict:
@@ -304,12 +395,13 @@ def temp_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> os.stat_result:
     """Replace ``path`` with ``data`` so that readers see the old or the new file, never half.
 
     The data goes to a temporary file in the same directory, is flushed to disk, then renamed
     over the target (atomic on POSIX), and the directory entry itself is flushed.
     The file keeps its permissions (a shared catalog must stay readable by the team).
+    Returns the new file's ``stat``.
     """
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
@@ -322,12 +414,14 @@ def atomic_write(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
+        written = os.stat(tmp)  # a rename keeps inode, size and mtime: the new file's signature
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+    return written
 
 
 # --------------------------------------------------------------------------------------------
@@ -424,6 +518,10 @@ def _login() -> str:
 # The file
 
 
+def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 class CatalogFile:
     """One catalog JSON file: lock-free reads, locked read-modify-write transactions."""
 
@@ -435,33 +533,32 @@ class CatalogFile:
     def signature(self) -> tuple[int, int, int, int] | None:
         """What changes whenever the file is replaced (inode, size, mtime); None if missing."""
         try:
-            st = self.path.stat()
+            return _signature(self.path.stat())
         except FileNotFoundError:
             return None
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
     def read(self) -> dict | None:
         """The parsed document, or None when the file does not exist yet. Never writes."""
-        return self.read_with_signature()[0]
+        return self.read_content().document
 
-    def read_with_signature(self) -> tuple[dict | None, tuple[int, int, int, int] | None]:
-        """The parsed document and the signature of exactly the file version that was read."""
+    def read_content(self) -> FileContent:
+        """The parsed document with the signature of exactly the file version that was read."""
         try:
             with open(self.path, "rb") as handle:
                 st = os.fstat(handle.fileno())
                 data = handle.read()
         except FileNotFoundError:
-            return None, None
+            return FileContent(None, None, 0)
         except OSError as exc:
             raise CatalogError(f"cannot read the catalog {self.path}: {exc}") from None
-        signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise CatalogFormatError(
                 f"{self.path} is not UTF-8 text (byte {exc.start}): it is not a heapseg catalog"
             ) from None
-        return parse_document(text, str(self.path)), signature
+        document, depth = parse_document_measured(text, str(self.path))
+        return FileContent(document, _signature(st), depth)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -470,9 +567,19 @@ class CatalogFile:
             self._remove_dead_temp_files()
             yield
 
-    def write(self, document: dict) -> None:
-        """Atomically replace the file with ``document``; call only while holding ``locked()``."""
-        atomic_write(self.path, dumps(document).encode("utf-8"))
+    def encode(self, document: dict) -> bytes:
+        """The file's bytes for ``document``; fails before anything is written."""
+        try:
+            return dumps(document).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise CatalogError(
+                f"cannot store text that is not valid Unicode ({exc.reason}: "
+                f"{exc.object[max(exc.start - 20, 0) : exc.end]!r})"
+            ) from None
+
+    def write(self, data: bytes) -> tuple[int, int, int, int]:
+        """Atomically replace the file with ``data`` (hold ``locked()``); the new signature."""
+        return _signature(atomic_write(self.path, data))
 
     def _remove_dead_temp_files(self) -> None:
         # Writers create temp files only while holding the lock, and we hold it now: any

@@ -331,3 +331,14 @@ def test_sql_crafted_names_and_values_are_stored_as_data(catalog_path):
     assert again.definition == definition
     assert stored(catalog_path)["segments"][0]["definition"] == definition
     assert entry.id.startswith("seg-x-drop-table-users-quoted-back-slash-")
+
+
+def test_text_that_is_not_valid_unicode_is_refused_before_anything_is_written(catalog_path):
+    cat = Catalog(catalog_path, user="alice")
+    cat.save(PAID, "Paid")
+    before = catalog_path.read_bytes()
+    history_before = cat.history_path.read_bytes()
+    with pytest.raises(CatalogError, match="not valid Unicode"):
+        cat.save(PAID, "Broken \ud800 name")
+    assert catalog_path.read_bytes() == before
+    assert cat.history_path.read_bytes() == history_before
