@@ -83,7 +83,14 @@ def breakdown(
         table = c.flagged_users(ds, [seg], when, res, columns=[property])
     else:
         c.check_unit(unit)
-        events = c.scoped_events(ds, when, after=shift(when, last, unit), events=event, where=where)
+        events = c.scoped_events(
+            ds,
+            when,
+            after=shift(when, last, unit),
+            events=event,
+            where=where,
+            columns=[property],
+        )
         table = events.join(c.flagged_users(ds, [seg], when, res), "user_id")
     column = table[property]
     dtype = column.type()

@@ -394,10 +394,13 @@ def scoped_events(
     before: datetime | None = None,
     events: str | Sequence[str] | None = None,
     where: Any = None,
+    columns: Sequence[str] = (),
 ) -> ir.Table:
-    """The dataset's events (identities merged) up to ``as_of``: of some names, at or after
-    ``since`` / strictly after ``after``, before ``before``, matching an event-property ``where``."""
-    table = ds.events
+    """``user_id``, ``time`` and ``columns`` of the events up to ``as_of``: of some names, at or
+    after ``since`` / strictly after ``after``, before ``before``, matching an event-property
+    ``where``, with merged identities applied (after the filters, so the merge joins only the
+    rows a chart looks at)."""
+    table = ds.raw_events
     conditions = [table.time <= timestamp(ds, as_of)]
     if since is not None:
         conditions.append(table.time >= timestamp(ds, since))
@@ -412,7 +415,9 @@ def scoped_events(
     group = as_where(where)
     if group is not None and (group.rules or group.negate):
         conditions.append(event_filter(ds, table, group, as_of))
-    return table.filter(*conditions)
+    merged = ds.context(as_of).attribute(table.filter(*conditions), *columns)
+    # A view, so that later joins start a new join rather than extend the merge's.
+    return merged.view()
 
 
 def event_filter(ds: Dataset, table: ir.Table, where: Group, as_of: datetime) -> ir.BooleanValue:

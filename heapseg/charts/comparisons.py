@@ -119,11 +119,12 @@ def _aggregate(
                 metrics[f"{key}_value"] = users[prop].mean(where=flag)
         return c.run(ds, users.aggregate(**metrics)).iloc[0]
 
+    wanted = [prop] if prop is not None and measure in ("sum_per_user", "avg") else []
     events = c.scoped_events(
-        ds, when, after=shift(when, window[0], window[1]), events=event, where=where
+        ds, when, after=shift(when, window[0], window[1]), events=event, where=where, columns=wanted
     )
     per_user = {"n": events.count()}
-    if prop is not None and measure in ("sum_per_user", "avg"):
+    if wanted:
         per_user.update(total=events[prop].sum(), valued=events[prop].count())
     done = events.group_by("user_id").aggregate(**per_user)
     joined = users.left_join(done, users.user_id == done.user_id)

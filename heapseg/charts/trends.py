@@ -125,7 +125,13 @@ def _aggregate(
 ) -> pd.DataFrame:
     segments, scope, res = who
     events = c.scoped_events(
-        ds, when, since=periods[0], before=c.step(periods[-1], 1, unit), events=event, where=where
+        ds,
+        when,
+        since=periods[0],
+        before=c.step(periods[-1], 1, unit),
+        events=event,
+        where=where,
+        columns=[prop] if measure in ("sum", "avg") else [],
     )
     users = c.flagged_users(ds, segments, when, res, scope)
     joined = events.join(users, "user_id")

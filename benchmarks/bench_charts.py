@@ -1,0 +1,168 @@
+"""Benchmark: a trend of an event grouped by three segments, heapseg.charts vs hand-written SQL.
+
+    python benchmarks/bench_charts.py --users 100000 [--repeat 5]
+
+On the sample dataset of that size (generated once, cached in benchmarks/data/), times
+``heapseg.charts.trend(ds, "Session", by=[3 segments], include_all=True)`` (daily over 30 days and
+weekly over 12 weeks; the whole call: query, reshaping and building the Altair chart) against
+hand-written DuckDB SQL for the same numbers on the same connection, checks that both give the
+same numbers, and prints the medians and the ratio (target <= 1.5). It also reports the largest
+result any chart query brought into Python, next to the number of events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+
+import heapseg
+from heapseg import charts, did, did_not, user
+from heapseg.dataset import Dataset
+from heapseg.sample import SAMPLE_AS_OF, generate
+
+DATA = Path(__file__).parent / "data"
+
+SEGMENTS = {
+    "Paid": user.subscription_type == "paid",
+    "Window shoppers": (did("Session").times() > 5) & did_not("Completed Order"),
+    "Buyers (90 days)": did("Completed Order").last(90, "day"),
+}
+
+# The same semantics as heapseg's: events of merged anonymous ids count for their user, events of
+# ids that are not users are dropped, events after as_of are ignored, segments at as_of.
+HAND_SQL = """
+WITH moves AS (
+  SELECT from_user_id, min(to_user_id) AS to_user_id FROM user_migrations GROUP BY from_user_id
+),
+ev AS (
+  SELECT coalesce(m.to_user_id, e.user_id) AS user_id, e.time, e.event
+  FROM events e LEFT JOIN moves m ON e.user_id = m.from_user_id
+  WHERE e.time <= TIMESTAMP '{as_of}'
+),
+sessions_5 AS (SELECT user_id FROM ev WHERE event = 'Session' GROUP BY user_id HAVING count(*) > 5),
+ordered AS (SELECT DISTINCT user_id FROM ev WHERE event = 'Completed Order'),
+ordered_90 AS (
+  SELECT DISTINCT user_id FROM ev
+  WHERE event = 'Completed Order' AND time > TIMESTAMP '{as_of}' - INTERVAL 90 DAY
+),
+flags AS (
+  SELECT u.user_id,
+         coalesce(u.subscription_type = 'paid', false) AS s0,
+         u.user_id IN (SELECT user_id FROM sessions_5)
+           AND u.user_id NOT IN (SELECT user_id FROM ordered) AS s1,
+         u.user_id IN (SELECT user_id FROM ordered_90) AS s2
+  FROM users u
+)
+SELECT date_trunc('{unit}', ev.time) AS period,
+       count(*) FILTER (WHERE s0) AS m0,
+       count(*) FILTER (WHERE s1) AS m1,
+       count(*) FILTER (WHERE s2) AS m2,
+       count(*) AS m_all
+FROM ev JOIN flags USING (user_id)
+WHERE ev.event = 'Session'
+  AND ev.time >= TIMESTAMP '{start}' AND ev.time < TIMESTAMP '{end}'
+GROUP BY 1
+ORDER BY 1
+"""
+
+RUNS = {"daily, 30 days": ("day", 30), "weekly, 12 weeks": ("week", 12)}
+
+
+def _paired_medians(ours, hand, repeat: int) -> tuple[float, float, object, object]:
+    """Median seconds of both, runs interleaved so that both see the same machine load."""
+    our_result, hand_result = ours(), hand()  # warm-up: file pages and the event-name cache
+    our_times, hand_times = [], []
+    for _ in range(repeat):
+        for fn, times in ((ours, our_times), (hand, hand_times)):
+            start = time.perf_counter()
+            result = fn()
+            times.append(time.perf_counter() - start)
+            if fn is ours:
+                our_result = result
+            else:
+                hand_result = result
+    return statistics.median(our_times), statistics.median(hand_times), our_result, hand_result
+
+
+def _hand_numbers(raw, unit: str, last: int) -> pd.DataFrame:
+    end = SAMPLE_AS_OF  # the sample's as_of is a midnight (and a Sunday-to-Monday boundary)
+    start = end - (timedelta(days=last) if unit == "day" else timedelta(weeks=last))
+    sql = HAND_SQL.format(as_of=end, start=start, end=end, unit=unit)
+    return raw.execute(sql).df()
+
+
+def _chart_numbers(ds: Dataset, unit: str, last: int) -> pd.DataFrame:
+    chart = charts.trend(ds, "Session", by=SEGMENTS, include_all=True, interval=unit, last=last)
+    return chart.data
+
+
+def _same(ours: pd.DataFrame, hand: pd.DataFrame) -> bool:
+    wide = ours.pivot(index="period", columns="segment", values="value")
+    wide.index = wide.index.tz_localize(None)
+    names = [*SEGMENTS, charts.ALL_USERS]
+    columns = ["m0", "m1", "m2", "m_all"]
+    expected = hand.set_index(pd.to_datetime(hand["period"]).astype("datetime64[us]"))[columns]
+    expected.columns = names
+    expected = expected.reindex(wide.index, fill_value=0)
+    return bool((wide[names].astype("int64") == expected.astype("int64")).all().all())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    path = DATA / f"sample-{args.users}.duckdb"
+    if not path.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        generate(path, n_users=args.users)
+    ds = heapseg.connect(path, as_of=SAMPLE_AS_OF)
+    raw = ds.backend.con
+    counts = ds.table_counts()
+    print(f"dataset: {counts['users']:,} users, {counts['events']:,} events ({path.name})")
+
+    sizes: list[int] = []
+    execute = Dataset._execute
+
+    def recording(self: Dataset, expr):
+        result = execute(self, expr)
+        sizes.append(len(result) if hasattr(result, "__len__") else 1)
+        return result
+
+    Dataset._execute = recording  # type: ignore[method-assign]
+    print(
+        f"{'trend by 3 segments':<20} {'heapseg s':>10} {'hand SQL s':>11} {'ratio':>6} {'rows':>5}"
+    )
+    worst = 0.0
+    try:
+        for name, (unit, last) in RUNS.items():
+            ours, hand, data, expected = _paired_medians(
+                lambda u=unit, n=last: _chart_numbers(ds, u, n),
+                lambda u=unit, n=last: _hand_numbers(raw, u, n),
+                args.repeat,
+            )
+            if not _same(data, expected):
+                print(f"MISMATCH {name}:\n{data}\n{expected}")
+                return 1
+            ratio = ours / hand
+            worst = max(worst, ratio)
+            print(f"{name:<20} {ours:>10.4f} {hand:>11.4f} {ratio:>6.2f} {len(data):>5}")
+    finally:
+        Dataset._execute = execute  # type: ignore[method-assign]
+    print(f"worst ratio: {worst:.2f} (target <= 1.5); numbers equal to the hand-written SQL's")
+    print(
+        f"largest result a chart query brought into Python: {max(sizes)} rows "
+        f"(the events table has {counts['events']:,})"
+    )
+    return 0 if worst <= 1.5 else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
