@@ -79,6 +79,14 @@ def normalize(value: Any) -> Any:
 def column_kind(series: pd.Series) -> str:
     """One of string / number / boolean / date / timestamp for a pandas column."""
     dtype = series.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        arrow = dtype.pyarrow_dtype
+        if pa.types.is_date(arrow):
+            return "date"
+        if pa.types.is_string(arrow) or pa.types.is_large_string(arrow):
+            return "string"
     if pd.api.types.is_bool_dtype(dtype):
         return "boolean"
     if pd.api.types.is_datetime64_any_dtype(dtype):

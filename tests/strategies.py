@@ -25,8 +25,13 @@ import pandas as pd
 T = TypeVar("T")
 
 UNITS = ("hour", "day", "week", "month")
-EVENT_NAMES = ("Session", "Pageview", "Add to Cart", "Completed Order", "Sign Up")
+MAIN_EVENTS = ("Session", "Pageview", "Completed Order")
+RARE_EVENTS = ("Add to Cart", "Sign Up")
+EVENT_NAMES = MAIN_EVENTS + RARE_EVENTS
 NEVER_SEEN = "Never Seen"
+# Window lengths, offsets and event placements share these small multiples, so that
+# events fall exactly on window edges often.
+STEPS = (0, 1, 2, 3, 4, 5, 7, 10)
 
 ASCII_STRINGS = (
     "trial",
@@ -120,6 +125,18 @@ def add_months(moment: dt.datetime, months: int) -> dt.datetime:
     return moment.replace(year=year, month=month + 1, day=day)
 
 
+def period_start(moment: dt.datetime, unit: str) -> dt.datetime:
+    """The start of the UTC hour, day, ISO week (Monday) or month holding ``moment``."""
+    if unit == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    day = dt.datetime(moment.year, moment.month, moment.day)
+    if unit == "day":
+        return day
+    if unit == "week":
+        return day - dt.timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
 def step(moment: dt.datetime, n: int, unit: str) -> dt.datetime:
     if unit == "month":
         return add_months(moment, n)
@@ -135,7 +152,8 @@ class Scenario:
     """A dataset, an ``as_of`` and saved segments to reference; pandas frames throughout.
 
     ``as_of`` is naive UTC; ``as_of_arg`` is the same instant as the engine is
-    given it (sometimes zoned, sometimes an ISO string).
+    given it (sometimes zoned, sometimes an ISO string). ``focus_unit`` is the
+    unit most event placements, windows and ``within`` spans of this scenario use.
     """
 
     users: pd.DataFrame
@@ -144,6 +162,7 @@ class Scenario:
     migrations: pd.DataFrame | None
     as_of: dt.datetime
     as_of_arg: Any
+    focus_unit: str = "day"
     segments: dict[str, dict | list] = field(default_factory=dict)
 
     @property
@@ -182,6 +201,8 @@ class Scenario:
 def _string(pick: Picker, unicode: bool, null_percent: int = 15) -> str | None:
     if chance(pick, null_percent):
         return None
+    if chance(pick, 10):
+        return ""
     pool = ASCII_STRINGS + (UNICODE_STRINGS if unicode else ())
     return pick.choice(pool)
 
@@ -191,24 +212,40 @@ def _quarter(pick: Picker, low: int, high: int) -> float:
     return pick.integer(low * 4, high * 4) / 4
 
 
-def _moment(pick: Picker, as_of: dt.datetime, earlier: list[dt.datetime]) -> dt.datetime:
+def _unit(pick: Picker, focus: str) -> str:
+    """Mostly the scenario's focus unit, sometimes any unit."""
+    return focus if chance(pick, 65) else pick.choice(UNITS)
+
+
+def _moment(
+    pick: Picker, as_of: dt.datetime, focus: str, earlier: Sequence[dt.datetime] = ()
+) -> dt.datetime:
     """An instant near as_of, often exactly on a boundary a rule may test."""
-    how = pick.integer(0, 9)
-    if how == 0 and earlier:
+    nudge = dt.timedelta(seconds=pick.choice((0, 0, 0, -1, 1)))
+    how = pick.integer(0, 19)
+    if how < 2 and earlier:
         return pick.choice(earlier)  # the same instant as another event
-    if how in (1, 2):
-        unit = pick.choice(UNITS)
-        moment = step(as_of, -pick.integer(0, 4 if unit == "month" else 14), unit)
-        return moment + dt.timedelta(seconds=pick.choice((0, 0, -1, 1)))
-    if how == 3:
+    if how < 8:
+        return step(as_of, -pick.choice(STEPS), _unit(pick, focus)) + nudge
+    if how < 10 and earlier:
+        # a whole number of units after another event: on a `within` edge
+        return step(pick.choice(earlier), pick.choice((1, 1, 2)), _unit(pick, focus)) + nudge
+    if how < 11 and earlier:
+        # just before or at the start of another event's calendar period: straddles it
+        start = period_start(pick.choice(earlier), _unit(pick, focus))
+        return start + dt.timedelta(seconds=pick.choice((0, -1)))
+    if how < 13:
         # around a Monday 00:00 / midnight / month start: calendar period boundaries
         day = (as_of - dt.timedelta(days=pick.integer(0, 90))).date()
         anchor = pick.choice((day - dt.timedelta(days=day.weekday()), day, day.replace(day=1)))
         midnight = dt.datetime(anchor.year, anchor.month, anchor.day)
         return midnight + dt.timedelta(seconds=pick.choice((0, -1, 1, 3600, -3600)))
-    if how == 4:
+    if how < 14:
         return as_of + dt.timedelta(minutes=pick.integer(1, 60 * 24 * 10))  # after as_of
-    return as_of - dt.timedelta(seconds=pick.integer(0, 100 * 86400))
+    span = (
+        100 * 86400 if chance(pick, 50) else int((as_of - step(as_of, -12, focus)).total_seconds())
+    )
+    return as_of - dt.timedelta(seconds=pick.integer(0, span))
 
 
 def _time_column(values: list[dt.datetime | None], tz_aware: bool) -> pd.Series:
@@ -225,6 +262,7 @@ def make_scenario(
 ) -> Scenario:
     """Draw a whole scenario: users, accounts, events, migrations, as_of, saved segments."""
     as_of = pick.choice(AS_OF_CHOICES)
+    focus = pick.choice(("day", "hour", "week", "month"))
     tz_aware = chance(pick, 30)
     int_ids = chance(pick, 30)
 
@@ -240,7 +278,7 @@ def make_scenario(
         # Row 0 always has values so that every column's type can be inferred.
         nulls = 0 if i == 0 else 15
         signup = as_of.date() - dt.timedelta(days=pick.integer(-3, 120))
-        seen = _moment(pick, as_of, [])
+        seen = _moment(pick, as_of, focus)
         rows.append(
             {
                 "plan": _string(pick, unicode, nulls),
@@ -313,8 +351,11 @@ def make_scenario(
             migrations = pd.DataFrame({"from_user_id": sources, "to_user_id": targets})
     ghost = 9999 if int_ids else "ghost"
 
-    n_events = pick.integer(0, max_events)
+    # Sparse data makes single events decisive (a lone event on a window's edge).
+    per_user = pick.choice((2, 1, 4, 10))
+    n_events = pick.integer(0, min(max_events, per_user * n_users))
     times: list[dt.datetime] = []
+    times_of: dict[Any, list[dt.datetime]] = {}
     event_rows = []
     for _ in range(n_events):
         who = pick.integer(0, 19)
@@ -324,20 +365,23 @@ def make_scenario(
             uid = pick.choice(anon_ids)
         else:
             uid = pick.choice(user_ids)
-        moment = _moment(pick, as_of, times)
+        # Pairs, same instants and straddled periods matter within one user's events.
+        own = times_of.setdefault(uid, [])
+        moment = _moment(pick, as_of, focus, own if own and chance(pick, 85) else times)
+        own.append(moment)
         times.append(moment)
         event_rows.append(
             {
                 "user_id": uid,
                 "time": moment,
-                "event": pick.choice(EVENT_NAMES),
+                "event": _event_name(pick),
                 "path": _string(pick, unicode, 40),
                 "coupon": None
                 if chance(pick, 60)
                 else pick.choice(("SAVE10", "save10", "", "50%_off", "a|b")),
                 "revenue": None if chance(pick, 40) else _quarter(pick, -5, 60),
                 "quantity": None if chance(pick, 40) else pick.integer(0, 5),
-                "shipped": None if chance(pick, 60) else _moment(pick, as_of, times),
+                "shipped": None if chance(pick, 60) else _moment(pick, as_of, focus, times),
             }
         )
     events = pd.DataFrame(
@@ -355,7 +399,7 @@ def make_scenario(
         }
     )
     # Give string columns of an empty or all-NULL event table a type ibis can infer.
-    for name in ("path", "coupon", "event"):
+    for name in ("path", "coupon", "event") + (() if int_ids else ("user_id",)):
         if events[name].isna().all():
             events[name] = events[name].astype("string")
 
@@ -366,10 +410,15 @@ def make_scenario(
         migrations=migrations,
         as_of=as_of,
         as_of_arg=_as_of_arg(pick, as_of),
+        focus_unit=focus,
     )
     if with_segments:
         scenario.segments = _saved_segments(pick, scenario)
     return scenario
+
+
+def _event_name(pick: Picker) -> str:
+    return pick.choice(MAIN_EVENTS) if chance(pick, 85) else pick.choice(RARE_EVENTS)
 
 
 def _as_of_arg(pick: Picker, as_of: dt.datetime) -> Any:
@@ -405,7 +454,7 @@ def random_scenario(seed: int, **kwargs: Any) -> Scenario:
 
 def random_definitions(scenario: Scenario, seed: int, n: int = 5, **kwargs: Any) -> list[dict]:
     """``n`` reproducible random definitions valid for ``scenario``."""
-    pick = SeededPicker(seed)
+    pick = SeededPicker(seed * 7919 + 1)  # not the stream that drew the scenario
     return [make_definition(pick, scenario, **kwargs) for _ in range(n)]
 
 
@@ -538,14 +587,21 @@ def _property_rule(pick: Picker, scenario: Scenario, table: str, kind_name: str)
             "is not set",
         ),
     }[kind]
-    op = pick.choice(ops)
+    if kind in ("date", "timestamp") and chance(pick, 35):
+        op = pick.choice(("in last", "more than ago"))  # relative to as_of: worth more tries
+    else:
+        op = pick.choice(ops)
     rule["operator"] = op
     if op in ("is set", "is not set"):
         return rule
     if op in ("in last", "more than ago"):
-        unit = pick.choice(UNITS)
-        rule["value"] = pick.integer(1, 3 if unit == "month" else 40)
-        rule["unit"] = unit
+        rule["value"] = pick.choice(STEPS[1:])
+        rule["unit"] = _unit(pick, scenario.focus_unit)
+        if chance(pick, 50):
+            # On a value exactly n units before as_of (a date counts as its midnight).
+            edge = _edge_on(pick, scenario, samples)
+            if edge is not None:
+                rule["value"], rule["unit"] = edge
         return rule
 
     def one() -> Any:
@@ -557,11 +613,11 @@ def _property_rule(pick: Picker, scenario: Scenario, table: str, kind_name: str)
                 else pick.choice([s for s in ASCII_STRINGS if s])
             )
             if op in ("begins with", "ends with"):
-                value = _substring(pick, value)
+                value = _substring(pick, value) if chance(pick, 30) else value
                 cut = pick.integer(1, len(value))
                 value = value[:cut] if op == "begins with" else value[-cut:]
                 return _case_variant(pick, value)
-            return value if chance(pick, 70) else _case_variant(pick, value)
+            return value if chance(pick, 60) else _case_variant(pick, value)
         if kind == "number":
             return _number_value(pick, samples)
         if kind == "boolean":
@@ -572,7 +628,7 @@ def _property_rule(pick: Picker, scenario: Scenario, table: str, kind_name: str)
         moment = (
             pick.choice(samples)
             if samples and chance(pick, 70)
-            else _moment(pick, scenario.as_of, [])
+            else _moment(pick, scenario.as_of, scenario.focus_unit)
         )
         moment = _naive(moment) + dt.timedelta(seconds=pick.choice((0, 0, 1, -1)))
         return _iso(pick, moment, allow_date_only=op not in ("=", "!="))
@@ -604,24 +660,54 @@ def _ordered(low: Any, high: Any) -> tuple[Any, Any]:
 # --------------------------------------------------------------------------- event rules
 
 
+def _edge_on(pick: Picker, scenario: Scenario, instants: list[Any]) -> tuple[int, str] | None:
+    """``(n, unit)`` with ``as_of - n·unit`` exactly on one of ``instants``, if any is."""
+    edges = [
+        (n, unit)
+        for moment in {_naive(m) for m in instants}
+        for unit in UNITS
+        for n in STEPS[1:]
+        if step(scenario.as_of, -n, unit) == moment
+    ]
+    return pick.choice(sorted(edges)) if edges else None
+
+
 def _window(pick: Picker, scenario: Scenario) -> dict:
     how = pick.integer(0, 3)
-    unit = pick.choice(UNITS)
-    # Small spans, so that events placed k units before as_of fall on a window's edge.
-    top = {"hour": 14, "day": 14, "week": 6, "month": 3}[unit]
+    unit = _unit(pick, scenario.focus_unit)
     if how <= 1:
-        window: dict[str, Any] = {"last": pick.integer(1, top), "unit": unit}
+        window: dict[str, Any] = {"last": pick.choice(STEPS[1:]), "unit": unit}
+        edge = (
+            _edge_on(pick, scenario, scenario.events["time"].tolist()) if chance(pick, 40) else None
+        )
+        if edge is not None:
+            # The window starts (or, with an offset, ends) exactly on an event.
+            window["last"], window["unit"] = edge
+            if how == 1 and edge[0] > 1:
+                offset = pick.integer(1, edge[0] - 1)
+                window["last"], window["offset"] = edge[0] - offset, offset
+                if chance(pick, 50):
+                    window["last"], window["offset"] = pick.choice(STEPS[1:5]), edge[0]
+            return window
         if how == 1:
-            window["offset"] = pick.integer(1, top)
+            window["offset"] = pick.choice(STEPS[1:5])
         return window
-    times = [_naive(t) for t in scenario.events["time"].tolist()]
-    start = pick.choice(times) if times and chance(pick, 50) else _moment(pick, scenario.as_of, [])
+    times = sorted(_naive(t) for t in scenario.events["time"].tolist())
+    if len(times) >= 2 and chance(pick, 50):
+        # Both ends on event times: the half-open [from, to) is tested at its edges.
+        i = pick.integer(0, len(times) - 2)
+        start, end = times[i], times[pick.integer(i + 1, len(times) - 1)]
+    else:
+        start = _moment(pick, scenario.as_of, scenario.focus_unit)
+        end = step(start, pick.choice(STEPS[1:]), unit)
     window = {}
     if chance(pick, 80):
         window["from"] = _iso(pick, start)
-    if chance(pick, 70) or not window:
-        end = start + dt.timedelta(hours=pick.integer(1, 24 * 40))
-        window["to"] = _iso(pick, end)
+    if end > start and (chance(pick, 70) or not window):
+        # No bare date for "to": truncating it could put it before "from".
+        window["to"] = _iso(pick, end, allow_date_only="from" not in window)
+    if not window:
+        window["from"] = _iso(pick, start)
     return window
 
 
@@ -646,7 +732,7 @@ def _where(pick: Picker, scenario: Scenario, depth: int = 1) -> dict:
     return group
 
 
-def _count(pick: Picker) -> dict:
+def _count(pick: Picker, scenario: Scenario) -> dict:
     op = pick.choice(("=", "!=", "<", "<=", ">", ">=", "between"))
     count: dict[str, Any] = {"operator": op}
     if op == "between":
@@ -654,8 +740,8 @@ def _count(pick: Picker) -> dict:
         count["value"] = [low, low + pick.integer(0, 3)]
     else:
         count["value"] = pick.integer(0, 4)
-    if chance(pick, 35):
-        count["unit"] = pick.choice(UNITS)
+    if chance(pick, 50):
+        count["unit"] = _unit(pick, scenario.focus_unit)
     return count
 
 
@@ -674,7 +760,8 @@ def _aggregate(pick: Picker, scenario: Scenario) -> dict:
 
 
 def _event_rule(pick: Picker, scenario: Scenario) -> dict:
-    rule: dict[str, Any] = {"kind": "event", "event": pick.choice((*EVENT_NAMES, NEVER_SEEN))}
+    name = _event_name(pick) if not chance(pick, 3) else NEVER_SEEN
+    rule: dict[str, Any] = {"kind": "event", "event": name}
     did = not chance(pick, 30)
     if not did or chance(pick, 30):
         rule["did"] = did
@@ -683,19 +770,19 @@ def _event_rule(pick: Picker, scenario: Scenario) -> dict:
     if chance(pick, 30):
         rule["where"] = _where(pick, scenario)
     if chance(pick, 25):
-        then: dict[str, Any] = {"event": pick.choice(EVENT_NAMES)}
+        then: dict[str, Any] = {"event": _event_name(pick)}
         if chance(pick, 60):
-            unit = pick.choice(UNITS)
-            then["within"] = {"value": pick.integer(1, 2 if unit == "month" else 30), "unit": unit}
+            unit = _unit(pick, scenario.focus_unit)
+            then["within"] = {"value": pick.choice((1, 1, 2, 3)), "unit": unit}
         if chance(pick, 25):
             then["where"] = _where(pick, scenario, depth=0)
         rule["then"] = then
         return rule
     if not did:
         return rule
-    if chance(pick, 40):
-        rule["count"] = _count(pick)
-    if chance(pick, 25):
+    if chance(pick, 50):
+        rule["count"] = _count(pick, scenario)
+    if chance(pick, 30):
         rule["aggregate"] = _aggregate(pick, scenario)
     if chance(pick, 15):
         rule["first_time"] = True
@@ -719,15 +806,16 @@ def make_definition(
 
 def _group(pick: Picker, scenario: Scenario, depth: int, segment_ids: list[str]) -> dict:
     rules: list[dict] = []
-    for _ in range(pick.integer(0, 3)):
+    # Mostly one or two rules: a rule's effect is then rarely masked by its siblings.
+    for _ in range(pick.choice((1, 1, 2, 2, 3, 0, 4))):
         what = pick.integer(0, 9)
         if what == 0 and depth > 0:
             rules.append(_group(pick, scenario, depth - 1, segment_ids))
-        elif what <= 2:
+        elif what <= 3:
             rules.append(_property_rule(pick, scenario, "user", "user"))
-        elif what == 3:
+        elif what == 4:
             rules.append(_property_rule(pick, scenario, "account", "account"))
-        elif what == 4 and segment_ids:
+        elif what == 5 and segment_ids:
             reference: dict[str, Any] = {"kind": "segment", "id": pick.choice(segment_ids)}
             if chance(pick, 40):
                 reference["in"] = not chance(pick, 60)
@@ -738,3 +826,16 @@ def _group(pick: Picker, scenario: Scenario, depth: int, segment_ids: list[str])
     if chance(pick, 20):
         group["not"] = True
     return group
+
+
+def cases(definitions: int = 8, **kwargs: Any) -> Any:
+    """A hypothesis strategy of ``(scenario, [definition, ...])`` pairs."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def draw_case(draw: Any) -> tuple[Scenario, list[dict]]:
+        pick = HypothesisPicker(draw)
+        scenario = make_scenario(pick, **kwargs)
+        return scenario, [make_definition(pick, scenario) for _ in range(definitions)]
+
+    return draw_case()
