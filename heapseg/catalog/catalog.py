@@ -324,13 +324,17 @@ class Catalog:
         DefinitionError
             The entry exists but has problems (the message says which).
         """
-        row = self._row(key)
+        return self._saw(self._current(key.id if isinstance(key, SegmentEntry) else key))
+
+    def _current(self, segment_id: str) -> SegmentEntry:
+        """The entry as the file has it now, without counting as "seen" by the caller."""
+        row = self._row(segment_id)
         if row.entry is None:
             raise DefinitionError(
                 f"segment {row.id!r} cannot be used: " + "; ".join(str(p) for p in row.problems),
                 path=row.problems[0].path if row.problems else "",
             )
-        return self._saw(row.entry)
+        return row.entry
 
     def _row(self, key: str | SegmentEntry) -> _Row:
         if isinstance(key, SegmentEntry):
@@ -848,7 +852,8 @@ class Catalog:
         From then on the segment (and every reference to it) gives exactly those users, on
         any backend, until :meth:`refresh`.
         """
-        entry = self.get(segment)
+        segment_id, based_on = self._target(segment, revision)
+        entry = self._current(segment_id)
         snapshot, _ = self._freeze_members(entry.segment, entry.id, dataset, as_of)
 
         def apply(tx: _Transaction, raw: dict) -> dict:
@@ -856,7 +861,6 @@ class Catalog:
             raw["snapshot"] = snapshot
             return {"count": snapshot["count"]}
 
-        based_on = revision if revision is not None else entry.revision
         try:
             return self._require(self._change(entry.id, "freeze", apply, based_on))
         except BaseException:
@@ -875,7 +879,8 @@ class Catalog:
         """Re-freeze a static segment at ``as_of`` and report who entered and who left."""
         import pyarrow.compute as pc
 
-        entry = self.get(segment)
+        segment_id, based_on = self._target(segment, revision)
+        entry = self._current(segment_id)
         if entry.snapshot is None:
             raise CatalogError(f"segment {entry.id!r} is dynamic; freeze it first")
         old_ids = snapshots.read_members(self.path, entry.snapshot.members)
@@ -889,7 +894,6 @@ class Catalog:
             raw["snapshot"] = snapshot
             return {"entered": len(entered), "left": len(left), "count": snapshot["count"]}
 
-        based_on = revision if revision is not None else entry.revision
         try:
             updated = self._require(self._change(entry.id, "refresh", apply, based_on))
         except BaseException:
