@@ -213,7 +213,8 @@ class CatalogBrowser(widgets.VBox):
         self.total = int(total) if total is not None else None
         self.busy = False
         self.status_html.value = (
-            f"{len(self._all)} segments · {self.total:,} users · as of "
+            f"{len(self._all)} segment{'' if len(self._all) == 1 else 's'} · "
+            f"{self.total:,} users · as of "
             f"{self.as_of.isoformat(sep=' ', timespec='minutes')} UTC"
             if self.total is not None
             else ""

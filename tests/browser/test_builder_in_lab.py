@@ -123,6 +123,20 @@ def test_window_shoppers_built_and_saved_in_jupyterlab(lab, chromium_browser, ar
         builder.locator(".heapseg-save").click()
         builder.locator(".heapseg-message", has_text="saved 'Window shoppers'").wait_for()
         page.screenshot(path=str(artifacts / "03-window-shoppers-saved.png"))
+
+        # The catalog browser, typed into the next cell, lists it with the same count.
+        page.locator(".jp-Notebook .jp-Cell .cm-content").last.click()
+        page.keyboard.type(
+            "from heapseg.widgets import CatalogBrowser\nCatalogBrowser(ds, catalog)"
+        )
+        page.keyboard.press("Shift+Enter")
+        listed = page.locator(".heapseg-browser .heapseg-entry-row", has_text="Window shoppers")
+        listed.locator(".heapseg-entry-count", has_text="users").wait_for(timeout=120 * SECONDS)
+        listed_count = shown_number(listed.locator(".heapseg-entry-count").inner_text())
+        category = page.locator(".heapseg-browser .heapseg-category-title").first.inner_text()
+        page.screenshot(path=str(artifacts / "04-catalog-browser.png"), full_page=True)
+        assert listed_count == expected
+        assert category == "Engagement"
     except Exception:
         page.screenshot(path=str(artifacts / "failure.png"))
         raise

@@ -33,23 +33,25 @@ class FakeDataset:
 
 def test_a_burst_of_requests_runs_its_first_and_its_last():
     runs = []
-    runner = LiveRunner(FakeDataset(), debounce=0.3)
+    runner = LiveRunner(FakeDataset(), debounce=1.0)
     seen = Recorder()
     try:
         for i in range(5):
             runner.request(lambda ds, i=i: runs.append(i) or i, seen.apply, seen.fail)
         assert runner.wait(10)
         # After a quiet spell, an edit runs at once (no debounce wait).
-        time.sleep(0.35)
+        time.sleep(1.05)
         began = time.perf_counter()
         runner.request(lambda ds: runs.append(5) or 5, seen.apply, seen.fail)
         assert runner.wait(10)
-        assert time.perf_counter() - began < 0.25
+        assert time.perf_counter() - began < 0.8
     finally:
         runner.close()
     assert runs[-2:] == [4, 5]
     assert set(runs[:-2]) <= {0}  # the burst's first may start; 1, 2, 3 never run
-    assert seen.applied == [(5, 4), (6, 5)]
+    # The first may also be shown if it was answered before the second request came.
+    assert seen.applied[-2:] == [(5, 4), (6, 5)]
+    assert seen.applied[:-2] in ([], [(1, 0)])
 
 
 def test_a_stale_slow_answer_never_overwrites_a_newer_one():

@@ -138,7 +138,7 @@ class EventRow(Node):
         )
 
         self.with_aggregate = widgets.Checkbox(
-            value=False, description="with aggregate", indent=False, layout=_w("9em")
+            value=False, description="with aggregate", indent=False, layout=_w("12em")
         )
         self.with_aggregate.add_class("heapseg-with-aggregate")
         fns = [(text, fn) for fn, text in AGGREGATE_LABELS.items()]
