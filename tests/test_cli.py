@@ -1,0 +1,242 @@
+"""The heapseg command line: outputs, messages on stderr, and the documented exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from heapseg import cli
+from heapseg.catalog import Catalog
+
+REPO = Path(__file__).resolve().parents[1]
+PAID = {
+    "combinator": "and",
+    "rules": [{"kind": "user", "field": "subscription_type", "operator": "=", "value": "paid"}],
+}
+ACTIVE = {
+    "combinator": "and",
+    "rules": [{"kind": "event", "event": "Session", "window": {"last": 3, "unit": "day"}}],
+}
+
+
+@pytest.fixture
+def data_file(tmp_path) -> Path:
+    """Six users in a DuckDB file; three are paid, sessions spread over January 2026."""
+    path = tmp_path / "shop.duckdb"
+    users = pd.DataFrame(  # noqa: F841 - read by DuckDB's replacement scan below
+        {
+            "user_id": ["u1", "u2", "u3", "u4", "u5", "u6"],
+            "subscription_type": ["trial", "paid", "paid", "free", "trial", "paid"],
+            "country": ["FR", "US", "US", "DE", "FR", "US"],
+        }
+    )
+    events = pd.DataFrame(  # noqa: F841
+        {
+            "user_id": ["u1", "u2", "u3", "u5", "u6"],
+            "time": pd.to_datetime(
+                [
+                    "2026-01-02 12:00",
+                    "2026-01-09 12:00",
+                    "2026-01-01 12:00",
+                    "2026-01-03 12:00",
+                    "2026-01-11 12:00",
+                ]
+            ),
+            "event": ["Session"] * 5,
+        }
+    )
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE users AS SELECT * FROM users")
+    con.execute("CREATE TABLE events AS SELECT * FROM events")
+    con.close()
+    return path
+
+
+@pytest.fixture
+def catalog_file(tmp_path) -> Path:
+    path = tmp_path / "team.json"
+    cat = Catalog(path, user="alice")
+    cat.save(PAID, "Paid users", category="Revenue", description="They pay")
+    cat.save(ACTIVE, "Active", category="Engagement")
+    cat.save(PAID, "Alice's scratch", visibility="personal")
+    return path
+
+
+def run(*argv: str) -> int:
+    return cli.main(list(argv))
+
+
+def test_catalog_list_as_a_table_and_as_json(catalog_file, capsys):
+    assert run("--catalog", str(catalog_file), "catalog", "list") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["ID", "NAME", "CATEGORY", "TYPE", "VISIBILITY", "OWNER", "REV"]
+    assert len(out) == 3  # the personal segment belongs to alice, not to this login
+    assert "Paid users" in out[1] and "Revenue" in out[1]
+    assert run("catalog", "list", "--catalog", str(catalog_file), "--all", "--json") == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert [e["name"] for e in entries] == ["Paid users", "Active", "Alice's scratch"]
+    assert run("--catalog", str(catalog_file), "catalog", "list", "--category", "engagement") == 0
+    assert "Active" in capsys.readouterr().out
+    assert run("--catalog", str(catalog_file), "catalog", "list", "--search", "PAY", "--json") == 0
+    assert [e["name"] for e in json.loads(capsys.readouterr().out)] == ["Paid users"]
+
+
+def test_catalog_show_by_name(catalog_file, capsys):
+    assert run("--catalog", str(catalog_file), "catalog", "show", "paid USERS") == 0
+    out = capsys.readouterr().out
+    assert "name:        Paid users" in out
+    assert "selects:     subscription_type = paid" in out
+    assert '"value": "paid"' in out
+    assert run("--catalog", str(catalog_file), "catalog", "show", "Active", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["definition"] == ACTIVE
+
+
+def test_catalog_history(catalog_file, capsys):
+    cat = Catalog(catalog_file, user="bob")
+    cat.update(cat.get("Active"), description="Sessions in the last 3 days")
+    assert run("--catalog", str(catalog_file), "catalog", "history", "Active") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:3] == ["1", "create", "alice"]
+    assert lines[2].split()[:3] == ["2", "update", "bob"] and lines[2].endswith("description")
+
+
+def test_not_found_is_exit_3_with_a_suggestion(catalog_file, capsys):
+    assert run("--catalog", str(catalog_file), "catalog", "show", "Paid user") == cli.NOT_FOUND
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("heapseg: error: no segment with id or name 'Paid user'")
+    assert "did you mean 'Paid users'" in captured.err
+    assert run("--catalog", str(catalog_file.with_name("nope.json")), "catalog", "list") == 3
+    assert "no catalog file at" in capsys.readouterr().err
+
+
+def test_usage_errors_are_exit_2(catalog_file, capsys, monkeypatch):
+    monkeypatch.delenv("HEAPSEG_CATALOG", raising=False)
+    assert run("catalog", "list") == cli.USAGE
+    assert "pass --catalog FILE or set HEAPSEG_CATALOG" in capsys.readouterr().err
+    assert run("frobnicate") == cli.USAGE
+    assert "invalid choice" in capsys.readouterr().err
+    assert run("--catalog", str(catalog_file), "export", "Active") == cli.USAGE  # no -o
+    assert "-o/--output" in capsys.readouterr().err
+    assert run("--catalog", str(catalog_file), "count", "Active", "--as-of", "soon") == 2
+    assert "--as-of" in capsys.readouterr().err
+
+
+def test_catalog_from_the_environment(catalog_file, capsys, monkeypatch):
+    monkeypatch.setenv("HEAPSEG_CATALOG", str(catalog_file))
+    assert run("catalog", "show", "Active", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "Active"
+
+
+def test_a_damaged_catalog_is_exit_5(tmp_path, capsys):
+    path = tmp_path / "team.json"
+    path.write_text('{"format": "heapseg-catalog", "version": 1, "segm')
+    assert run("--catalog", str(path), "catalog", "list") == cli.CATALOG_ERROR
+    assert "not valid JSON (truncated or damaged?)" in capsys.readouterr().err
+    assert path.read_text() == '{"format": "heapseg-catalog", "version": 1, "segm'
+
+
+def test_validate_reports_problems_and_exits_1(catalog_file, data_file, capsys):
+    assert run("--catalog", str(catalog_file), "catalog", "validate") == 0
+    assert "no problems; 3 segment(s)" in capsys.readouterr().err
+    doc = json.loads(catalog_file.read_text())
+    doc["segments"][1]["definition"]["rules"][0]["kind"] = "funnel"
+    catalog_file.write_text(json.dumps(doc))
+    active_id = doc["segments"][1]["id"]
+    assert run("--catalog", str(catalog_file), "catalog", "validate") == cli.PROBLEMS
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"segment '{active_id}': definition.rules[0].kind:")
+    assert "1 problem(s) found; 2 segment(s) usable" in captured.err
+    assert run("--catalog", str(catalog_file), "catalog", "validate", "--json") == 1
+    (problem,) = json.loads(capsys.readouterr().out)
+    assert (problem["id"], problem["path"]) == (active_id, "definition.rules[0].kind")
+
+
+def test_validate_with_data_checks_properties(tmp_path, data_file, capsys):
+    path = tmp_path / "team.json"
+    typo = {
+        "combinator": "and",
+        "rules": [{"kind": "user", "field": "plan", "operator": "=", "value": "x"}],
+    }
+    entry = Catalog(path, user="alice").save(typo, "Typo")
+    assert run("--catalog", str(path), "catalog", "validate") == 0
+    capsys.readouterr()
+    assert run("--catalog", str(path), "--data", str(data_file), "catalog", "validate") == 1
+    out = capsys.readouterr().out
+    assert entry.id in out and "plan" in out
+    assert run("--catalog", str(path), "--data", str(data_file), "count", "Typo") == 1
+    assert "plan" in capsys.readouterr().err
+
+
+def test_count_prints_the_number_alone(catalog_file, data_file, capsys):
+    assert run("--catalog", str(catalog_file), "--data", str(data_file), "count", "Paid users") == 0
+    assert capsys.readouterr().out == "3\n"
+    argv = ["count", "Active", "--catalog", str(catalog_file), "--data", str(data_file)]
+    assert run(*argv, "--as-of", "2026-01-04") == 0
+    assert capsys.readouterr().out == "3\n"  # u1, u3, u5
+    assert run(*argv, "--as-of", "2026-01-10T00:00:00+00:00") == 0
+    assert capsys.readouterr().out == "1\n"  # u2
+
+
+def test_export_and_sql(catalog_file, data_file, tmp_path, capsys):
+    target = tmp_path / "paid.csv"
+    argv = ["--catalog", str(catalog_file), "--data", str(data_file)]
+    assert run(*argv, "export", "Paid users", "-o", str(target), "--properties", "country") == 0
+    assert capsys.readouterr().err.startswith("heapseg: wrote the members of seg-paid-users-")
+    assert pd.read_csv(target).to_dict("list") == {
+        "user_id": ["u2", "u3", "u6"],
+        "country": ["US", "US", "US"],
+    }
+    assert run(*argv, "export", "Paid users", "-o", str(tmp_path / "paid.xlsx")) == 4
+    assert ".csv or .parquet" in capsys.readouterr().err
+    assert run(*argv, "sql", "Paid users") == 0
+    sql = capsys.readouterr().out
+    assert "SELECT" in sql and "'paid'" in sql
+
+
+def test_unreadable_data_is_exit_4(catalog_file, tmp_path, capsys):
+    argv = ["--catalog", str(catalog_file), "count", "Active"]
+    assert run(*argv, "--data", str(tmp_path / "missing.duckdb")) == cli.DATA_ERROR
+    assert "no such file or folder" in capsys.readouterr().err
+    empty = tmp_path / "empty.duckdb"
+    duckdb.connect(str(empty)).close()
+    assert run(*argv, "--data", str(empty)) == cli.DATA_ERROR
+    assert capsys.readouterr().err.startswith("heapseg: error:")
+
+
+def test_the_installed_entry_point_runs_as_a_process(catalog_file, data_file):
+    options = ["--catalog", str(catalog_file), "--data", str(data_file)]
+    done = subprocess.run(
+        [sys.executable, "-m", "heapseg.cli", "count", "Paid users", *options],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "3\n", "")
+    missing = subprocess.run(
+        [sys.executable, "-m", "heapseg.cli", "--catalog", str(catalog_file), "count", "Nobody"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 3 and missing.stdout == ""
+    assert missing.stderr.startswith("heapseg: error: no segment")
+
+
+def test_an_unknown_event_is_a_warning_on_stderr(tmp_path, data_file, capsys):
+    path = tmp_path / "team.json"
+    typo = {"combinator": "and", "rules": [{"kind": "event", "event": "Sesion"}]}
+    Catalog(path, user="alice").save(typo, "Typo")
+    assert run("--catalog", str(path), "--data", str(data_file), "count", "Typo") == 0
+    captured = capsys.readouterr()
+    assert captured.out == "0\n"
+    assert captured.err.startswith("heapseg: warning: ")
+    assert "Sesion" in captured.err and "did you mean 'Session'" in captured.err
