@@ -121,10 +121,34 @@ def members(
 
 
 def sql(catalog: Catalog, dataset: Dataset, entry: SegmentEntry, as_of: Any) -> str:
+    """SQL that runs as it is in the warehouse: frozen members are written out as a list."""
     import ibis
 
-    expr = members(catalog, dataset, entry, as_of, None)
+    expr = dataset.members(reference(entry), as_of, resolver=_InlineStatic(catalog))
     return str(ibis.to_sql(expr, dialect=dataset.backend.name))
+
+
+class _InlineStatic:
+    """A resolver that turns frozen members into ``user_id in [...]``.
+
+    The engine joins frozen members as an in-memory table, which is right for running a query
+    but leaves SQL that names a temporary table; as a literal list the SQL can be pasted.
+    """
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def resolve_segment(self, segment_id: str) -> Any:
+        from heapseg.model import Group, StaticMembers
+
+        target = self.catalog.resolve_segment(segment_id)
+        if not isinstance(target, StaticMembers):
+            return target
+        ids = target.user_ids.to_pylist()
+        if not ids:
+            return Group.from_dict({"combinator": "and", "not": True, "rules": []})
+        rule = {"kind": "user", "field": "user_id", "operator": "in", "value": ids}
+        return Group.from_dict({"combinator": "and", "rules": [rule]})
 
 
 def movement(

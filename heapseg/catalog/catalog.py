@@ -510,12 +510,7 @@ class Catalog:
         try:
             with self._writing() as tx:
                 self._check_references(tx, None, segment)
-                taken = tx.name_taken(fields["name"])
-                if taken:
-                    raise CatalogError(
-                        f"the name {fields['name']!r} is already used by segment {taken!r} "
-                        "(names are unique, ignoring case)"
-                    )
+                _check_free(tx, fields["name"], None)
                 stamp = timestamp(tx.when)
                 raw = {
                     "id": self._fresh_id(tx, fields["name"]),
@@ -551,19 +546,22 @@ class Catalog:
         segment: str | SegmentEntry,
         definition: Any = None,
         *,
+        name: str | None = None,
         description: str | None = None,
         category: str | None = None,
         visibility: str | None = None,
         revision: int | None = None,
     ) -> SegmentEntry:
-        """Change a segment's definition and/or description, category, visibility.
+        """Change a segment's definition and/or name, description, category, visibility.
 
-        The change is based on the revision you loaded (the entry passed in, or the one this
-        catalog object last read; ``revision=`` overrides). If someone saved the segment in
-        between, :class:`EditConflictError` says who and when, and nothing is written.
+        Everything given changes together, as one new revision. The change is based on the
+        revision you loaded (the entry passed in, or the one this catalog object last read;
+        ``revision=`` overrides). If someone saved the segment in between,
+        :class:`EditConflictError` says who and when, and nothing is written.
         A static segment keeps its frozen members until :meth:`refresh`.
         """
         new_definition = None if definition is None else _as_definition(definition)
+        new_name = None if name is None else _field(check_name, name, "name")
         changes: dict[str, Any] = {}
         if description is not None:
             changes["description"] = _text(description, "description")
@@ -576,6 +574,9 @@ class Catalog:
             if new_definition is not None:
                 self._check_references(tx, raw["id"], new_definition)
                 raw["definition"] = new_definition.to_dict()
+            if new_name is not None and new_name != raw.get("name"):
+                _check_free(tx, new_name, raw["id"])
+                raw["name"] = new_name
             raw.update(changes)
 
         return self._require(self._change(segment, "update", apply, revision))
@@ -587,12 +588,7 @@ class Catalog:
         new_name = _field(check_name, name, "name")
 
         def apply(tx: _Transaction, raw: dict) -> dict:
-            taken = tx.name_taken(new_name, except_id=raw["id"])
-            if taken:
-                raise CatalogError(
-                    f"the name {new_name!r} is already used by segment {taken!r} "
-                    "(names are unique, ignoring case)"
-                )
+            _check_free(tx, new_name, raw["id"])
             old = raw.get("name")
             raw["name"] = new_name
             return {"old_name": old}
@@ -867,6 +863,21 @@ class Catalog:
             snapshots.remove_members(self.path, snapshot["members"])
             raise
 
+    def unfreeze(self, segment: str | SegmentEntry, *, revision: int | None = None) -> SegmentEntry:
+        """Make a static segment dynamic again (re-evaluated at every use).
+
+        Its members file stays beside the catalog: :meth:`restore` of the frozen revision
+        brings the frozen members back.
+        """
+
+        def apply(tx: _Transaction, raw: dict) -> None:
+            if raw.get("type") != "static":
+                raise CatalogError(f"segment {raw['id']!r} is already dynamic")
+            raw["type"] = "dynamic"
+            raw.pop("snapshot", None)
+
+        return self._require(self._change(segment, "unfreeze", apply, revision))
+
     def refresh(
         self,
         segment: str | SegmentEntry,
@@ -1072,6 +1083,15 @@ def _find_cycle(start: str, refs_of: Callable[[str], Sequence[str] | set[str]]) 
                 visited.add(ref)
                 stack.append((ref, (*chain, ref)))
     return None
+
+
+def _check_free(tx: _Transaction, name: str, own_id: str | None) -> None:
+    taken = tx.name_taken(name, except_id=own_id)
+    if taken:
+        raise CatalogError(
+            f"the name {name!r} is already used by segment {taken!r} "
+            "(names are unique, ignoring case)"
+        )
 
 
 def _as_definition(definition: Any) -> Segment:

@@ -24,18 +24,6 @@ from typing import Any
 
 from heapseg.catalog.storage import fsync_dir, loads
 
-ACTIONS = (
-    "create",
-    "update",
-    "rename",
-    "move",
-    "duplicate",
-    "delete",
-    "restore",
-    "freeze",
-    "refresh",
-)
-
 
 @dataclass(frozen=True)
 class HistoryRecord:
@@ -48,7 +36,7 @@ class HistoryRecord:
         would have had).
     action
         ``create``, ``update``, ``rename``, ``move``, ``duplicate``, ``delete``,
-        ``restore``, ``freeze`` or ``refresh``.
+        ``restore``, ``freeze``, ``unfreeze`` or ``refresh``.
     user, at
         Who saved it, and when (with the writer's UTC offset).
     before, after

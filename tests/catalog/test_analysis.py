@@ -117,6 +117,32 @@ def test_refresh_reports_who_entered_and_who_left(catalog_path, tiny_dataset):
         cat.refresh(cat.save(PAID, "Paid"), tiny_dataset)
 
 
+def test_unfreeze_makes_a_static_segment_dynamic_again(catalog_path, tiny_dataset):
+    cat = Catalog(catalog_path, user="alice")
+    entry = cat.save(ACTIVE, "Active", static=True, dataset=tiny_dataset, as_of=EARLY)
+    dynamic = cat.unfreeze(entry)
+    assert (dynamic.type, dynamic.snapshot, dynamic.revision) == ("dynamic", None, 2)
+    assert "snapshot" not in json.loads(catalog_path.read_text())["segments"][0]
+    assert ids(cat.members(dynamic, tiny_dataset)) == ACTIVE_LATE
+    with pytest.raises(heapseg.CatalogError, match="already dynamic"):
+        cat.unfreeze(dynamic)
+    assert ids(cat.members(cat.restore(entry.id, 1), tiny_dataset)) == ACTIVE_EARLY
+
+
+def test_sql_of_a_saved_segment(catalog_path, tiny_dataset):
+    cat = Catalog(catalog_path, user="alice")
+    dynamic = cat.save(PAID, "Paid")
+    frozen = cat.save(ACTIVE, "Active", static=True, dataset=tiny_dataset, as_of=EARLY)
+    text = cat.sql(dynamic, tiny_dataset)
+    assert "SELECT" in text and "'paid'" in text
+    # Frozen members are written out, so the SQL runs as it is on the warehouse.
+    static_sql = cat.sql(frozen, tiny_dataset)
+    assert "memtable" not in static_sql
+    assert "'u1'" in static_sql and "'u3'" in static_sql and "'u2'" not in static_sql
+    rows = tiny_dataset.backend.raw_sql(static_sql).fetchall()
+    assert {row[0] for row in rows} == ACTIVE_EARLY
+
+
 def test_a_freeze_that_conflicts_leaves_no_members_file(catalog_path, tiny_dataset):
     alice = Catalog(catalog_path, user="alice")
     entry = alice.save(ACTIVE, "Active")

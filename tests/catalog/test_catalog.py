@@ -342,3 +342,15 @@ def test_text_that_is_not_valid_unicode_is_refused_before_anything_is_written(ca
         cat.save(PAID, "Broken \ud800 name")
     assert catalog_path.read_bytes() == before
     assert cat.history_path.read_bytes() == history_before
+
+
+def test_update_changes_name_and_definition_in_one_revision(catalog_path):
+    cat = Catalog(catalog_path, user="alice")
+    entry = cat.save(PAID, "Paid")
+    cat.save(PAID, "Taken")
+    updated = cat.update(entry, SESSIONS_OVER_5, name="Engaged", category="Engagement")
+    assert (updated.name, updated.category, updated.revision) == ("Engaged", "Engagement", 2)
+    assert updated.definition == SESSIONS_OVER_5
+    with pytest.raises(CatalogError, match="already used"):
+        cat.update(updated, name="taken", description="not saved either")
+    assert cat.get(entry.id).description == ""
