@@ -312,10 +312,6 @@ class SegmentBuilder(widgets.VBox):
 
     def _count(self, worker: Any, plan: Plan) -> dict[str, int]:
         """The counts the plan asks for: cached ones, the rest in one backend query."""
-        import warnings
-
-        from heapseg.compile import UnknownEventWarning
-
         out: dict[str, int] = {}
         todo: dict[str, Group] = {}
         for path, segment in plan.queries.items():
@@ -327,10 +323,13 @@ class SegmentBuilder(widgets.VBox):
                 out[path] = cached
         total = self._cache.get((_TOTAL, self.as_of.isoformat()))
         if todo or total is None:
-            with warnings.catch_warnings():
-                # Already shown on the rows; the worker must not print them into a cell.
-                warnings.simplefilter("ignore", UnknownEventWarning)
-                result = worker.counts(todo, self.as_of, resolver=self._resolver)
+            if worker is not self.dataset:
+                # Unknown event names are already shown on their rows (make_plan); compiled
+                # again here they would print a warning into whatever cell is running.
+                # warnings.catch_warnings is process-wide, not safe from this thread, so the
+                # worker's own dataset skips the event-name check instead.
+                worker._known_events = None
+            result = worker.counts(todo, self.as_of, resolver=self._resolver)
             total = result.pop(_TOTAL)
             self._cache.put((_TOTAL, self.as_of.isoformat()), total)
             for path, number in result.items():

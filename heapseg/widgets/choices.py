@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import ibis.expr.datatypes as dt
-from ibis.common.exceptions import IntegrityError
 
 from heapseg.errors import HeapsegError
 from heapseg.model import UNITS
@@ -180,35 +179,11 @@ class DataChoices:
         if cached is None:
             try:
                 cached = list(self.dataset.distinct_values(kind, field, limit=VALUE_LIMIT + 1))
-            except IntegrityError:
-                cached = self._distinct_values(kind, field, VALUE_LIMIT + 1)
             except HeapsegError:
                 cached = []
             with self._lock:
                 self._values[key] = cached
         return cached[:VALUE_LIMIT], len(cached) <= VALUE_LIMIT
-
-    def _distinct_values(self, kind: str, field: str, limit: int) -> list:
-        """The same query as ``Dataset.distinct_values``, for engine versions where that one
-        counts on the unfiltered table (ibis refuses it with IntegrityError)."""
-        import ibis
-
-        tables = {"user": self.dataset.users, "account": self.dataset.accounts}
-        table = tables.get(kind, self.dataset.events)
-        if table is None or field not in table.columns:
-            return []
-        present = table.filter(table[field].notnull())
-        counts = (
-            present.group_by(field)
-            .aggregate(n=present.count())
-            .order_by([ibis.desc("n"), field])
-            .limit(limit)
-        )
-        try:
-            values = counts.execute()[field]
-        except Exception:  # a picker without suggestions still works
-            return []
-        return [v.item() if hasattr(v, "item") else v for v in values]
 
     def segments(self, exclude: str | None = None) -> list[tuple[str, str]]:
         """``(label, id)`` of the catalog's usable segments, for ``segment`` rules."""
