@@ -84,7 +84,7 @@ class CatalogBrowser(widgets.VBox):
     category_filter = traitlets.Unicode(_ALL)
     type_filter = traitlets.Unicode(_ALL)
     owner_filter = traitlets.Unicode(_ALL)
-    as_of = traitlets.Instance(datetime)
+    as_of = traitlets.Any()
     members = traitlets.Any(None)
     members_of = traitlets.Unicode(None, allow_none=True)
     page = traitlets.Int(0)
@@ -120,6 +120,11 @@ class CatalogBrowser(widgets.VBox):
             self.observe(lambda _: self._render(), name)
         self.observe(lambda _: self.reload(), "as_of")
         self.reload()
+
+    @traitlets.validate("as_of")
+    def _valid_as_of(self, proposal: dict) -> datetime:
+        # Accept what the engine accepts (ISO strings, dates, aware datetimes); keep naive UTC.
+        return resolve_as_of(proposal["value"])
 
     # ------------------------------------------------------------------ layout
 

@@ -83,7 +83,7 @@ class SegmentBuilder(widgets.VBox):
     warnings = traitlets.Dict()
     summary = traitlets.Unicode("")
     busy = traitlets.Bool(False)
-    as_of = traitlets.Instance(datetime)
+    as_of = traitlets.Any()
     entry = traitlets.Any(None)
     message = traitlets.Unicode("")
     last_error = traitlets.Any(None)
@@ -242,6 +242,11 @@ class SegmentBuilder(widgets.VBox):
         self._show_entry()
 
     # ------------------------------------------------------------------ two-way with code
+
+    @traitlets.validate("as_of")
+    def _valid_as_of(self, proposal: dict) -> datetime:
+        # Accept what the engine accepts (ISO strings, dates, aware datetimes); keep naive UTC.
+        return resolve_as_of(proposal["value"])
 
     @traitlets.validate("segment")
     def _valid_segment(self, proposal: dict) -> Group | None:

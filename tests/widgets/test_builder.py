@@ -428,3 +428,12 @@ def test_no_catalog_hides_the_catalog_parts(make_builder):
     assert builder.root.add_buttons["segment"].layout.display == "none"
     assert builder.save() is None
     assert "no catalog" in builder.message
+
+
+def test_as_of_moves_the_counts(make_builder, ds):
+    builder = make_builder(segment=POSSIBLE_CHURN)
+    builder.as_of = "2026-06-01T00:00:00+02:00"
+    assert builder.wait(60)
+    assert builder.as_of.isoformat() == "2026-05-31T22:00:00"
+    assert builder.count == ds.count(POSSIBLE_CHURN, as_of=builder.as_of)
+    assert builder.count != ds.count(POSSIBLE_CHURN)
