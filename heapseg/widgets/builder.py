@@ -461,25 +461,21 @@ class SegmentBuilder(widgets.VBox):
                 as_of=self.as_of,
             )
         else:
-            if entry.is_static and not static:
-                raise CatalogError(
-                    f"{entry.name!r} is static; the catalog cannot make it dynamic again. "
-                    "Use 'Save as new' for a dynamic copy"
-                )
-            revision = entry.revision
-            if self.name.strip() != entry.name:
-                renamed = catalog.rename(entry.id, self.name, revision=revision)
-                revision = renamed.revision if renamed is not None else revision + 1
+            # Name, definition and texts change together in one revision, based on the
+            # revision that was opened: a change saved by someone else since is a conflict.
             saved = catalog.update(
                 entry.id,
                 segment,
+                name=self.name,
                 description=self.description,
                 category=self.category,
                 visibility=self.visibility,
-                revision=revision,
+                revision=entry.revision,
             )
             if static and not saved.is_static:
                 saved = catalog.freeze(saved, self.dataset, self.as_of)
+            elif not static and saved.is_static:
+                saved = catalog.unfreeze(saved)
         self.entry = saved
         self._show_entry()
         self._say(f"saved {saved.name!r} ({saved.id}, revision {saved.revision})")

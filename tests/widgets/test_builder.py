@@ -347,6 +347,7 @@ def test_save_conflict_is_shown(make_builder, ds, catalog, catalog_path):
     assert saved is not None, builder.message
     raw = saved_definitions(catalog_path)["Keen window shoppers"]
     assert raw["id"] == entry.id
+    assert raw["revision"] == 3  # Bob's change, then the rename and the edit as one revision
     assert raw["definition"]["rules"][0]["count"]["value"] == 7
     assert raw["description"] == "bob was here"
 
@@ -390,8 +391,10 @@ def test_static_save_freezes_members(make_builder, ds, catalog, catalog_path):
     assert raw["type"] == "static"
     assert raw["snapshot"]["count"] == ds.count(POSSIBLE_CHURN)
     builder.type_input.value = "dynamic"
-    assert builder.save() is None
-    assert "static" in builder.message
+    unfrozen = builder.save()
+    assert unfrozen is not None, builder.message
+    raw = saved_definitions(catalog_path)["Churn snapshot"]
+    assert raw["type"] == "dynamic" and "snapshot" not in raw
 
 
 def test_segment_rule_counts_through_the_catalog(make_builder, ds, catalog):
