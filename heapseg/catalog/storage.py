@@ -463,7 +463,7 @@ class FileLock:
                     ) from None
                 # Jitter keeps many waiting processes from waking in step.
                 time.sleep(pause * (0.5 + secrets.randbelow(1000) / 1000))
-                pause = min(pause * 2, 0.05)
+                pause = min(pause * 2, 0.01)
             except OSError as exc:
                 os.close(fd)
                 raise CatalogError(f"cannot lock {self.path}: {exc}") from None
