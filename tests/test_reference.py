@@ -206,8 +206,6 @@ UNSET_USERS = [
     [
         (user_rule("plan", "=", "trial"), {"trial"}),
         (user_rule("plan", "!=", "trial"), {"none", "empty", "paid"}),
-        (user_rule("plan", "=", ""), set()),
-        (user_rule("plan", "!=", ""), {"none", "empty", "trial", "paid"}),
         (user_rule("plan", "in", ["trial", "paid"]), {"trial", "paid"}),
         (user_rule("plan", "not in", ["trial"]), {"none", "empty", "paid"}),
         (user_rule("plan", "is set"), {"trial", "paid"}),
@@ -234,6 +232,15 @@ def test_property_operators_and_unset_values(
     run: Callable[..., set], rule: dict, expected: set
 ) -> None:
     assert run(group(rule), UNSET_USERS, []) == expected
+
+
+def test_empty_string_is_unset_for_equality() -> None:
+    # Reference only: the engine's side is in tests/test_engine_regressions.py.
+    users = UNSET_USERS
+    assert reference_run(group(user_rule("plan", "=", "")), users, []) == set()
+    everyone = {"none", "empty", "trial", "paid"}
+    assert reference_run(group(user_rule("plan", "!=", "")), users, []) == everyone
+    assert reference_run(group(user_rule("plan", "in", ["", "paid"])), users, []) == {"paid"}
 
 
 def test_account_properties_and_missing_accounts(run: Callable[..., set]) -> None:
