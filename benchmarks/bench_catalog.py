@@ -121,7 +121,7 @@ def main(n: int = 5000) -> dict[str, tuple[float, float]]:
         cat = Catalog(path, user="alice")
         cat.list()
         figures["list again, file unchanged"] = timed(lambda: cat.list(), repeat=20)
-        figures["get by name"] = timed(lambda: cat.get("benchmark segment 4321"), 20)
+        figures["get by name"] = timed(lambda: cat.get(f"benchmark segment {n // 2}"), 20)
         figures["validate incl. references"] = timed(lambda: cat.validate())
         counter = iter(range(10**6))
         figures["save one more segment"] = timed(
