@@ -661,14 +661,24 @@ def _ordered(low: Any, high: Any) -> tuple[Any, Any]:
 
 
 def _edge_on(pick: Picker, scenario: Scenario, instants: list[Any]) -> tuple[int, str] | None:
-    """``(n, unit)`` with ``as_of - n·unit`` exactly on one of ``instants``, if any is."""
-    edges = [
+    """``(n, unit)`` with ``as_of - n·unit`` exactly on one of ``instants``, if any is.
+
+    For dates, "on" means the edge falls on that calendar day (where reading a date as
+    its midnight and reading it as a whole day part ways).
+    """
+
+    def on(edge: dt.datetime, value: Any) -> bool:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return edge.date() == value
+        return edge == _naive(value)
+
+    edges = {
         (n, unit)
-        for moment in {_naive(m) for m in instants}
+        for value in instants
         for unit in UNITS
         for n in STEPS[1:]
-        if step(scenario.as_of, -n, unit) == moment
-    ]
+        if on(step(scenario.as_of, -n, unit), value)
+    }
     return pick.choice(sorted(edges)) if edges else None
 
 
@@ -742,6 +752,8 @@ def _count(pick: Picker, scenario: Scenario) -> dict:
         count["value"] = pick.integer(0, 4)
     if chance(pick, 50):
         count["unit"] = _unit(pick, scenario.focus_unit)
+        if op != "between" and chance(pick, 50):
+            count["value"] = 2  # one period or two: where calendar boundaries show
     return count
 
 

@@ -55,7 +55,7 @@ from tests.test_reference import (  # noqa: F401  (re-collected here, run on the
 )
 
 DEFINITIONS_PER_EXAMPLE = 8
-EXAMPLES = int(os.environ.get("HEAPSEG_PROPERTY_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("HEAPSEG_PROPERTY_EXAMPLES", "80"))  # ~40 s on 2 idle cores
 DERANDOMIZE = os.environ.get("HEAPSEG_PROPERTY_RANDOM", "") != "1"
 # HEAPSEG_PROPERTY_SHRINK=0 reports the first failure as found (shrinking can take minutes).
 PHASES = (
@@ -224,3 +224,29 @@ def test_engine_agrees_with_reference(
         counts = ds.counts(pair, as_of=scenario.as_of_arg)
         assert {key: counts[key] for key in pair} == {"a": len(expected[0]), "b": len(expected[1])}
         assert ds.count(definitions[2], as_of=scenario.as_of_arg) == len(expected[2])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    "HEAPSEG_SWEEP_SEEDS" not in os.environ,
+    reason="opt-in broad search: HEAPSEG_SWEEP_SEEDS=start:stop (300 seeds take ~75 s)",
+)
+def test_engine_agrees_on_seeded_sweep(con: Any) -> None:
+    """A broader search with the seeded generator over the seeds ``HEAPSEG_SWEEP_SEEDS``."""
+    start, stop = (int(x) for x in os.environ["HEAPSEG_SWEEP_SEEDS"].split(":"))
+    disagreements = []
+    for seed in range(start, stop):
+        scenario = strategies.random_scenario(seed)
+        definitions = strategies.random_definitions(scenario, seed, n=DEFINITIONS_PER_EXAMPLE)
+        expected = reference_memberships(scenario, definitions)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", heapseg.UnknownEventWarning)
+            actual = engine_memberships(
+                load_scenario(con, scenario), definitions, scenario.as_of_arg
+            )
+        disagreements += [
+            (seed, i, definitions[i])
+            for i, (want, got) in enumerate(zip(expected, actual, strict=True))
+            if want != got
+        ]
+    assert disagreements == [], f"(seed, index, definition): {disagreements[:5]}"
