@@ -207,7 +207,12 @@ def _positive_property(
         return col.notnull() & (col != "") if dtype.is_string() else col.notnull()
     if op in ("=", "in"):
         values = [_literal(v, col, rule, path) for v in rule.values]
-        return col == values[0] if op == "=" else col.isin(values)
+        if dtype.is_string():
+            # An empty string is unset, and a comparison with an unset value is false.
+            values = [v for v in values if v != ""]
+        if not values:
+            return ibis.literal(False)
+        return col == values[0] if len(values) == 1 else col.isin(values)
     if op in ("<", "<=", ">", ">=", "between"):
         if not (dtype.is_numeric() or dtype.is_temporal()):
             raise _type_error(rule, col, path, "a number, date or timestamp column")

@@ -1,7 +1,6 @@
 """Minimal cases where the engine and the spec disagree, found by the engine-vs-reference tests.
 
-Each one is marked ``xfail(strict=True)`` until the engine is fixed: the fix makes
-it pass, strict xfail then fails, and the marker comes off.
+Each one failed before its fix and guards it now.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import warnings
 
 import ibis
 import pandas as pd
-import pytest
 
 import heapseg
 
@@ -42,10 +40,6 @@ def members(definition: dict, users: pd.DataFrame) -> set:
 # The spec: an empty string is unset ("is set: the value is not NULL (and, for strings,
 # not empty) ... 'unset' means the same everywhere below"), and "other comparisons with
 # an unset value are false"; the negative operators select what the positive twin does not.
-EMPTY_IS_UNSET = pytest.mark.xfail(
-    strict=True,
-    reason="engine compares '' with = / in although the spec makes an empty string unset",
-)
 USERS = pd.DataFrame(
     {
         "user_id": ["none", "empty", "trial"],
@@ -54,19 +48,16 @@ USERS = pd.DataFrame(
 )
 
 
-@EMPTY_IS_UNSET
 def test_equal_to_empty_string_selects_nobody() -> None:
     rule = {"kind": "user", "field": "plan", "operator": "=", "value": ""}
     assert members({"combinator": "and", "rules": [rule]}, USERS) == set()
 
 
-@EMPTY_IS_UNSET
 def test_not_equal_to_empty_string_selects_everybody() -> None:
     rule = {"kind": "user", "field": "plan", "operator": "!=", "value": ""}
     assert members({"combinator": "and", "rules": [rule]}, USERS) == {"none", "empty", "trial"}
 
 
-@EMPTY_IS_UNSET
 def test_in_with_empty_string_ignores_unset_values() -> None:
     rule = {"kind": "user", "field": "plan", "operator": "in", "value": ["", "trial"]}
     assert members({"combinator": "and", "rules": [rule]}, USERS) == {"trial"}
