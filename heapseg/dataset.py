@@ -476,7 +476,7 @@ def _connect_parquet(path: Path, names: dict, columns: Any, resolver: Any, as_of
         # A plain (not temporary) view is seen by every cursor of this in-memory database.
         quoted = pattern.replace("'", "''")
         backend.con.execute(
-            f'CREATE VIEW "{table_name}" AS SELECT * FROM read_parquet(\'{quoted}\')'
+            f"CREATE VIEW \"{table_name}\" AS SELECT * FROM read_parquet('{quoted}')"
         )
         tables[role] = table_name
     return _bind(backend, tables, columns, None, resolver, as_of, path.name)
