@@ -8,35 +8,11 @@ import pytest
 
 import heapseg
 from heapseg.sample import SAMPLE_AS_OF, generate
+from tests.spec_examples import NEW_TRIALS, POSSIBLE_CHURN, WINDOW_SHOPPERS
 
 #: The three examples of the segment format spec.
-NEW_TRIAL_USERS = {
-    "combinator": "and",
-    "rules": [
-        {"kind": "user", "field": "subscription_type", "operator": "=", "value": "trial"},
-        {
-            "kind": "event",
-            "event": "Session",
-            "did": True,
-            "first_time": True,
-            "window": {"last": 90, "unit": "day"},
-        },
-    ],
-}
-WINDOW_SHOPPERS = {
-    "combinator": "and",
-    "rules": [
-        {"kind": "event", "event": "Session", "did": True, "count": {"operator": ">", "value": 5}},
-        {"kind": "event", "event": "Completed Order", "did": False},
-    ],
-}
-POSSIBLE_CHURN = {
-    "combinator": "and",
-    "rules": [
-        {"kind": "user", "field": "subscription_type", "operator": "=", "value": "paid"},
-        {"kind": "event", "event": "Session", "did": False, "window": {"last": 90, "unit": "day"}},
-    ],
-}
+NEW_TRIAL_USERS = NEW_TRIALS
+__all__ = ["NEW_TRIAL_USERS", "POSSIBLE_CHURN", "WINDOW_SHOPPERS"]
 
 
 @pytest.fixture(scope="session")
