@@ -9,13 +9,13 @@ import nbformat
 import pytest
 
 from heapseg.sample import generate
-from tests.browser.conftest import ARTIFACTS, chromium_browser, lab  # noqa: F401  (fixtures)
+from tests.browser.conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SECONDS = 1000  # Playwright counts in milliseconds
 
 
-def test_enable_notebook_renders_charts_offline(lab, chromium_browser, tmp_path):  # noqa: F811
+def test_enable_notebook_renders_charts_offline(lab, chromium_browser, tmp_path):
     sample = generate(tmp_path / "sample.duckdb", n_users=300)
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {
