@@ -39,7 +39,7 @@ from heapseg.model import (
     parse_iso_timestamp,
 )
 
-__all__ = ["CompileContext", "UnknownEventWarning", "compile_segment", "shift"]
+__all__ = ["CompileContext", "UnknownEventWarning", "compile_segment", "compile_where", "shift"]
 
 _TRUNCATE_UNITS = {"hour": "h", "day": "D", "week": "W", "month": "M"}
 _REGEX_SPECIAL = set(".^$*+?{}[]\\|()")
@@ -97,6 +97,11 @@ def compile_segment(segment: Any, ctx: CompileContext) -> ir.BooleanValue:
     >>> ds.users.filter(compile_segment(seg, ds.context())).count()  # doctest: +SKIP
     """
     return _group(as_segment(segment), ctx, "")
+
+
+def compile_where(events: ir.Table, where: Group, ctx: CompileContext) -> ir.BooleanValue:
+    """An event-property group (a rule's ``where``) as a boolean over an events table."""
+    return _event_group(events, where, ctx, "where")
 
 
 # ---------------------------------------------------------------------------- boolean helpers

@@ -103,6 +103,9 @@ class Dataset:
         self._moves = _identity_moves(migrations, events) if migrations is not None else None
         self.events = _merge_identities(events, self._moves) if self._moves is not None else events
         self._event_names: list[str] | None = None
+        #: Warn about event names the data has never seen (a UI that shows them itself turns
+        #: this off on its worker's dataset rather than filtering warnings process-wide).
+        self.check_events = True
         self._lock = threading.Lock()
         self._opener = _opener
 
@@ -127,7 +130,7 @@ class Dataset:
         with self._lock:
             if self._event_names is None:
                 counts = self.events.group_by("event").aggregate(n=self.events.count())
-                frame = self._execute(counts.order_by([ibis.desc("n"), "event"]))
+                frame = self.execute(counts.order_by([ibis.desc("n"), "event"]))
                 self._event_names = [str(v) for v in frame["event"] if v is not None]
             return list(self._event_names)
 
@@ -145,14 +148,14 @@ class Dataset:
             .order_by([ibis.desc("n"), field])
             .limit(limit)
         )
-        return [_plain(v) for v in self._execute(counts)[field]]
+        return [_plain(v) for v in self.execute(counts)[field]]
 
     def total_users(self) -> int:
         """How many users the dataset has (the denominator of every share).
 
         The users table has no time: every user counts at every ``as_of``.
         """
-        return int(self._execute(self.users.count()))
+        return int(self.execute(self.users.count()))
 
     # ------------------------------------------------------------------ segments
 
@@ -165,7 +168,7 @@ class Dataset:
             migrations=self._moves,
             as_of=resolve_as_of(as_of if as_of is not None else self.default_as_of),
             resolver=resolver if resolver is not None else self.resolver,
-            known_events=self._known_events,
+            known_events=self._known_events if self.check_events else None,
         )
 
     def predicate(self, segment: Any, as_of: Any = None, resolver: Any = None) -> ir.BooleanValue:
@@ -196,7 +199,7 @@ class Dataset:
 
     def count(self, segment: Any, as_of: Any = None, resolver: Any = None) -> int:
         """How many users are in the segment at ``as_of`` (one backend query)."""
-        return int(self._execute(self.members(segment, as_of, resolver=resolver).count()))
+        return int(self.execute(self.members(segment, as_of, resolver=resolver).count()))
 
     def counts(
         self, segments: Mapping[str, Any], as_of: Any = None, resolver: Any = None
@@ -209,7 +212,7 @@ class Dataset:
             f"s{i}": users.count(where=self.predicate(seg, as_of, resolver))
             for i, seg in enumerate(segments.values())
         }
-        row = self._execute(users.aggregate(__total__=users.count(), **metrics)).iloc[0]
+        row = self.execute(users.aggregate(__total__=users.count(), **metrics)).iloc[0]
         out = {name: int(row[f"s{i}"]) for i, name in enumerate(segments)}
         out["__total__"] = int(row["__total__"])
         return out
@@ -274,7 +277,8 @@ class Dataset:
     def _known_events(self) -> set[str]:
         return set(self.event_names())
 
-    def _execute(self, expr: ir.Expr) -> Any:
+    def execute(self, expr: ir.Expr) -> Any:
+        """Run an ibis expression on the backend; failures become :class:`DataError`."""
         try:
             return expr.execute()
         except HeapsegError:
@@ -290,7 +294,7 @@ class Dataset:
         if self.migrations is not None:
             tables["user_migrations"] = self.migrations
         parts = [t.aggregate(table=ibis.literal(n), rows=t.count()) for n, t in tables.items()]
-        frame = self._execute(ibis.union(*parts))
+        frame = self.execute(ibis.union(*parts))
         return {str(r.table): int(r.rows) for r in frame.itertuples()}
 
     def _repr_html_(self) -> str:
@@ -343,7 +347,7 @@ class SegmentView:
     def page(self, number: int = 0, size: int = 20) -> Any:
         """One page of members (a pandas DataFrame), ordered by user_id."""
         table = self.members().order_by("user_id").limit(size, offset=number * size)
-        return self.dataset._execute(table)
+        return self.dataset.execute(table)
 
     def _repr_html_(self) -> str:
         page = self.page(0, 10)

@@ -53,17 +53,17 @@ def ds() -> Dataset:
 
 
 class ExecuteSpy:
-    """Counts the backend queries a dataset runs (every query goes through ``_execute``)."""
+    """Counts the backend queries a dataset runs (every query goes through ``execute``)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, target: Dataset) -> None:
         self.calls = 0
-        original = target._execute
+        original = target.execute
 
         def counted(expr):
             self.calls += 1
             return original(expr)
 
-        monkeypatch.setattr(target, "_execute", counted)
+        monkeypatch.setattr(target, "execute", counted)
 
 
 # --------------------------------------------------------------------------- count / counts
@@ -410,3 +410,14 @@ def test_backend_failure_is_a_data_error(tmp_path):
     opened.backend.con.close()
     with pytest.raises(DataError, match="backend failed"):
         opened.count(PAID, as_of=AS_OF)
+
+
+def test_check_events_off_compiles_without_the_unknown_event_warning():
+    ds = dataset(USERS, EVENTS)
+    ds.check_events = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", heapseg.UnknownEventWarning)
+        assert ds.count(did("Never Happened")) == 0
+    ds.check_events = True
+    with pytest.warns(heapseg.UnknownEventWarning, match="Never Happened"):
+        ds.count(did("Never Happened"))

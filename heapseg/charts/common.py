@@ -14,6 +14,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from heapseg.compile import compile_where
 from heapseg.dataset import Dataset, resolve_as_of
 from heapseg.errors import HeapsegError
 from heapseg.model import Condition, Group, PropertyRule, as_segment
@@ -422,15 +423,12 @@ def scoped_events(
 
 def event_filter(ds: Dataset, table: ir.Table, where: Group, as_of: datetime) -> ir.BooleanValue:
     """An event-property group as a boolean over ``table`` (the compiler's own reading)."""
-    # The compiler's evaluation of ``where`` groups is not public yet (asked of the engine).
-    from heapseg.compile import _event_group
-
-    return _event_group(table, where, ds.context(as_of), "where")
+    return compile_where(table, where, ds.context(as_of))
 
 
 def run(ds: Dataset, expr: ir.Expr) -> pd.DataFrame:
     """Run an aggregate on the backend; only its (small) result comes back."""
-    return ds._execute(expr)
+    return ds.execute(expr)
 
 
 def check_points(n: int, hint: str) -> None:

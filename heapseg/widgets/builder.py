@@ -333,7 +333,7 @@ class SegmentBuilder(widgets.VBox):
                 # again here they would print a warning into whatever cell is running.
                 # warnings.catch_warnings is process-wide, not safe from this thread, so the
                 # worker's own dataset skips the event-name check instead.
-                worker._known_events = None
+                worker.check_events = False
             result = worker.counts(todo, self.as_of, resolver=self._resolver)
             total = result.pop(_TOTAL)
             self._cache.put((_TOTAL, self.as_of.isoformat()), total)

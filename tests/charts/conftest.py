@@ -104,14 +104,14 @@ def ds(sample_path: Path) -> Dataset:
 def executed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The row count of every backend result a chart brings into Python."""
     sizes: list[int] = []
-    original = Dataset._execute
+    original = Dataset.execute
 
     def recording(self: Dataset, expr: Any) -> Any:
         result = original(self, expr)
         sizes.append(len(result) if hasattr(result, "__len__") else 1)
         return result
 
-    monkeypatch.setattr(Dataset, "_execute", recording)
+    monkeypatch.setattr(Dataset, "execute", recording)
     return sizes
 
 

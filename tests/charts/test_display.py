@@ -56,7 +56,7 @@ def test_data_is_the_small_aggregate(built, kind):
 def test_no_query_returns_rows_at_event_scale(ds, oracle, executed):
     for make in KINDS.values():
         make(ds)
-    assert executed, "the charts ran their queries through Dataset._execute"
+    assert executed, "the charts ran their queries through Dataset.execute"
     # 30k+ events in the sample; no chart brings back more than a few dozen rows.
     assert max(executed) <= 60 < len(oracle.events)
 
