@@ -7,11 +7,13 @@ import shlex
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+from py4j.protocol import Py4JError
 
 from tests.backends.reaper import Reaper
 
@@ -104,7 +106,11 @@ class SparkServer:
     def stop(self) -> None:
         """Stop the session and remove its directory; safe to call twice."""
         if self._session is not None:
-            self._session.stop()
+            try:
+                self._session.stop()
+            except (ConnectionError, OSError, Py4JError) as exc:
+                # The JVM is gone already (it ended before the session did): nothing to stop.
+                warnings.warn(f"Spark JVM already gone at teardown: {exc}", stacklevel=2)
             self._session = None
         shutil.rmtree(self.root, ignore_errors=True)
         if self._reaper is not None:
