@@ -23,6 +23,7 @@ import ibis.expr.types as ir
 
 from heapseg.errors import HeapsegError, SchemaError, SegmentReferenceError
 from heapseg.model import (
+    COMPARISONS,
     NEGATED_TWIN,
     Aggregate,
     Comparison,
@@ -225,7 +226,7 @@ def _positive_property(
             low, high = (_literal(v, col, rule, path) for v in rule.value)
             return (col >= low) & (col <= high)
         value = _literal(rule.value, col, rule, path)
-        return {"<": col < value, "<=": col <= value, ">": col > value, ">=": col >= value}[op]
+        return COMPARISONS[op](col, value)
     if op in ("contains", "begins with", "ends with"):
         if not dtype.is_string():
             raise _type_error(rule, col, path, "a string column")
@@ -400,20 +401,6 @@ def _event_group(events: ir.Table, group: Group, ctx: CompileContext, path: str)
     return _negate(expr) if group.negate else expr
 
 
-def _count_test(value: ir.NumericValue, comparison: Comparison) -> ir.BooleanValue:
-    op, v = comparison.operator, comparison.value
-    if op == "between":
-        return (value >= v[0]) & (value <= v[1])
-    return {
-        "=": value == v,
-        "!=": value != v,
-        "<": value < v,
-        "<=": value <= v,
-        ">": value > v,
-        ">=": value >= v,
-    }[op]
-
-
 def _users_with(ctx: CompileContext, ids: ir.Column) -> ir.BooleanValue:
     return ctx.users.user_id.isin(ids)
 
@@ -463,9 +450,9 @@ def _count_condition(
     if comparison.holds(0):
         # Users without matching events have a count of 0 and pass: select everyone but those
         # whose (non-zero) count fails, so the query never enumerates the zero-count users.
-        failing = per_user.filter(_negate(_count_test(per_user.n, comparison)))
+        failing = per_user.filter(_negate(comparison.test(per_user.n)))
         return _negate(_users_with(ctx, failing.filter(failing.user_id.notnull()).user_id))
-    return _users_with(ctx, per_user.filter(_count_test(per_user.n, comparison)).user_id)
+    return _users_with(ctx, per_user.filter(comparison.test(per_user.n)).user_id)
 
 
 def _aggregate_condition(
@@ -483,7 +470,7 @@ def _aggregate_condition(
     value = getattr(col, method[aggregate.fn])()
     per_user = matching.group_by("user_id").aggregate(v=value)
     # A user with no matching event (or only NULLs) has no value: matches no comparison.
-    return _users_with(ctx, per_user.filter(_count_test(per_user.v, aggregate.comparison)).user_id)
+    return _users_with(ctx, per_user.filter(aggregate.comparison.test(per_user.v)).user_id)
 
 
 def _sequence(
@@ -507,7 +494,7 @@ def _sequence(
             second.second_time <= first.first_time + _interval(then.within.value, then.within.unit)
         )
     pairs = first.join(second, predicates).select("first_user")
-    return ctx.users.user_id.isin(pairs.first_user)
+    return _users_with(ctx, pairs.first_user)
 
 
 def _interval(value: int, unit: str) -> ir.IntervalScalar:

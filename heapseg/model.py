@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -51,6 +52,14 @@ PROPERTY_OPERATORS = (
     + SET_OPERATORS
     + RELATIVE_OPERATORS
 )
+COMPARISONS = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 # A negative operator selects exactly the complement of its positive twin (unset values included).
 NEGATED_TWIN = {
     "!=": "=",
@@ -389,19 +398,16 @@ class Comparison:
             raise _err(_join(path, "unit"), f"unknown unit {unit!r}; valid: {', '.join(UNITS)}")
         return cls(operator, value, unit)
 
+    def test(self, value: Any) -> Any:
+        """The comparison applied to ``value``: a Python number or an ibis numeric expression."""
+        if self.operator == "between":
+            low, high = self.value
+            return (value >= low) & (value <= high)
+        return COMPARISONS[self.operator](value, self.value)
+
     def holds(self, number: float) -> bool:
         """Whether ``number`` satisfies the comparison (used to decide if a count of 0 takes part)."""
-        op, v = self.operator, self.value
-        if op == "between":
-            return v[0] <= number <= v[1]
-        return {
-            "=": number == v,
-            "!=": number != v,
-            "<": number < v,
-            "<=": number <= v,
-            ">": number > v,
-            ">=": number >= v,
-        }[op]
+        return bool(self.test(number))
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"operator": self.operator, "value": _thaw(self.value)}
