@@ -40,7 +40,14 @@ from heapseg.model import (
     parse_iso_timestamp,
 )
 
-__all__ = ["CompileContext", "UnknownEventWarning", "compile_segment", "compile_where", "shift"]
+__all__ = [
+    "CompileContext",
+    "UnknownEventWarning",
+    "compile_segment",
+    "compile_where",
+    "shift",
+    "warn_unknown_events",
+]
 
 _TRUNCATE_UNITS = {"hour": "h", "day": "D", "week": "W", "month": "M"}
 _REGEX_SPECIAL = set(".^$*+?{}[]\\|()")
@@ -70,14 +77,16 @@ class CompileContext:
         Merging after the filters keeps the join to the rows a rule actually looks at.
         """
         wanted = list(dict.fromkeys(("user_id", "time", *columns)))
-        slim = events.select(*wanted)
         if self.migrations is None:
-            return slim
+            return events.select(*wanted)
         moves = self.migrations
-        joined = slim.left_join(moves, slim.user_id == moves._from)
+        # Join the filtered events directly (no slimming select first: every extra relation
+        # costs ibis compile time) and pick the columns through their source tables, which stays
+        # right even when the events table has columns named like the moves'.
+        joined = events.left_join(moves, events.user_id == moves._from)
         return joined.select(
-            user_id=ibis.coalesce(joined._to, joined.user_id),
-            **{c: joined[c] for c in wanted if c != "user_id"},
+            user_id=ibis.coalesce(moves._to, events.user_id),
+            **{c: events[c] for c in wanted if c != "user_id"},
         )
 
     def timestamp(self, value: datetime, dtype: dt.DataType | None = None) -> ir.Value:
@@ -98,6 +107,25 @@ def compile_segment(segment: Any, ctx: CompileContext) -> ir.BooleanValue:
     >>> ds.users.filter(compile_segment(seg, ds.context())).count()  # doctest: +SKIP
     """
     return _group(as_segment(segment), ctx, "")
+
+
+def warn_unknown_events(segment: Any, ctx: CompileContext) -> None:
+    """Warn, as compiling does, about events the data has never seen (for reused queries).
+
+    Referenced segments are not followed: a query that uses them is never reused.
+    """
+    _warn_unknown_events(as_segment(segment), ctx, "")
+
+
+def _warn_unknown_events(group: Group, ctx: CompileContext, path: str) -> None:
+    for i, rule in enumerate(group.rules):
+        rpath = _path(_path(path, "rules"), i)
+        if isinstance(rule, Group):
+            _warn_unknown_events(rule, ctx, rpath)
+        elif isinstance(rule, EventRule):
+            _check_event(rule.event, ctx, _path(rpath, "event"))
+            if rule.then is not None:
+                _check_event(rule.then.event, ctx, _path(rpath, "then.event"))
 
 
 def compile_where(events: ir.Table, where: Group, ctx: CompileContext) -> ir.BooleanValue:
@@ -363,8 +391,19 @@ def _window_filter(
 # ---------------------------------------------------------------------------- events
 
 
-def _events_before_as_of(ctx: CompileContext) -> ir.Table:
-    return ctx.events.filter(ctx.events.time <= ctx.timestamp(ctx.as_of))
+def _rule_events(
+    ctx: CompileContext, event: str, where: Group | None, path: str, *extra: ir.BooleanValue
+) -> ir.Table:
+    """The events named ``event`` up to ``as_of`` that pass ``where`` and ``extra``.
+
+    One filter with every condition: each separate ibis relation costs build and compile time,
+    which on small data is as long as the query itself.
+    """
+    events = ctx.events
+    conditions = [events.time <= ctx.timestamp(ctx.as_of), events.event == event]
+    if where is not None and (where.rules or where.negate):
+        conditions.append(_event_group(events, where, ctx, path))
+    return events.filter(*conditions, *extra)
 
 
 def _check_event(name: str, ctx: CompileContext, path: str) -> None:
@@ -379,12 +418,6 @@ def _check_event(name: str, ctx: CompileContext, path: str) -> None:
             UnknownEventWarning,
             stacklevel=4,
         )
-
-
-def _where(events: ir.Table, where: Group | None, ctx: CompileContext, path: str) -> ir.Table:
-    if where is None or (not where.rules and not where.negate):
-        return events
-    return events.filter(_event_group(events, where, ctx, path))
 
 
 def _event_group(events: ir.Table, group: Group, ctx: CompileContext, path: str) -> ir.BooleanValue:
@@ -407,13 +440,21 @@ def _users_with(ctx: CompileContext, ids: ir.Column) -> ir.BooleanValue:
 
 def _event_rule(rule: EventRule, ctx: CompileContext, path: str) -> ir.BooleanValue:
     _check_event(rule.event, ctx, _path(path, "event"))
-    base = _events_before_as_of(ctx)
-    named = _where(base.filter(base.event == rule.event), rule.where, ctx, _path(path, "where"))
-    window = _window_filter(named.time, rule.window, ctx)
+    where_path = _path(path, "where")
     fields = (rule.aggregate.field,) if rule.aggregate is not None else ()
     if rule.aggregate is not None:
-        _column(named, rule.aggregate.field, "event", _path(path, "aggregate"))
-    matching = ctx.attribute(named.filter(window) if window is not None else named, *fields)
+        _column(ctx.events, rule.aggregate.field, "event", _path(path, "aggregate"))
+    if rule.first_time and rule.count is None and rule.aggregate is None:
+        # Only the first-ever test applies (the model refuses first_time with did: false or
+        # then): don't build the in-window relation at all.
+        return _first_time_condition(
+            ctx.attribute(_rule_events(ctx, rule.event, rule.where, where_path)), rule, ctx
+        )
+    window = _window_filter(ctx.events.time, rule.window, ctx)
+    in_window = _rule_events(
+        ctx, rule.event, rule.where, where_path, *(() if window is None else (window,))
+    )
+    matching = ctx.attribute(in_window, *fields)
 
     if rule.then is not None:
         expr = _sequence(matching, rule, ctx, path)
@@ -423,13 +464,8 @@ def _event_rule(rule: EventRule, ctx: CompileContext, path: str) -> ir.BooleanVa
 
     conditions = []
     if rule.first_time:
-        # "Started doing": the first ever matching event (any time) lies inside the window.
-        named = ctx.attribute(named)
-        firsts = named.group_by("user_id").aggregate(first_at=named.time.min())
-        in_window = _window_filter(firsts.first_at, rule.window, ctx)
-        if in_window is not None:
-            firsts = firsts.filter(in_window)
-        conditions.append(_users_with(ctx, firsts.user_id))
+        named = _rule_events(ctx, rule.event, rule.where, where_path)
+        conditions.append(_first_time_condition(ctx.attribute(named), rule, ctx))
     if rule.count is not None:
         conditions.append(_count_condition(matching, rule.count, ctx))
     if rule.aggregate is not None:
@@ -437,6 +473,15 @@ def _event_rule(rule: EventRule, ctx: CompileContext, path: str) -> ir.BooleanVa
     if not conditions:
         conditions.append(_users_with(ctx, matching.user_id))
     return _all(conditions)
+
+
+def _first_time_condition(named: ir.Table, rule: EventRule, ctx: CompileContext) -> ir.BooleanValue:
+    # "Started doing": the first ever matching event (any time) lies inside the window.
+    firsts = named.group_by("user_id").aggregate(first_at=named.time.min())
+    in_window = _window_filter(firsts.first_at, rule.window, ctx)
+    if in_window is not None:
+        firsts = firsts.filter(in_window)
+    return _users_with(ctx, firsts.user_id)
 
 
 def _count_condition(
@@ -479,10 +524,7 @@ def _sequence(
     then = rule.then
     assert then is not None
     _check_event(then.event, ctx, _path(path, "then.event"))
-    base = _events_before_as_of(ctx)
-    seconds = ctx.attribute(
-        _where(base.filter(base.event == then.event), then.where, ctx, _path(path, "then.where"))
-    )
+    seconds = ctx.attribute(_rule_events(ctx, then.event, then.where, _path(path, "then.where")))
     first = matching.select(first_user=matching.user_id, first_time=matching.time)
     second = seconds.select(second_user=seconds.user_id, second_time=seconds.time)
     predicates = [

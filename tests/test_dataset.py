@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import warnings
 
@@ -11,6 +12,7 @@ import ibis.expr.types as ir
 import pytest
 
 import heapseg
+from heapseg import dataset as dataset_module
 from heapseg import did, user
 from heapseg.dataset import Dataset
 from heapseg.errors import DataError
@@ -53,17 +55,22 @@ def ds() -> Dataset:
 
 
 class ExecuteSpy:
-    """Counts the backend queries a dataset runs (every query goes through ``execute``)."""
+    """Counts the backend queries a dataset runs.
+
+    Every query goes through ``execute`` (an ibis expression) or, for counts on DuckDB whose SQL
+    is cached, ``_first_row_of_sql``.
+    """
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, target: Dataset) -> None:
         self.calls = 0
-        original = target.execute
+        for method in ("execute", "_first_row_of_sql"):
+            original = getattr(target, method)
 
-        def counted(expr):
-            self.calls += 1
-            return original(expr)
+            def counted(arg, original=original):
+                self.calls += 1
+                return original(arg)
 
-        monkeypatch.setattr(target, "execute", counted)
+            monkeypatch.setattr(target, method, counted)
 
 
 # --------------------------------------------------------------------------- count / counts
@@ -101,6 +108,99 @@ def test_default_as_of_of_the_dataset():
     fixed = dataset(USERS, EVENTS, as_of="2024-05-01")
     assert fixed.count(did("Buy")) == 2
     assert fixed.count(did("Buy"), as_of=AS_OF) == 1
+
+
+# --------------------------------------------------------------------------- reused compiled SQL
+
+
+class CompileSpy:
+    """Counts the segments the dataset compiles (builds an ibis expression for)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        original = dataset_module.compile_segment
+
+        def counted(segment, ctx):
+            self.calls += 1
+            return original(segment, ctx)
+
+        monkeypatch.setattr(dataset_module, "compile_segment", counted)
+
+
+def test_a_repeated_count_reuses_the_compiled_query(monkeypatch):
+    fresh = dataset(USERS, EVENTS, ACCOUNTS)
+    spy = CompileSpy(monkeypatch)
+    assert [fresh.count(PAID_VIEWERS, as_of=AS_OF) for _ in range(3)] == [2, 2, 2]
+    assert spy.calls == 1
+    both = {"viewers": VIEWERS, "paid": PAID}
+    assert fresh.counts(both, as_of=AS_OF) == {"viewers": 3, "paid": 3, "__total__": 5}
+    assert fresh.counts(both, as_of=AS_OF) == {"viewers": 3, "paid": 3, "__total__": 5}
+    assert spy.calls == 3  # the two segments once, for the one query of both
+    # The same definition as JSON text, or as a model object, is the same query.
+    assert fresh.count(json.dumps(PAID_VIEWERS), as_of=AS_OF) == 2
+    assert fresh.count(heapseg.Segment.from_dict(PAID_VIEWERS), as_of=AS_OF) == 2
+    assert spy.calls == 3
+    fresh.clear_query_cache()
+    assert fresh.count(PAID_VIEWERS, as_of=AS_OF) == 2
+    assert spy.calls == 4
+
+
+def test_reused_queries_are_per_as_of():
+    fresh = dataset(USERS, EVENTS)
+    buyers = did("Buy")
+    got = [fresh.count(buyers, as_of=moment) for moment in (AS_OF, "2024-05-01", AS_OF)]
+    assert got == [1, 2, 1]
+
+
+def test_true_and_1_are_different_definitions(monkeypatch):
+    # Frozen model objects hash True like 1: the reuse key must not confuse them.
+    fresh = dataset([{"user_id": "u1", "opt_in": True}, {"user_id": "u2", "opt_in": False}])
+    assert fresh.count(group(user_rule("opt_in", "=", True)), as_of=AS_OF) == 1
+    with pytest.raises(heapseg.SchemaError, match="true or false"):
+        fresh.count(group(user_rule("opt_in", "=", 1)), as_of=AS_OF)
+
+
+def test_references_to_saved_segments_are_compiled_every_time():
+    saved: dict[str, dict] = {"s": PAID}
+
+    class Resolver:
+        def resolve_segment(self, segment_id: str):
+            return heapseg.Segment.from_dict(saved[segment_id])
+
+    fresh = dataset(USERS, EVENTS, resolver=Resolver())
+    in_saved = group({"kind": "segment", "id": "s"})
+    assert fresh.count(in_saved, as_of=AS_OF) == 3
+    assert fresh.counts({"in": in_saved}, as_of=AS_OF)["in"] == 3
+    saved["s"] = PAID_VIEWERS  # someone edited the saved segment
+    assert fresh.count(in_saved, as_of=AS_OF) == 2
+    assert fresh.counts({"in": in_saved}, as_of=AS_OF)["in"] == 2
+    saved["s"] = group(event_rule("Buy"))
+    assert fresh.count(in_saved, as_of=AS_OF) == 1
+
+
+def test_reused_queries_are_bounded_least_recently_used_first(monkeypatch):
+    monkeypatch.setattr(dataset_module, "_SQL_CACHE_SIZE", 4)
+    fresh = dataset(USERS, EVENTS)
+    spy = CompileSpy(monkeypatch)
+    plans = [group(user_rule("plan", "=", f"plan{i}")) for i in range(6)]
+    for definition in plans[:4]:
+        fresh.count(definition, as_of=AS_OF)
+    fresh.count(plans[0], as_of=AS_OF)  # used again: now the most recent
+    for definition in plans[4:]:
+        fresh.count(definition, as_of=AS_OF)  # pushes out plans[1] and plans[2]
+    assert spy.calls == 6
+    fresh.count(plans[0], as_of=AS_OF)
+    fresh.count(plans[5], as_of=AS_OF)
+    assert spy.calls == 6
+    fresh.count(plans[1], as_of=AS_OF)
+    assert spy.calls == 7
+
+
+def test_a_reused_query_still_warns_about_unknown_events():
+    fresh = dataset(USERS, EVENTS)
+    for _ in range(2):
+        with pytest.warns(heapseg.UnknownEventWarning, match=r"rules\[0\]\.then\.event.*'Buyy'"):
+            fresh.count(group(event_rule("View", then={"event": "Buyy"})), as_of=AS_OF)
 
 
 # --------------------------------------------------------------------------- members / sql / flag
