@@ -204,7 +204,11 @@ class Dataset:
         return selected.select("user_id", *[p for p in properties if p != "user_id"])
 
     def count(self, segment: Any, as_of: Any = None, resolver: Any = None) -> int:
-        """How many users are in the segment at ``as_of`` (one backend query)."""
+        """How many users are in the segment at ``as_of`` (one backend query).
+
+        On DuckDB the query compiled for a definition and ``as_of`` is kept and reused (see
+        :meth:`clear_query_cache`), unless the definition refers to saved segments.
+        """
         seg = as_segment(segment)
         moment = self._as_of(as_of)
 
@@ -684,7 +688,9 @@ def _identity_moves(migrations: ir.Table, events: ir.Table) -> ir.Table:
 def _merge_identities(events: ir.Table, moves: ir.Table) -> ir.Table:
     """Attribute the events of ``from_user_id`` to ``to_user_id`` (Heap's identity merge)."""
     joined = events.left_join(moves, events.user_id == moves._from)
-    return joined.mutate(user_id=ibis.coalesce(joined._to, joined.user_id)).drop("_from", "_to")
+    # Columns picked through their source tables: right even if events has a ``_to`` column.
+    merged = ibis.coalesce(moves._to, events.user_id)
+    return joined.select(**{c: merged if c == "user_id" else events[c] for c in events.columns})
 
 
 def _dialect(backend: Any) -> str:

@@ -999,3 +999,24 @@ def test_identity_merge_attributes_events_to_the_new_user():
     assert ids(ds, group(event_rule("View", then={"event": "Buy"}))) == {"i2"}
     unmerged = dataset(users, events, migrations=[("anon-1", "i2")], user_migrations=None)
     assert ids(unmerged, group(event_rule("View"))) == {"i2", "i3"}
+
+
+def test_identity_merge_with_event_properties_named_like_its_own_columns():
+    # The merge joins a (_from, _to) table: events may have properties of those names too.
+    con = load([{"user_id": "u1"}, {"user_id": "u2"}], [("a1", "2024-03-01", "View")])
+    con.raw_sql("ALTER TABLE events ADD COLUMN _to VARCHAR DEFAULT 'x'")
+    con.raw_sql("ALTER TABLE events ADD COLUMN _from INTEGER DEFAULT 7")
+    con.create_table(
+        "user_migrations", pd.DataFrame({"from_user_id": ["a1"], "to_user_id": ["u1"]})
+    )
+    ds = heapseg.connect(con)
+    assert ds.events.columns[-2:] == ("_to", "_from")
+    frame = ds.execute(ds.events.select("user_id", "_to", "_from"))
+    assert frame.to_dict("records") == [{"user_id": "u1", "_to": "x", "_from": 7}]
+    on_to = group(event_rule("View", where=group(prop("event_property", "_to", "=", "x"))))
+    assert ids(ds, on_to) == {"u1"}
+    assert ds.count(on_to, as_of=AS_OF) == 1
+    summed = event_rule(
+        "View", aggregate={"fn": "sum", "field": "_from", "operator": "=", "value": 7}
+    )
+    assert ds.count(group(summed), as_of=AS_OF) == 1
