@@ -77,16 +77,17 @@ class CompileContext:
         Merging after the filters keeps the join to the rows a rule actually looks at.
         """
         wanted = list(dict.fromkeys(("user_id", "time", *columns)))
+        slim = events.select(*wanted)
         if self.migrations is None:
-            return events.select(*wanted)
+            return slim
         moves = self.migrations
-        # Join the filtered events directly (no slimming select first: every extra relation
-        # costs ibis compile time) and pick the columns through their source tables, which stays
-        # right even when the events table has columns named like the moves'.
-        joined = events.left_join(moves, events.user_id == moves._from)
+        # Slim before joining: ibis builds a join over 3 columns far faster than over the whole
+        # events table. Columns are picked through their source tables, which stays right even
+        # when an event property is named like the moves' columns.
+        joined = slim.left_join(moves, slim.user_id == moves._from)
         return joined.select(
-            user_id=ibis.coalesce(moves._to, events.user_id),
-            **{c: events[c] for c in wanted if c != "user_id"},
+            user_id=ibis.coalesce(moves._to, slim.user_id),
+            **{c: slim[c] for c in wanted if c != "user_id"},
         )
 
     def timestamp(self, value: datetime, dtype: dt.DataType | None = None) -> ir.Value:

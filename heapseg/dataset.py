@@ -679,10 +679,9 @@ def _normalise(table: ir.Table, role: str, mapping: Mapping[str, str]) -> ir.Tab
 def _identity_moves(migrations: ir.Table, events: ir.Table) -> ir.Table:
     """``(_from, _to)``: one target per merged id, so no event is ever counted twice."""
     id_type = events.user_id.type()
-    typed = migrations.select(
-        _from=migrations.from_user_id.cast(id_type), _to=migrations.to_user_id.cast(id_type)
+    return migrations.group_by(_from=migrations.from_user_id.cast(id_type)).aggregate(
+        _to=migrations.to_user_id.cast(id_type).min()
     )
-    return typed.group_by("_from").aggregate(_to=typed._to.min())
 
 
 def _merge_identities(events: ir.Table, moves: ir.Table) -> ir.Table:
