@@ -317,8 +317,8 @@ class Dataset:
         """The one row of the query ``build()`` makes from ``segments``.
 
         On DuckDB the SQL compiled for the same definitions and ``as_of`` is reused: building and
-        compiling the ibis expression takes 13-25 ms, half as long as the query itself on 100,000
-        users, and live counts, charts and catalog overviews ask for the same definitions again.
+        compiling the ibis expression takes 13-25 ms, up to half as long as the query itself on
+        100,000 users, and notebooks and live counts ask for the same definitions again.
         Definitions that refer to saved segments are compiled afresh every time, since the
         catalog may have changed what they select, and so are queries over in-memory tables;
         other engines always go through ibis, where the warehouse's latency dominates.
