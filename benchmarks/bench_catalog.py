@@ -128,7 +128,7 @@ def main(n: int = 5000) -> dict[str, tuple[float, float]]:
             lambda: cat.save(definition(random.Random()), f"new {next(counter)}")
         )
         figures["update one segment"] = timed(
-            lambda: cat.update(cat.get("seg-bench-00042"), description=str(time.time()))
+            lambda: cat.update(cat.get(f"seg-bench-{n // 3:05d}"), description=str(time.time()))
         )
         print(f"catalog of {n} segments, {size_mb:.1f} MB; median of repeats, ms")
         print(f"{'':40s} {'wall':>8s} {'cpu':>8s}")

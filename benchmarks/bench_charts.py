@@ -13,20 +13,16 @@ result any chart query brought into Python, next to the number of events.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from datetime import timedelta
-from pathlib import Path
 
 import pandas as pd
+from bench_common import interleaved_medians, sample_path
 
 import heapseg
 from heapseg import charts, did, did_not, user
 from heapseg.dataset import Dataset
-from heapseg.sample import SAMPLE_AS_OF, generate
-
-DATA = Path(__file__).parent / "data"
+from heapseg.sample import SAMPLE_AS_OF
 
 SEGMENTS = {
     "Paid": user.subscription_type == "paid",
@@ -74,22 +70,6 @@ ORDER BY 1
 RUNS = {"daily, 30 days": ("day", 30), "weekly, 12 weeks": ("week", 12)}
 
 
-def _paired_medians(ours, hand, repeat: int) -> tuple[float, float, object, object]:
-    """Median seconds of both, runs interleaved so that both see the same machine load."""
-    our_result, hand_result = ours(), hand()  # warm-up: file pages and the event-name cache
-    our_times, hand_times = [], []
-    for _ in range(repeat):
-        for fn, times in ((ours, our_times), (hand, hand_times)):
-            start = time.perf_counter()
-            result = fn()
-            times.append(time.perf_counter() - start)
-            if fn is ours:
-                our_result = result
-            else:
-                hand_result = result
-    return statistics.median(our_times), statistics.median(hand_times), our_result, hand_result
-
-
 def _hand_numbers(raw, unit: str, last: int) -> pd.DataFrame:
     end = SAMPLE_AS_OF  # the sample's as_of is a midnight (and a Sunday-to-Monday boundary)
     start = end - (timedelta(days=last) if unit == "day" else timedelta(weeks=last))
@@ -119,35 +99,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
 
-    path = DATA / f"sample-{args.users}.duckdb"
-    if not path.exists():
-        DATA.mkdir(parents=True, exist_ok=True)
-        generate(path, n_users=args.users)
+    path = sample_path(args.users)
     ds = heapseg.connect(path, as_of=SAMPLE_AS_OF)
     raw = ds.backend.con
     counts = ds.table_counts()
     print(f"dataset: {counts['users']:,} users, {counts['events']:,} events ({path.name})")
 
     sizes: list[int] = []
-    execute = Dataset._execute
+    execute = Dataset.execute
 
     def recording(self: Dataset, expr):
         result = execute(self, expr)
         sizes.append(len(result) if hasattr(result, "__len__") else 1)
         return result
 
-    Dataset._execute = recording  # type: ignore[method-assign]
+    Dataset.execute = recording  # type: ignore[method-assign]
     print(
         f"{'trend by 3 segments':<20} {'heapseg s':>10} {'hand SQL s':>11} {'ratio':>6} {'rows':>5}"
     )
     worst = 0.0
     try:
         for name, (unit, last) in RUNS.items():
-            ours, hand, data, expected = _paired_medians(
-                lambda u=unit, n=last: _chart_numbers(ds, u, n),
-                lambda u=unit, n=last: _hand_numbers(raw, u, n),
+            timings = interleaved_medians(
+                {
+                    "ours": lambda u=unit, n=last: _chart_numbers(ds, u, n),
+                    "hand": lambda u=unit, n=last: _hand_numbers(raw, u, n),
+                },
                 args.repeat,
             )
+            (ours, data), (hand, expected) = timings["ours"], timings["hand"]
             if not _same(data, expected):
                 print(f"MISMATCH {name}:\n{data}\n{expected}")
                 return 1
@@ -155,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             worst = max(worst, ratio)
             print(f"{name:<20} {ours:>10.4f} {hand:>11.4f} {ratio:>6.2f} {len(data):>5}")
     finally:
-        Dataset._execute = execute  # type: ignore[method-assign]
+        Dataset.execute = execute  # type: ignore[method-assign]
     print(f"worst ratio: {worst:.2f} (target <= 1.5); numbers equal to the hand-written SQL's")
     print(
         f"largest result a chart query brought into Python: {max(sizes)} rows "

@@ -12,18 +12,13 @@ ibis builds and compiles the expression each time) and warm (the same definition
 from __future__ import annotations
 
 import argparse
-import resource
-import statistics
 import sys
-import time
-from pathlib import Path
-from typing import Any
+
+from bench_common import interleaved_medians, peak_rss_mb, sample_path
 
 import heapseg
 from heapseg import did, did_not, user
-from heapseg.sample import SAMPLE_AS_OF, generate
-
-DATA = Path(__file__).parent / "data"
+from heapseg.sample import SAMPLE_AS_OF
 
 # The same semantics as heapseg's: events of merged anonymous ids count for their user; events
 # after as_of are ignored; relative windows are absolute timestamps.
@@ -69,37 +64,13 @@ SEGMENTS = {
 }
 
 
-def _interleaved_medians(runs: dict[str, Any], repeat: int) -> dict[str, tuple[float, object]]:
-    """Median seconds of each run, the runs taking turns (rotating who goes first).
-
-    Taking turns spreads the machine's noise evenly: timing one side's repeats after the
-    other's lets a burst of load from elsewhere land on one side only.
-    """
-    results = {name: fn() for name, fn in runs.items()}  # warm-up: file pages, event names
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    names = list(runs)
-    for i in range(repeat):
-        for name in names[i % len(names) :] + names[: i % len(names)]:
-            start = time.perf_counter()
-            results[name] = runs[name]()
-            times[name].append(time.perf_counter() - start)
-    return {name: (statistics.median(times[name]), results[name]) for name in runs}
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=9)
     args = parser.parse_args(argv)
 
-    path = DATA / f"sample-{args.users}.duckdb"
-    if not path.exists():
-        DATA.mkdir(parents=True, exist_ok=True)
-        generate(path, n_users=args.users)
+    path = sample_path(args.users)
     ds = heapseg.connect(path, as_of=SAMPLE_AS_OF)
     raw = ds.backend.con
     counts = ds.table_counts()
@@ -107,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     # What the events would take in pandas at 8 bytes a cell (strings take more): the floor of
     # any approach that pulled raw events into Python.
     events_mb = counts["events"] * n_columns * 8 / 2**20
-    rss_before = _peak_rss_mb()
+    rss_before = peak_rss_mb()
     print(f"dataset: {counts['users']:,} users, {counts['events']:,} events ({path.name})")
     print(
         "cold: the segment's SQL compiled from scratch (ibis builds and compiles the expression);"
@@ -126,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             ds.clear_query_cache()
             return ds.count(s)
 
-        timings = _interleaved_medians(
+        timings = interleaved_medians(
             {
                 "cold": cold,
                 "warm": lambda s=segment: ds.count(s),
@@ -147,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{ratios['cold']:>10.2f} {ratios['warm']:>10.2f} {timings['hand'][1]:>8,}"
         )
     print(f"worst ratio: cold {worst['cold']:.2f}, warm {worst['warm']:.2f} (target <= 1.25)")
-    peak = _peak_rss_mb()
+    peak = peak_rss_mb()
     print(
         f"peak RSS: {peak:.0f} MB (before the timed runs {rss_before:.0f} MB); "
         f"events as a DataFrame would take >= {events_mb:.0f} MB; "

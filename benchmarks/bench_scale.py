@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -21,22 +20,11 @@ import time
 from pathlib import Path
 
 import psutil
-
-import heapseg
-from heapseg.sample import SAMPLE_AS_OF, generate
-
-sys.path.insert(0, str(Path(__file__).parent))
+from bench_common import peak_rss_mb, sample_path
 from bench_engine import SEGMENTS
 
-DATA = Path(__file__).parent / "data"
-
-
-def dataset_path(users: int) -> Path:
-    path = DATA / f"sample-{users}"
-    if not path.exists():
-        DATA.mkdir(parents=True, exist_ok=True)
-        generate(path, n_users=users, fmt="parquet")
-    return path
+import heapseg
+from heapseg.sample import SAMPLE_AS_OF
 
 
 def duckdb_dataset(path: Path) -> heapseg.Dataset:
@@ -90,6 +78,7 @@ def time_counts(ds: heapseg.Dataset, repeat: int) -> dict[str, tuple[float, int]
         count = ds.count(segment)  # warm-up
         runs = []
         for _ in range(repeat):
+            ds.clear_query_cache()  # time the whole count, compiling included, on every engine
             start = time.perf_counter()
             count = ds.count(segment)
             runs.append(time.perf_counter() - start)
@@ -108,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     session = spark_session(args.spark_memory) if "spark" in args.engines else None
     results: dict[tuple[str, int], dict[str, tuple[float, int]]] = {}
     for users in args.users:
-        path = dataset_path(users)
+        path = sample_path(users, fmt="parquet")
         for engine in args.engines:
             ds = duckdb_dataset(path) if engine == "duckdb" else spark_dataset(path, session)
             events = ds.table_counts()["events"]
@@ -131,15 +120,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"growth {engine:<7} {name:<16} x{growth:5.1f} time for x{large // small} users"
                 )
-    print(f"peak RSS of this process (DuckDB in-process): {_rss_mb():.0f} MB")
+    print(f"peak RSS of this process (DuckDB in-process): {peak_rss_mb():.0f} MB")
     if session is not None:
         print(f"peak RSS of the Spark JVM: {jvm_peak_mb():.0f} MB")
         session.stop()
     return 0
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

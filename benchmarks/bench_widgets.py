@@ -20,11 +20,12 @@ import sys
 import time
 from pathlib import Path
 
+from bench_common import sample_path
+
 import heapseg
-from heapseg.sample import SAMPLE_AS_OF, generate
+from heapseg.sample import SAMPLE_AS_OF
 from heapseg.widgets import SegmentBuilder
 
-DATA = Path(__file__).parent / "data"
 WINDOW_SHOPPERS = {
     "combinator": "and",
     "rules": [
@@ -74,14 +75,13 @@ def describe(label: str, timings: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA / "sample-100000.duckdb")
-    parser.add_argument("--users", type=int, default=100_000, help="generate --data if missing")
+    parser.add_argument("--data", type=Path, help="a DuckDB file (default: the sample of --users)")
+    parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--edits", type=int, default=20)
     parser.add_argument("--debounce", type=float, default=0.25)
     args = parser.parse_args(argv)
-    if not args.data.exists():
-        args.data.parent.mkdir(parents=True, exist_ok=True)
-        generate(args.data, n_users=args.users)
+    if args.data is None:
+        args.data = sample_path(args.users)
     ds = heapseg.connect(args.data, as_of=SAMPLE_AS_OF)
     sizes = ds.table_counts()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

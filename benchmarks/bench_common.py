@@ -1,0 +1,48 @@
+"""What the benchmark scripts share: the cached sample datasets, interleaved timing, peak memory."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from heapseg.sample import generate
+
+#: Where the generated sample datasets are kept between runs (ignored by git).
+DATA = Path(__file__).parent / "data"
+
+
+def sample_path(users: int, fmt: str = "duckdb") -> Path:
+    """The sample dataset of ``users`` users in ``DATA``, generated on first use."""
+    path = DATA / (f"sample-{users}.duckdb" if fmt == "duckdb" else f"sample-{users}")
+    if not path.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        generate(path, n_users=users, fmt=fmt)
+    return path
+
+
+def interleaved_medians(
+    runs: dict[str, Callable[[], object]], repeat: int
+) -> dict[str, tuple[float, object]]:
+    """Median seconds and last result of each run, the runs taking turns (rotating who goes first).
+
+    Taking turns spreads the machine's noise evenly: timing one side's repeats after the
+    other's lets a burst of load from elsewhere land on one side only. Each run goes once
+    untimed first (file pages, the event-name cache).
+    """
+    results = {name: fn() for name, fn in runs.items()}
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for i in range(repeat):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            start = time.perf_counter()
+            results[name] = runs[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(times[name]), results[name]) for name in runs}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

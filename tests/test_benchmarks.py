@@ -1,0 +1,74 @@
+"""The benchmark scripts run end to end on a small sample and check their own numbers.
+
+Their timings are not asserted here (a shared machine is too noisy for that, and a 1,000-user
+sample says nothing about 100,000): what fails is a script that no longer runs, or whose
+results disagree with its hand-written SQL.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+USERS = "1000"
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    """``benchmarks/`` importable, its sample data in a temporary folder shared by the module."""
+    sys.path.insert(0, str(BENCHMARKS))
+    common = importlib.import_module("bench_common")
+    saved = common.DATA
+    common.DATA = tmp_path_factory.mktemp("bench-data")
+    try:
+        yield common
+    finally:
+        common.DATA = saved
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_bench_engine_counts_agree_with_hand_sql(bench, capsys):
+    engine = importlib.import_module("bench_engine")
+    assert engine.main(["--users", USERS, "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "MISMATCH" not in out
+    assert "dataset: 1,000 users" in out
+    assert "worst ratio: cold" in out
+    assert all(name in out for name in engine.SEGMENTS)
+
+
+def test_bench_charts_numbers_agree_with_hand_sql(bench, capsys):
+    charts = importlib.import_module("bench_charts")
+    # 2 means only the timing target was missed, which a tiny sample may do.
+    assert charts.main(["--users", USERS, "--repeat", "1"]) in (0, 2)
+    out = capsys.readouterr().out
+    assert "MISMATCH" not in out
+    assert "numbers equal to the hand-written SQL's" in out
+
+
+def test_bench_widgets_shows_the_counts_of_ds_count(bench, capsys):
+    widgets = importlib.import_module("bench_widgets")
+    widgets.main(["--users", USERS, "--edits", "2"])  # raises if a shown count is wrong
+    out = capsys.readouterr().out
+    assert "value change -> count (no debounce) median" in out
+
+
+def test_bench_scale_on_duckdb(bench, capsys):
+    scale = importlib.import_module("bench_scale")
+    assert scale.main(["--users", USERS, "--engines", "duckdb", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "peak RSS of this process" in out
+    assert (bench.DATA / f"sample-{USERS}" / "users.parquet").exists()
+
+
+def test_bench_catalog(bench, capsys):
+    catalog = importlib.import_module("bench_catalog")
+    figures = catalog.main(n=40)
+    assert "load + validate every entry" in figures
+    assert "catalog of 40 segments" in capsys.readouterr().out
