@@ -17,9 +17,8 @@ import sys
 from datetime import timedelta
 
 import pandas as pd
-from bench_common import interleaved_medians, sample_path
+from bench_common import interleaved_medians, open_sample
 
-import heapseg
 from heapseg import charts, did, did_not, user
 from heapseg.dataset import Dataset
 from heapseg.sample import SAMPLE_AS_OF
@@ -99,11 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
 
-    path = sample_path(args.users)
-    ds = heapseg.connect(path, as_of=SAMPLE_AS_OF)
+    ds, _, counts = open_sample(args.users)
     raw = ds.backend.con
-    counts = ds.table_counts()
-    print(f"dataset: {counts['users']:,} users, {counts['events']:,} events ({path.name})")
 
     sizes: list[int] = []
     execute = Dataset.execute

@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from heapseg.sample import generate
+import heapseg
+from heapseg.sample import SAMPLE_AS_OF, generate
 
 #: Where the generated sample datasets are kept between runs (ignored by git).
 DATA = Path(__file__).parent / "data"
@@ -21,6 +22,18 @@ def sample_path(users: int, fmt: str = "duckdb") -> Path:
         DATA.mkdir(parents=True, exist_ok=True)
         generate(path, n_users=users, fmt=fmt)
     return path
+
+
+def open_sample(users: int) -> tuple[heapseg.Dataset, Path, dict[str, int]]:
+    """The sample of ``users`` users as a dataset at its ``as_of``, announced on stdout.
+
+    Returns the dataset, its file and its tables' row counts.
+    """
+    path = sample_path(users)
+    ds = heapseg.connect(path, as_of=SAMPLE_AS_OF)
+    counts = ds.table_counts()
+    print(f"dataset: {counts['users']:,} users, {counts['events']:,} events ({path.name})")
+    return ds, path, counts
 
 
 def interleaved_medians(

@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench_common import interleaved_medians, peak_rss_mb, sample_path
+from bench_common import interleaved_medians, open_sample, peak_rss_mb
 
-import heapseg
 from heapseg import did, did_not, user
 from heapseg.sample import SAMPLE_AS_OF
 
@@ -70,16 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=9)
     args = parser.parse_args(argv)
 
-    path = sample_path(args.users)
-    ds = heapseg.connect(path, as_of=SAMPLE_AS_OF)
+    ds, path, counts = open_sample(args.users)
     raw = ds.backend.con
-    counts = ds.table_counts()
     n_columns = len(ds.raw_events.columns)
     # What the events would take in pandas at 8 bytes a cell (strings take more): the floor of
     # any approach that pulled raw events into Python.
     events_mb = counts["events"] * n_columns * 8 / 2**20
     rss_before = peak_rss_mb()
-    print(f"dataset: {counts['users']:,} users, {counts['events']:,} events ({path.name})")
     print(
         "cold: the segment's SQL compiled from scratch (ibis builds and compiles the expression);"
         "\nwarm: the same definition and as_of asked again (the SQL compiled last time is reused)"

@@ -213,8 +213,7 @@ class Dataset:
         moment = self._as_of(as_of)
 
         def build() -> ir.Expr:
-            ctx = self.context(moment, resolver)
-            return self.users.filter(compile_segment(seg, ctx)).count()
+            return self.members(seg, moment, resolver=resolver).count()
 
         return int(self._fetch_row("count", moment, [seg], build)[0])
 
@@ -228,9 +227,10 @@ class Dataset:
         moment = self._as_of(as_of)
 
         def build() -> ir.Expr:
-            ctx, users = self.context(moment, resolver), self.users
+            users = self.users
             metrics = {
-                f"s{i}": users.count(where=compile_segment(seg, ctx)) for i, seg in enumerate(defs)
+                f"s{i}": users.count(where=self.predicate(seg, moment, resolver))
+                for i, seg in enumerate(defs)
             }
             return users.aggregate(__total__=users.count(), **metrics)
 
