@@ -39,6 +39,8 @@ from heapseg.model import (
     parse_contains_pattern,
     parse_iso_timestamp,
 )
+from heapseg.point_in_time import PropertyHistory
+from heapseg.resolver import Resolver
 
 __all__ = [
     "CompileContext",
@@ -65,11 +67,16 @@ class CompileContext:
     events: ir.Table
     accounts: ir.Table | None
     as_of: datetime
-    resolver: Any = None
+    resolver: Resolver | None = None
     known_events: Callable[[], set[str]] | None = None
     chain: tuple[str, ...] = field(default=())
     #: ``(_from, _to)`` pairs of merged identities; ``events`` then holds the raw user ids.
     migrations: ir.Table | None = None
+    #: Who had joined at ``as_of`` (a boolean over ``users``); None: every user, always.
+    joined: ir.BooleanValue | None = None
+    #: Where user / account properties have a history, their values at ``as_of`` come from it.
+    user_history: PropertyHistory | None = None
+    account_history: PropertyHistory | None = None
 
     def attribute(self, events: ir.Table, *columns: str) -> ir.Table:
         """Filtered events, slimmed to what a rule needs, with merged identities applied.
@@ -107,7 +114,11 @@ def compile_segment(segment: Any, ctx: CompileContext) -> ir.BooleanValue:
     >>> ds = heapseg.connect()  # doctest: +SKIP
     >>> ds.users.filter(compile_segment(seg, ds.context())).count()  # doctest: +SKIP
     """
-    return _group(as_segment(segment), ctx, "")
+    expr = _group(as_segment(segment), ctx, "")
+    # Users who had not joined are in no segment. One conjunction at the top suffices: every
+    # complement inside (did: false, not, in: false) is taken over all users, and intersecting
+    # with the joined users makes it the complement among them.
+    return expr if ctx.joined is None else ctx.joined & expr
 
 
 def warn_unknown_events(segment: Any, ctx: CompileContext) -> None:
@@ -175,7 +186,7 @@ def _item(rule: Condition, ctx: CompileContext, path: str) -> ir.BooleanValue:
     if isinstance(rule, PropertyRule):
         if rule.kind == "account":
             return _account_rule(rule, ctx, path)
-        return _property(ctx.users, rule, ctx, path, "user")
+        return _user_rule(rule, ctx, path)
     if isinstance(rule, EventRule):
         return _event_rule(rule, ctx, path)
     if isinstance(rule, SegmentRule):
@@ -183,21 +194,55 @@ def _item(rule: Condition, ctx: CompileContext, path: str) -> ir.BooleanValue:
     raise HeapsegError(f"{path}: cannot compile {type(rule).__name__}")
 
 
+def _positive_twin(rule: PropertyRule) -> tuple[PropertyRule, bool]:
+    """The rule with a negative operator turned positive, and whether it was negative."""
+    if rule.operator in NEGATED_TWIN:
+        return replace(rule, operator=NEGATED_TWIN[rule.operator]), True
+    return rule, False
+
+
+def _with_history(history: PropertyHistory | None, field: str) -> PropertyHistory | None:
+    return history if history is not None and field in history.tracked else None
+
+
+def _user_rule(rule: PropertyRule, ctx: CompileContext, path: str) -> ir.BooleanValue:
+    history = _with_history(ctx.user_history, rule.field)
+    if history is None:
+        return _property(ctx.users, rule, ctx, path, "user")
+    # A tracked property's value at as_of lives in the history: test it there and come back with
+    # the ids. Users without a value at as_of are absent, so a negative operator, as the
+    # complement of its positive twin, selects them (unset values included, as everywhere).
+    positive, negated = _positive_twin(rule)
+    state = history.state_at(ctx.as_of, [rule.field], ctx.timestamp)
+    matched = state.filter(_property(state, positive, ctx, path, "user")).user_id
+    expr = ctx.users.user_id.isin(matched)
+    return _negate(expr) if negated else expr
+
+
 def _account_rule(rule: PropertyRule, ctx: CompileContext, path: str) -> ir.BooleanValue:
     if ctx.accounts is None:
         raise SchemaError("this dataset has no accounts table", path)
     if "account_id" not in ctx.users.columns:
         raise SchemaError("the users table has no account_id column to link accounts", path)
-    positive = (
-        rule
-        if rule.operator not in NEGATED_TWIN
-        else replace(rule, operator=NEGATED_TWIN[rule.operator])
-    )
+    positive, negated = _positive_twin(rule)
     accounts = ctx.accounts
-    matched = accounts.filter(_property(accounts, positive, ctx, path, "account"))
-    expr = ctx.users.account_id.isin(matched.account_id)
+    history = _with_history(ctx.account_history, rule.field)
+    if history is None:
+        matched = accounts.filter(_property(accounts, positive, ctx, path, "account")).account_id
+    else:
+        state = history.state_at(ctx.as_of, [rule.field], ctx.timestamp)
+        # The accounts table says which accounts exist, as users says who does.
+        state = state.filter(state.account_id.isin(accounts.account_id))
+        matched = state.filter(_property(state, positive, ctx, path, "account")).account_id
+    moves = _with_history(ctx.user_history, "account_id")
+    if moves is None:
+        expr = ctx.users.account_id.isin(matched)
+    else:
+        # The user's account at as_of is the one their history gives.
+        links = moves.state_at(ctx.as_of, ["account_id"], ctx.timestamp)
+        expr = ctx.users.user_id.isin(links.filter(links.account_id.isin(matched)).user_id)
     # A user whose account_id matches no account has every account property unset.
-    return _negate(expr) if positive is not rule else expr
+    return _negate(expr) if negated else expr
 
 
 # ---------------------------------------------------------------------------- properties
@@ -219,10 +264,9 @@ def _property(
     table: ir.Table, rule: PropertyRule, ctx: CompileContext, path: str, kind: str
 ) -> ir.BooleanValue:
     col = _column(table, rule.field, kind, path)
-    if rule.operator in NEGATED_TWIN:
-        positive = replace(rule, operator=NEGATED_TWIN[rule.operator])
-        return _negate(_positive_property(col, positive, ctx, path))
-    return _positive_property(col, rule, ctx, path)
+    positive, negated = _positive_twin(rule)
+    expr = _positive_property(col, positive, ctx, path)
+    return _negate(expr) if negated else expr
 
 
 def _type_error(rule: PropertyRule, col: ir.Column, path: str, expected: str) -> SchemaError:

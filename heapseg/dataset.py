@@ -6,8 +6,8 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from dataclasses import dataclass, replace
+from datetime import datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,12 @@ import ibis.expr.datatypes as dt
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
+from heapseg.as_of import AsOf, resolve_as_of
 from heapseg.compile import CompileContext, compile_segment, warn_unknown_events
 from heapseg.errors import DataError, HeapsegError
-from heapseg.model import Group, as_segment, parse_iso_timestamp
+from heapseg.model import Group, as_segment
+from heapseg.point_in_time import PropertyHistory, joined_by
+from heapseg.resolver import Resolver
 
 __all__ = ["Dataset", "DatasetSchema", "SegmentView", "connect", "resolve_as_of"]
 
@@ -28,26 +31,11 @@ REQUIRED = {
     "events": ("user_id", "time", "event"),
     "accounts": ("account_id",),
     "user_migrations": ("from_user_id", "to_user_id"),
+    "user_history": ("user_id",),
+    "account_history": ("account_id",),
 }
 _AUTO = "auto"
 _SQL_CACHE_SIZE = 256
-
-
-def resolve_as_of(as_of: Any = None) -> datetime:
-    """``as_of`` as a naive UTC datetime: None is now; strings are ISO-8601; naive means UTC."""
-    if as_of is None:
-        return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-    if isinstance(as_of, str):
-        return parse_iso_timestamp(as_of, "as_of")
-    if isinstance(as_of, datetime):
-        if as_of.tzinfo is not None:
-            return as_of.astimezone(timezone.utc).replace(tzinfo=None)
-        return as_of
-    if isinstance(as_of, date):
-        return datetime(as_of.year, as_of.month, as_of.day)
-    if hasattr(as_of, "to_pydatetime"):  # pandas.Timestamp
-        return resolve_as_of(as_of.to_pydatetime())
-    raise HeapsegError(f"as_of must be a datetime, a date or an ISO-8601 string, got {as_of!r}")
 
 
 @dataclass(frozen=True)
@@ -74,6 +62,10 @@ class Dataset:
     Build one with :func:`heapseg.connect`. Every method runs one backend query and brings back
     only small results; ``members`` stays lazy.
 
+    Every evaluation happens at a moment ``as_of``: events after it are ignored, users who had
+    not joined by then are in no segment and not in the total (``joining``), and properties with
+    a history table take their value at ``as_of`` (``user_history``, ``account_history``).
+
     Examples
     --------
     >>> import heapseg
@@ -90,10 +82,13 @@ class Dataset:
         accounts: ir.Table | None = None,
         migrations: ir.Table | None = None,
         *,
-        resolver: Any = None,
+        user_history: PropertyHistory | None = None,
+        account_history: PropertyHistory | None = None,
+        joining: bool = True,
+        resolver: Resolver | None = None,
         name: str = "dataset",
-        default_as_of: Any = None,
-        _opener: Any = None,
+        default_as_of: AsOf = None,
+        _opener: Callable[[], Dataset] | None = None,
     ) -> None:
         self.backend = backend
         self.name = name
@@ -102,6 +97,13 @@ class Dataset:
         self.users = users
         self.accounts = accounts
         self.migrations = migrations
+        self.user_history = user_history
+        self.account_history = account_history
+        #: Users count from when they joined (``users.joined_at``, else their first event);
+        #: False: every users row is a user at every ``as_of``.
+        self.joining = joining
+        #: Facts about the data that let the join test skip work (see :meth:`_joined`).
+        self._join_facts: tuple[bool, datetime | None] | None = None
         self.raw_events = events
         self._moves = _identity_moves(migrations, events) if migrations is not None else None
         self.events = _merge_identities(events, self._moves) if self._moves is not None else events
@@ -140,12 +142,21 @@ class Dataset:
                 self._event_names = [str(v) for v in frame["event"] if v is not None]
             return list(self._event_names)
 
-    def distinct_values(self, kind: str, field: str, limit: int = 50) -> list:
-        """The most common values of a property (for pickers), most frequent first."""
-        table = {"user": self.users, "account": self.accounts, "event": self.events}.get(
-            kind.replace("event_property", "event")
-        )
-        if table is None or field not in table.columns:
+    def distinct_values(self, kind: str, field: str, limit: int = 50, as_of: AsOf = None) -> list:
+        """The most common values of a property (for pickers), most frequent first.
+
+        User and account properties are counted over the users who had joined at ``as_of``
+        (default: the dataset's), with their values at ``as_of`` where a history has them.
+        """
+        kind = kind.replace("event_property", "event")
+        table = None
+        if kind == "user" and field in self.users.columns:
+            table = self.users_at(as_of, [field])
+        elif kind == "account" and self.accounts is not None and field in self.accounts.columns:
+            table = self.accounts_at(as_of, [field])
+        elif kind == "event" and field in self.events.columns:
+            table = self.events
+        if table is None:
             raise DataError(f"no {kind} property {field!r} in {self.name}")
         present = table.filter(table[field].notnull())
         counts = (
@@ -156,52 +167,110 @@ class Dataset:
         )
         return [_plain(v) for v in self.execute(counts)[field]]
 
-    def total_users(self) -> int:
-        """How many users the dataset has (the denominator of every share).
+    def total_users(self, as_of: AsOf = None) -> int:
+        """How many users had joined at ``as_of``: the denominator of every share."""
+        users = self.users
+        return int(self.execute(users.count(where=self.population(as_of))))
 
-        The users table has no time: every user counts at every ``as_of``.
+    def population(self, as_of: AsOf = None) -> ir.BooleanValue:
+        """Whether each user had joined at ``as_of``, as a boolean over :attr:`users`.
+
+        ``users.joined_at`` decides where it is set, else the user's first event; a user with
+        neither is always a user. Always true when the dataset was opened with ``joining=False``.
         """
-        return int(self.execute(self.users.count()))
+        joined = self.context(as_of).joined
+        return joined if joined is not None else ibis.literal(True)
+
+    def users_at(self, as_of: AsOf = None, properties: Sequence[str] | None = None) -> ir.Table:
+        """The users who had joined at ``as_of``, with their properties at ``as_of`` (lazy)."""
+        return self.members(Group(), as_of, properties)
+
+    def accounts_at(self, as_of: AsOf = None, properties: Sequence[str] | None = None) -> ir.Table:
+        """The accounts with their properties at ``as_of`` (from ``account_history`` where it has
+        them, else current values), lazy."""
+        if self.accounts is None:
+            raise DataError(f"{self.name} has no accounts table")
+        names = [c for c in (properties or self.accounts.columns) if c != "account_id"]
+        return _at(self.accounts, "account_id", names, self.account_history, self.context(as_of))
+
+    def properties_note(self) -> str:
+        """Where property values come from: ``"user properties as of today"`` without history,
+        else which are historical (the line charts and widgets show next to an ``as_of``)."""
+        parts = []
+        for kind, history in (("user", self.user_history), ("account", self.account_history)):
+            if kind == "account" and self.accounts is None:
+                continue
+            if history is None or not history.tracked:
+                parts.append(f"{kind} properties as of today")
+            else:
+                parts.append(f"{kind} {', '.join(history.tracked)} at as_of")
+        return "; ".join(parts)
 
     # ------------------------------------------------------------------ segments
 
-    def context(self, as_of: Any = None, resolver: Any = None) -> CompileContext:
-        """The compile context at ``as_of`` (for the compiler and for charts built on it)."""
-        return CompileContext(
+    def context(
+        self, as_of: AsOf = None, resolver: Resolver | None = None, *, portable: bool = False
+    ) -> CompileContext:
+        """The compile context at ``as_of`` (for the compiler and for charts built on it).
+
+        ``portable`` spells out the whole join test even where facts about today's data make
+        part of it unnecessary (for SQL that is run elsewhere or later).
+        """
+        moment = self.resolve_as_of(as_of)
+        ctx = CompileContext(
             users=self.users,
             events=self.raw_events,
             accounts=self.accounts,
             migrations=self._moves,
-            as_of=resolve_as_of(as_of if as_of is not None else self.default_as_of),
+            as_of=moment,
             resolver=resolver if resolver is not None else self.resolver,
             known_events=self._known_events if self.check_events else None,
+            user_history=self.user_history,
+            account_history=self.account_history,
         )
+        if not self.joining:
+            return ctx
+        return replace(ctx, joined=self._joined(ctx, portable))
 
-    def predicate(self, segment: Any, as_of: Any = None, resolver: Any = None) -> ir.BooleanValue:
-        """The segment as a boolean expression over :attr:`users`."""
+    def resolve_as_of(self, as_of: AsOf = None) -> datetime:
+        """``as_of`` as a naive UTC datetime: ``as_of``, else the dataset's default, else now."""
+        return resolve_as_of(as_of, self.default_as_of)
+
+    def predicate(
+        self, segment: Any, as_of: AsOf = None, resolver: Resolver | None = None
+    ) -> ir.BooleanValue:
+        """The segment as a boolean expression over :attr:`users` (joining included)."""
         return compile_segment(as_segment(segment), self.context(as_of, resolver))
 
     def members(
         self,
         segment: Any,
-        as_of: Any = None,
+        as_of: AsOf = None,
         properties: Sequence[str] | None = None,
-        resolver: Any = None,
+        resolver: Resolver | None = None,
     ) -> ir.Table:
-        """The segment's users as a lazy ibis table: ``user_id`` plus user properties.
+        """The segment's users as a lazy ibis table: ``user_id`` plus user properties at ``as_of``.
 
         ``properties`` picks the columns after ``user_id`` (default: all user properties).
+        Properties that the user history tracks take their value at ``as_of``.
         Call ``.to_pandas()``, ``.head()`` or ``.count()`` on the result; nothing runs before.
         """
-        selected = self.users.filter(self.predicate(segment, as_of, resolver))
+        return self._members(self.context(as_of, resolver), segment, properties)
+
+    def _members(
+        self, ctx: CompileContext, segment: Any, properties: Sequence[str] | None
+    ) -> ir.Table:
+        selected = self.users.filter(compile_segment(as_segment(segment), ctx))
         if properties is None:
-            return selected
-        unknown = [p for p in properties if p not in self.users.columns]
-        if unknown:
-            raise DataError(
-                f"unknown user properties {unknown}; known: {', '.join(self.users.columns)}"
-            )
-        return selected.select("user_id", *[p for p in properties if p != "user_id"])
+            names = [c for c in self.users.columns if c != "user_id"]
+        else:
+            unknown = [p for p in properties if p not in self.users.columns]
+            if unknown:
+                raise DataError(
+                    f"unknown user properties {unknown}; known: {', '.join(self.users.columns)}"
+                )
+            names = [p for p in properties if p != "user_id"]
+        return _at(selected, "user_id", names, self.user_history, ctx)
 
     def count(self, segment: Any, as_of: Any = None, resolver: Any = None) -> int:
         """How many users are in the segment at ``as_of`` (one backend query).
@@ -210,7 +279,7 @@ class Dataset:
         :meth:`clear_query_cache`), unless the definition refers to saved segments.
         """
         seg = as_segment(segment)
-        moment = self._as_of(as_of)
+        moment = self.resolve_as_of(as_of)
 
         def build() -> ir.Expr:
             return self.members(seg, moment, resolver=resolver).count()
@@ -222,9 +291,9 @@ class Dataset:
     ) -> dict[str, int]:
         """The counts of several segments (and ``__total__``, all users) in one backend query."""
         if not segments:
-            return {"__total__": self.total_users()}
+            return {"__total__": self.total_users(as_of)}
         defs = [as_segment(seg) for seg in segments.values()]
-        moment = self._as_of(as_of)
+        moment = self.resolve_as_of(as_of)
 
         def build() -> ir.Expr:
             users = self.users
@@ -232,7 +301,7 @@ class Dataset:
                 f"s{i}": users.count(where=self.predicate(seg, moment, resolver))
                 for i, seg in enumerate(defs)
             }
-            return users.aggregate(__total__=users.count(), **metrics)
+            return users.aggregate(__total__=users.count(where=self.population(moment)), **metrics)
 
         total, *values = self._fetch_row("counts", moment, defs, build)
         out = {name: int(n) for name, n in zip(segments, values, strict=True)}
@@ -285,13 +354,16 @@ class Dataset:
         properties: Sequence[str] | None = None,
         dialect: str | None = None,
     ) -> str:
-        """The SQL that selects the segment's members, ready to paste into the warehouse."""
-        expr = self.members(segment, as_of, properties)
+        """The SQL that selects the segment's members, ready to paste into the warehouse.
+
+        It carries the whole evaluation at ``as_of``: joining and property history included.
+        """
+        expr = self._members(self.context(as_of, portable=True), segment, properties)
         return str(ibis.to_sql(expr, dialect=dialect or _dialect(self.backend)))
 
-    def segment(self, segment: Any, as_of: Any = None) -> SegmentView:
+    def segment(self, segment: Any, as_of: AsOf = None) -> SegmentView:
         """The segment bound to this dataset: shows its count and share in the notebook."""
-        return SegmentView(self, as_segment(segment), resolve_as_of(as_of or self.default_as_of))
+        return SegmentView(self, as_segment(segment), self.resolve_as_of(as_of))
 
     # ------------------------------------------------------------------ plumbing
 
@@ -299,13 +371,46 @@ class Dataset:
         """A dataset on its own connection (a DuckDB cursor), safe to use from another thread."""
         if self._opener is None:
             return self
-        return self._opener()
+        other = self._opener()
+        other.joining = self.joining
+        other._join_facts = self._join_facts
+        return other
+
+    def _joined(self, ctx: CompileContext, portable: bool) -> ir.BooleanValue:
+        """The join test at ``ctx.as_of``; unless ``portable``, without the first-event scan
+        where two facts read once from the data show it changes nothing: no user lacks a
+        ``joined_at``, or no event lies after ``as_of``."""
+        merged = lambda: ctx.attribute(ctx.events)  # noqa: E731
+        if portable:
+            return joined_by(self.users, ctx.as_of, ctx.timestamp, merged)
+        unset_join, latest = self._facts()
+        needs_events = unset_join and latest is not None and ctx.as_of < latest
+        return joined_by(self.users, ctx.as_of, ctx.timestamp, merged if needs_events else None)
+
+    def _facts(self) -> tuple[bool, datetime | None]:
+        """(whether some user has no ``joined_at``, the latest event time): one query, cached."""
+        with self._lock:
+            if self._join_facts is None:
+                users, events = self.users, self.raw_events
+                unset = (
+                    users.joined_at.isnull().any()
+                    if "joined_at" in users.columns
+                    else ibis.literal(True)
+                )
+                row = self.execute(
+                    users.aggregate(unset=unset).cross_join(
+                        events.aggregate(latest=events.time.max())
+                    )
+                )
+                latest = row["latest"].iloc[0]
+                self._join_facts = (
+                    bool(row["unset"].iloc[0]),
+                    None if latest is None or latest != latest else resolve_as_of(latest),
+                )
+            return self._join_facts
 
     def _known_events(self) -> set[str]:
         return set(self.event_names())
-
-    def _as_of(self, as_of: Any) -> datetime:
-        return resolve_as_of(as_of if as_of is not None else self.default_as_of)
 
     def _fetch_row(
         self,
@@ -381,6 +486,9 @@ class Dataset:
             tables["accounts"] = self.accounts
         if self.migrations is not None:
             tables["user_migrations"] = self.migrations
+        for history in (self.user_history, self.account_history):
+            if history is not None:
+                tables[history.label] = history.table
         parts = [t.aggregate(table=ibis.literal(n), rows=t.count()) for n, t in tables.items()]
         frame = self.execute(ibis.union(*parts))
         return {str(r.table): int(r.rows) for r in frame.itertuples()}
@@ -405,8 +513,21 @@ class Dataset:
             f"<div class='heapseg-dataset'><b>heapseg dataset</b> {escape(self.name)} "
             f"on {escape(_dialect(self.backend))}"
             f"<table><tr><th>table</th><th>rows</th></tr>{rows}</table>"
-            f"<table><tr><th>kind</th><th>properties</th></tr>{props}</table></div>"
+            f"<table><tr><th>kind</th><th>properties</th></tr>{props}</table>"
+            f"<p>{escape(self.time_note())}</p></div>"
         )
+
+    def time_note(self) -> str:
+        """How this dataset treats time: joining and property history, in one line."""
+        if not self.joining:
+            joining = "every user counts at every as_of (joining off)"
+        elif "joined_at" in self.users.columns:
+            joining = "users count from joined_at (else their first event)"
+        else:
+            joining = "users count from their first event"
+        histories = [h.describe() for h in (self.user_history, self.account_history) if h]
+        history = "history: " + "; ".join(histories) if histories else "no property history"
+        return f"{joining}; {history}; {self.properties_note()}"
 
     def __repr__(self) -> str:
         return f"<heapseg.Dataset {self.name} on {_dialect(self.backend)}>"
@@ -465,10 +586,13 @@ def connect(
     events: str | ir.Table = "events",
     accounts: str | ir.Table | None = _AUTO,
     user_migrations: str | ir.Table | None = _AUTO,
+    user_history: str | ir.Table | None = _AUTO,
+    account_history: str | ir.Table | None = _AUTO,
     columns: Mapping[str, Mapping[str, str]] | None = None,
     database: Any = None,
-    resolver: Any = None,
-    as_of: Any = None,
+    resolver: Resolver | None = None,
+    as_of: AsOf = None,
+    joining: bool = True,
 ) -> Dataset:
     """Open a dataset: the bundled sample, a DuckDB file, a Parquet folder or an ibis backend.
 
@@ -480,16 +604,29 @@ def connect(
         backend connection (``ibis.postgres.connect(...)``, ``ibis.pyspark.connect(...)``).
     users, events, accounts, user_migrations
         Table names (or ibis tables). ``accounts`` and ``user_migrations`` are used when such a
-        table exists unless set to ``None``.
+        table exists unless set to ``None``. A ``joined_at`` column of ``users`` (timestamp or
+        date) says when each user joined.
+    user_history, account_history
+        Property history tables (names or ibis tables; by default ``user_history`` and
+        ``account_history`` when such tables exist). Snapshots form: ``user_id`` (or
+        ``account_id``), ``valid_from``, ``valid_to`` (NULL: still valid) and property columns,
+        as dbt snapshots keep them. Changes form: ``user_id``, ``time`` and property columns,
+        each row setting the non-NULL ones, as Segment's ``identifies``. Columns that the users
+        (accounts) table also has take their values at ``as_of`` from the history.
     columns
         Column mapping per table, model name to source name, for warehouses named otherwise:
-        ``{"events": {"event": "event_table_name"}}``.
+        ``{"events": {"event": "event_table_name"}, "users": {"joined_at": "joindate"},
+        "user_history": {"valid_from": "dbt_valid_from", "valid_to": "dbt_valid_to"}}``.
     database
         Passed to the backend's ``table()`` (a schema or catalog.schema).
     resolver
         Resolves ``kind: segment`` references (a :class:`heapseg.Catalog`).
     as_of
         The default ``as_of`` of every evaluation (e.g. the sample's fixed date).
+    joining
+        Users count from when they joined: ``users.joined_at`` where set, else their first
+        event (a user with neither is always a user). ``False`` makes every ``users`` row a
+        user at every ``as_of``, for data whose users table has no time.
 
     Examples
     --------
@@ -502,7 +639,22 @@ def connect(
         "events": events,
         "accounts": accounts,
         "user_migrations": user_migrations,
+        "user_history": user_history,
+        "account_history": account_history,
     }
+    dataset = _open(source, names, columns, database, resolver, as_of)
+    dataset.joining = joining
+    return dataset
+
+
+def _open(
+    source: Any,
+    names: dict[str, Any],
+    columns: Mapping[str, Mapping[str, str]] | None,
+    database: Any,
+    resolver: Resolver | None,
+    as_of: AsOf,
+) -> Dataset:
     if source is None:
         from heapseg.sample import SAMPLE_AS_OF, ensure_sample
 
@@ -635,12 +787,21 @@ def _bind(
     events = table("events")
     if users is None or events is None:
         raise DataError("a dataset needs a users table and an events table")
+    accounts = table("accounts")
+    user_history = table("user_history")
+    account_history = table("account_history")
+    if account_history is not None and accounts is None:
+        raise DataError("an account_history table needs an accounts table")
     return Dataset(
         backend,
         users,
         events,
-        table("accounts"),
+        accounts,
         table("user_migrations"),
+        user_history=_history(user_history, users, "user_id", names.get("user_history")),
+        account_history=_history(
+            account_history, accounts, "account_id", names.get("account_history")
+        ),
         resolver=resolver,
         name=name,
         default_as_of=as_of,
@@ -665,6 +826,14 @@ def _normalise(table: ir.Table, role: str, mapping: Mapping[str, str]) -> ir.Tab
             f"(columns: {', '.join(table.columns)}); map it with "
             f"columns={{'{role}': {{'{absent[0]}': '<your column>'}}}}"
         )
+    if role == "users" and "joined_at" in renamed.columns:
+        kind = renamed.joined_at.type()
+        if kind.is_date():
+            renamed = renamed.mutate(joined_at=renamed.joined_at.cast("timestamp"))
+        elif not kind.is_timestamp():
+            raise DataError(
+                f"users.joined_at must be a timestamp or a date, but its type is {kind}"
+            )
     if role == "events":
         kind = renamed.time.type()
         if kind.is_date():
@@ -674,6 +843,15 @@ def _normalise(table: ir.Table, role: str, mapping: Mapping[str, str]) -> ir.Tab
         if not renamed.event.type().is_string():
             renamed = renamed.mutate(event=renamed.event.cast("string"))
     return renamed
+
+
+def _history(
+    table: ir.Table | None, current: ir.Table | None, key: str, spec: Any
+) -> PropertyHistory | None:
+    if table is None or current is None:
+        return None
+    label = spec if isinstance(spec, str) and spec != _AUTO else f"{key[:-3]}_history"
+    return PropertyHistory.bind(table, current, key, label)
 
 
 def _identity_moves(migrations: ir.Table, events: ir.Table) -> ir.Table:
@@ -690,6 +868,26 @@ def _merge_identities(events: ir.Table, moves: ir.Table) -> ir.Table:
     # Columns picked through their source tables: right even if events has a ``_to`` column.
     merged = ibis.coalesce(moves._to, events.user_id)
     return joined.select(**{c: merged if c == "user_id" else events[c] for c in events.columns})
+
+
+def _at(
+    table: ir.Table,
+    key: str,
+    names: Sequence[str],
+    history: PropertyHistory | None,
+    ctx: CompileContext,
+) -> ir.Table:
+    """``key`` and the columns ``names`` of ``table``, those that ``history`` tracks taken at
+    ``ctx.as_of`` (unset where the history has no value then), the others as they are."""
+    tracked = [c for c in names if history is not None and c in history.tracked]
+    if not tracked:
+        return table.select(key, *names)
+    assert history is not None
+    state = history.state_at(ctx.as_of, tracked, ctx.timestamp)
+    joined = table.left_join(state, table[key] == state[key])
+    return joined.select(
+        **{key: table[key]}, **{c: state[c] if c in tracked else table[c] for c in names}
+    )
 
 
 def _dialect(backend: Any) -> str:
