@@ -1,9 +1,9 @@
 """A slow reference evaluator of segment format 1, written from the spec alone (plain Python, no SQL).
 
-It exists to be an independent oracle for the compiler: it is written from
-``/work/shared/spec/segment-format.md`` and ``data-model.md`` only, loops over
-users and events one by one, and favours obviousness over speed. Use it on
-small data (tens of users, hundreds of events).
+It exists to be an independent oracle for the compiler: it is written from the
+format documentation in docs/ (the segment format and the data model, "Time"
+included) only, loops over users and events one by one, and favours
+obviousness over speed. Use it on small data (tens of users, hundreds of events).
 
 Readings of the spec where it leaves room (each one is marked ``READING`` below):
 
@@ -26,6 +26,23 @@ Readings of the spec where it leaves room (each one is marked ``READING`` below)
 * ``user_migrations`` is applied in one hop (``from -> to``, no chains); a
   ``from_user_id`` that is still in ``users`` keeps its row but loses its events.
 * Events with a NULL ``user_id``, ``time`` or ``event`` belong to no one / never match.
+
+Point in time (data model, "Time"), as the dataset contract pins it down:
+
+* Joining (on by default): a user is a user at ``as_of`` when ``joined_at <= as_of``
+  (a date ``joined_at`` is its midnight UTC); with ``joined_at`` NULL or absent, when
+  their first event (after identity merges, any name, any time, ``where`` plays no
+  part) is ``<= as_of``; with neither, always. Segments are drawn from these users
+  only, everywhere (``did: false``, ``not``, ``in: false``, static members), and they
+  are the total.
+* History: the tracked properties are the history's columns that ``users``
+  (``accounts``) also has, minus the key and the form's own columns; others are
+  ignored. Snapshots: candidate rows ``valid_from <= as_of < valid_to`` (``valid_to``
+  NULL: open), the latest ``valid_from`` wins, ties -> the greatest non-NULL value.
+  Changes: the last non-NULL value with ``time <= as_of``, ties -> the greatest.
+  No such row: unset, never the ``users`` value.
+* A user's account at ``as_of`` is their tracked ``account_id`` when the user history
+  tracks it; account history rows count only for accounts in ``accounts``.
 """
 
 from __future__ import annotations
@@ -360,6 +377,13 @@ class Event:
 
 @dataclass
 class _Data:
+    """Everything a definition is evaluated on, at one ``as_of``.
+
+    ``user_ids`` are the users who had joined by ``as_of``: every rule, group and
+    reference draws from them only. ``all_user_ids`` are the rows of ``users``.
+    ``user_values`` / ``account_values`` hold the values at ``as_of`` of every user.
+    """
+
     as_of: dt.datetime
     user_ids: list[Any]
     user_kinds: dict[str, str]
@@ -369,11 +393,18 @@ class _Data:
     event_kinds: dict[str, str]
     events: dict[Any, list[Event]]
     segments: dict[str, Any]
+    all_user_ids: list[Any] = field(default_factory=list)
     resolving: list[str] = field(default_factory=list)
 
     @property
     def everyone(self) -> set:
+        """The users at ``as_of`` ("all users"; the total that shares divide by)."""
         return set(self.user_ids)
+
+
+def total(data: _Data) -> int:
+    """The number of users at ``as_of``: ``counts()["__total__"]``."""
+    return len(data.user_ids)
 
 
 def _columns(frame: pd.DataFrame, skip: Iterable[str]) -> tuple[dict, dict]:
@@ -386,6 +417,131 @@ def _columns(frame: pd.DataFrame, skip: Iterable[str]) -> tuple[dict, dict]:
     return kinds, values
 
 
+def _instant(value: Any) -> dt.datetime | None:
+    """A timestamp or date cell as a naive UTC datetime; a date is its midnight UTC."""
+    value = normalize(value)
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return dt.datetime(value.year, value.month, value.day)
+    return value
+
+
+# --------------------------------------------------------------------------- point in time
+
+
+SNAPSHOTS = "snapshots"
+CHANGES = "changes"
+FORM_COLUMNS = ("valid_from", "valid_to", "time")
+
+
+def history_form(history: pd.DataFrame, form: str | None = None) -> str:
+    """The form of a history table: told by its columns unless given."""
+    if form is not None:
+        if form not in (SNAPSHOTS, CHANGES):
+            raise InvalidDefinition(f"unknown history form {form!r}")
+        return form
+    # READING: a table with both valid_from and time is read as snapshots (listed first).
+    if "valid_from" in history.columns:
+        return SNAPSHOTS
+    if "time" in history.columns:
+        return CHANGES
+    raise InvalidDefinition("a history table needs a valid_from or a time column")
+
+
+def tracked_properties(history: pd.DataFrame, current: pd.DataFrame, key: str) -> list[str]:
+    """The history's columns that the current table also has, minus the key and form columns."""
+    return [
+        name
+        for name in history.columns
+        if name in current.columns and name != key and name not in FORM_COLUMNS
+    ]
+
+
+def _history_rows(history: pd.DataFrame, key: str, names: list[str]) -> dict[Any, list[dict]]:
+    """History rows per key, every cell a plain value; form columns as instants."""
+    rows: dict[Any, list[dict]] = {}
+    for record in history.to_dict("records"):
+        owner = normalize(record[key])
+        if owner is None:
+            continue  # READING: a row with a NULL key belongs to no one
+        row = {name: normalize(record[name]) for name in names}
+        for name in FORM_COLUMNS:
+            row[name] = _instant(record.get(name))
+        rows.setdefault(owner, []).append(row)
+    return rows
+
+
+def snapshot_value(rows: list[dict], name: str, as_of: dt.datetime) -> Any:
+    """Snapshots: among rows with valid_from <= as_of < valid_to (valid_to NULL: open), the
+    rows of the latest valid_from; their greatest non-NULL value; None when there is none."""
+    candidates = [
+        row
+        for row in rows
+        # A NULL valid_from never matches (its comparison is unknown); valid_to < valid_from
+        # simply never holds.
+        if row["valid_from"] is not None
+        and row["valid_from"] <= as_of
+        and (row["valid_to"] is None or as_of < row["valid_to"])
+    ]
+    if not candidates:
+        return None
+    latest = max(row["valid_from"] for row in candidates)
+    values = [row[name] for row in candidates if row["valid_from"] == latest]
+    values = [v for v in values if v is not None]
+    # The latest row wins even when its value is NULL: no fall back to an older row.
+    return max(values) if values else None
+
+
+def change_value(rows: list[dict], name: str, as_of: dt.datetime) -> Any:
+    """Changes: the value of the last row with time <= as_of that sets it (not NULL);
+    several rows at that time: the greatest value; None when no row sets it."""
+    # READING: "" is a value that a row sets (it is not NULL), and so unsets the property.
+    setting = [
+        row
+        for row in rows
+        if row["time"] is not None and row["time"] <= as_of and row[name] is not None
+    ]
+    if not setting:
+        return None
+    last = max(row["time"] for row in setting)
+    return max(row[name] for row in setting if row["time"] == last)
+
+
+def values_at(
+    history: pd.DataFrame,
+    form: str | None,
+    key: str,
+    current: pd.DataFrame,
+    keys: list[Any],
+    as_of: dt.datetime,
+) -> dict[str, dict[Any, Any]]:
+    """Tracked property -> {key: value at as_of}, for each of ``keys`` (the current table's)."""
+    form = history_form(history, form)
+    names = tracked_properties(history, current, key)
+    rows = _history_rows(history, key, names)
+    pick = snapshot_value if form == SNAPSHOTS else change_value
+    return {name: {k: pick(rows.get(k, []), name, as_of) for k in keys} for name in names}
+
+
+def joined_users(
+    user_ids: list[Any],
+    joined_at: dict[Any, dt.datetime | None] | None,
+    first_event: dict[Any, dt.datetime],
+    as_of: dt.datetime,
+) -> list[Any]:
+    """The users at ``as_of``: joined_at <= as_of when it is set, else first event <= as_of,
+    else (no events at all) always."""
+    joined = []
+    for uid in user_ids:
+        moment = joined_at.get(uid) if joined_at is not None else None
+        if moment is not None:
+            # Events before joined_at do not make the user join earlier.
+            if moment <= as_of:
+                joined.append(uid)
+        elif uid not in first_event or first_event[uid] <= as_of:
+            joined.append(uid)
+    return joined
+
+
 def load(
     users: pd.DataFrame,
     events: pd.DataFrame,
@@ -393,28 +549,66 @@ def load(
     as_of: dt.datetime | str,
     segments: dict[str, Any] | None = None,
     migrations: pd.DataFrame | None = None,
+    *,
+    joining: bool = True,
+    user_history: pd.DataFrame | None = None,
+    user_history_form: str | None = None,
+    account_history: pd.DataFrame | None = None,
+    account_history_form: str | None = None,
 ) -> _Data:
-    """Index the frames per user, with the identity merge applied and events after as_of dropped."""
+    """Index the frames per user at ``as_of``: the identity merge applied, events after as_of
+    dropped, the users who had joined, property values as of ``as_of``.
+
+    ``joining=False``: every users row is a user at every as_of. ``user_history`` /
+    ``account_history`` (keys ``user_id`` / ``account_id``) are in the snapshots form
+    (``valid_from``, ``valid_to``) or the changes form (``time``); the form is told by the
+    columns unless ``*_form`` gives it.
+    """
     as_of = parse_timestamp(as_of)
     user_ids = [normalize(u) for u in users["user_id"].tolist()]
     if len(set(user_ids)) != len(user_ids) or None in user_ids:
         raise InvalidDefinition("users.user_id must be unique and not NULL")
 
+    # READING: joined_at stays a user property as well (it is a column of users).
     kinds, columns = _columns(users, skip=("user_id",))
     user_values = {name: dict(zip(user_ids, col, strict=True)) for name, col in columns.items()}
+    if user_history is not None:
+        # Tracked properties never fall back to the users value.
+        user_values.update(
+            values_at(user_history, user_history_form, "user_id", users, user_ids, as_of)
+        )
 
     account_kinds: dict[str, str] = {}
     account_values: dict[str, dict[Any, Any]] = {}
     if accounts is not None:
         account_ids = [normalize(a) for a in accounts["account_id"].tolist()]
         a_kinds, a_columns = _columns(accounts, skip=("account_id",))
+        by_account = {
+            name: dict(zip(account_ids, col, strict=True)) for name, col in a_columns.items()
+        }
+        if account_history is not None:
+            # Only accounts of the accounts table: history rows of other ids are ignored.
+            by_account.update(
+                values_at(
+                    account_history,
+                    account_history_form,
+                    "account_id",
+                    accounts,
+                    account_ids,
+                    as_of,
+                )
+            )
+        # The user's account at as_of (tracked through the user history when it has account_id).
         user_account = user_values.get("account_id", dict.fromkeys(user_ids))
-        for name, col in a_columns.items():
-            by_account = dict(zip(account_ids, col, strict=True))
+        for name in a_columns:
             account_kinds[name] = a_kinds[name]
             # A user whose account_id matches no account has every account property unset.
             account_values[name] = {
-                uid: (by_account.get(user_account[uid]) if user_account[uid] is not None else None)
+                uid: (
+                    by_account[name].get(user_account[uid])
+                    if user_account[uid] is not None
+                    else None
+                )
                 for uid in user_ids
             }
 
@@ -431,6 +625,7 @@ def load(
     event_kinds, event_columns = _columns(events, skip=("user_id", "time", "event"))
     known = set(user_ids)
     per_user: dict[Any, list[Event]] = {uid: [] for uid in user_ids}
+    first_event: dict[Any, dt.datetime] = {}
     raw_users = [normalize(u) for u in events["user_id"].tolist()]
     raw_times = [normalize(t) for t in events["time"].tolist()]
     raw_names = [normalize(n) for n in events["event"].tolist()]
@@ -440,14 +635,27 @@ def load(
             continue
         if isinstance(time, dt.date) and not isinstance(time, dt.datetime):
             time = dt.datetime(time.year, time.month, time.day)
+        # Joining looks at every event of the user, those after as_of included.
+        if uid not in first_event or time < first_event[uid]:
+            first_event[uid] = time
         if time > as_of:  # events after as_of are ignored by every rule
             continue
         props = {prop: col[i] for prop, col in event_columns.items()}
         per_user[uid].append(Event(uid, time, name, props))
 
+    joined = user_ids
+    if joining:
+        joined_at = None
+        if "joined_at" in users.columns:
+            joined_at = {
+                uid: _instant(v)
+                for uid, v in zip(user_ids, users["joined_at"].tolist(), strict=True)
+            }
+        joined = joined_users(user_ids, joined_at, first_event, as_of)
+
     return _Data(
         as_of=as_of,
-        user_ids=user_ids,
+        user_ids=joined,
         user_kinds=kinds,
         user_values=user_values,
         account_kinds=account_kinds,
@@ -455,6 +663,7 @@ def load(
         event_kinds=event_kinds,
         events=per_user,
         segments=dict(segments or {}),
+        all_user_ids=user_ids,
     )
 
 
@@ -469,6 +678,7 @@ def evaluate(
     as_of: dt.datetime | str,
     segments: dict[str, dict | list] | None = None,
     migrations: pd.DataFrame | None = None,
+    **point_in_time: Any,
 ) -> set:
     """The set of ``user_id`` s the format-1 ``definition`` selects at ``as_of``.
 
@@ -477,7 +687,8 @@ def evaluate(
     definition
         A format-1 group.
     users, events, accounts
-        The three tables of the data model (``accounts`` may be None).
+        The three tables of the data model (``accounts`` may be None); ``users`` may
+        have a ``joined_at`` column.
     as_of
         The evaluation moment; naive means UTC.
     segments
@@ -485,8 +696,11 @@ def evaluate(
         definition, a list the frozen member ids of a static segment.
     migrations
         ``user_migrations(from_user_id, to_user_id)``.
+    point_in_time
+        ``joining``, ``user_history``, ``user_history_form``, ``account_history``,
+        ``account_history_form``: see :func:`load`.
     """
-    data = load(users, events, accounts, as_of, segments, migrations)
+    data = load(users, events, accounts, as_of, segments, migrations, **point_in_time)
     return evaluate_loaded(definition, data)
 
 

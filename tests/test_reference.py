@@ -19,21 +19,64 @@ AS_OF = dt.datetime(2024, 3, 31, 12, 0, 0)
 DAY = dt.timedelta(days=1)
 
 
+# The pandas type of each property column of the hand-made tables (users and histories).
+PROPERTY_DTYPES: dict[str, Any] = {
+    "plan": "string",
+    "email": "string",
+    "ltv": "Float64",
+    "opt_in": "boolean",
+    "signup": pd.ArrowDtype(pa.date32()),
+    "seen": "datetime64[us]",
+    "account_id": "string",
+    "tier": "string",
+    "note": "string",  # a history column that users do not have: ignored
+    "valid_from": "datetime64[us]",
+    "valid_to": "datetime64[us]",
+    "time": "datetime64[us]",
+}
+
+
+def _joined_at_column(values: list) -> pd.Series:
+    """joined_at as a date column when every value set is a date, else a timestamp column."""
+    set_values = [v for v in values if v is not None]
+    if set_values and all(
+        isinstance(v, dt.date) and not isinstance(v, dt.datetime) for v in set_values
+    ):
+        return pd.Series(values, dtype=pd.ArrowDtype(pa.date32()))
+    return pd.Series(values, dtype="datetime64[us]")
+
+
 def users_frame(rows: list[dict]) -> pd.DataFrame:
-    """Users with typed property columns; missing keys are NULL."""
+    """Users with typed property columns; missing keys are NULL.
+
+    A ``joined_at`` column is there only when some row names it.
+    """
     frame = pd.DataFrame(
         {
             "user_id": [r["user_id"] for r in rows],
-            "plan": pd.Series([r.get("plan") for r in rows], dtype="string"),
-            "email": pd.Series([r.get("email") for r in rows], dtype="string"),
-            "ltv": pd.Series([r.get("ltv") for r in rows], dtype="Float64"),
-            "opt_in": pd.Series([r.get("opt_in") for r in rows], dtype="boolean"),
-            "signup": pd.Series([r.get("signup") for r in rows], dtype=pd.ArrowDtype(pa.date32())),
-            "seen": pd.Series([r.get("seen") for r in rows], dtype="datetime64[us]"),
-            "account_id": pd.Series([r.get("account_id") for r in rows], dtype="string"),
+            **{
+                name: pd.Series([r.get(name) for r in rows], dtype=PROPERTY_DTYPES[name])
+                for name in ("plan", "email", "ltv", "opt_in", "signup", "seen", "account_id")
+            },
         }
     )
+    if any("joined_at" in r for r in rows):
+        frame["joined_at"] = _joined_at_column([r.get("joined_at") for r in rows])
     return frame
+
+
+def history_frame(key: str, rows: list[dict]) -> pd.DataFrame:
+    """A history table from dict rows: ``key``, then every column some row names, typed."""
+    names = [key, *sorted({name for row in rows for name in row} - {key})]
+    return pd.DataFrame(
+        {
+            name: pd.Series(
+                [row.get(name) for row in rows],
+                dtype="string" if name == key else PROPERTY_DTYPES[name],
+            )
+            for name in names
+        }
+    )
 
 
 def events_frame(rows: list[tuple]) -> pd.DataFrame:
@@ -717,3 +760,355 @@ def test_integer_user_ids_and_tz_aware_as_of() -> None:
     as_of = dt.datetime(2024, 3, 31, 14, tzinfo=dt.timezone(dt.timedelta(hours=2)))  # 12:00 UTC
     rule = {"kind": "event", "event": "Session"}
     assert reference.evaluate(group(rule), users, events, None, as_of) == {1}
+
+
+# --------------------------------------------------------------------------- point in time: joining
+
+US = dt.timedelta(microseconds=1)
+SESSION = {"kind": "event", "event": "Session"}
+NO_SESSION = {"kind": "event", "event": "Session", "did": False}
+
+
+def test_joined_at_decides_who_is_a_user_boundary_included(run: Callable[..., set]) -> None:
+    users = [
+        {"user_id": "at", "joined_at": AS_OF},  # joined exactly at as_of: a user
+        {"user_id": "us_after", "joined_at": AS_OF + US},  # one microsecond later: not yet
+        {"user_id": "us_before", "joined_at": AS_OF - US},
+        {"user_id": "early_events", "joined_at": AS_OF + DAY},  # events before joining: not yet
+        {"user_id": "old_events", "joined_at": AS_OF - DAY},  # events before joined_at count
+        {"user_id": "null_event_before", "joined_at": None},  # first event decides
+        {"user_id": "null_event_at", "joined_at": None},
+        {"user_id": "null_event_us_after", "joined_at": None},
+        {"user_id": "null_only_future", "joined_at": None},
+        {"user_id": "null_no_events", "joined_at": None},  # neither: a user at every as_of
+    ]
+    events = [
+        ("early_events", AS_OF - 5 * DAY, "Session"),
+        ("old_events", AS_OF - 10 * DAY, "Session"),
+        ("null_event_before", AS_OF - 3 * DAY, "Pageview"),  # any event name joins
+        ("null_event_before", AS_OF + DAY, "Session"),
+        ("null_event_at", AS_OF, "Pageview"),
+        ("null_event_us_after", AS_OF + US, "Session"),
+        ("null_only_future", AS_OF + DAY, "Session"),
+    ]
+    joined = {
+        "at",
+        "us_before",
+        "old_events",
+        "null_event_before",
+        "null_event_at",
+        "null_no_events",
+    }
+    assert run(group(), users, events) == joined
+    assert run(group(combinator="or"), users, events) == joined
+    assert run(group(NO_SESSION), users, events) == joined - {"old_events"}
+    assert run(group({**SESSION, "window": {"last": 30, "unit": "day"}}), users, events) == {
+        "old_events"
+    }
+    assert run(group(user_rule("plan", "is set"), negate=True), users, events) == joined
+    everyone = {u["user_id"] for u in users}
+    assert run(group(), users, events, joining=False) == everyone
+    assert run(group(NO_SESSION), users, events, joining=False) == everyone - {
+        "early_events",
+        "old_events",
+    }
+    # One microsecond later, the two on the boundary have joined.
+    later = AS_OF + US
+    assert run(group(), users, events, as_of=later) == joined | {"us_after", "null_event_us_after"}
+
+
+def test_date_joined_at_is_its_midnight(run: Callable[..., set]) -> None:
+    midnight = dt.datetime(2024, 3, 31)
+    users = [
+        {"user_id": "today", "joined_at": dt.date(2024, 3, 31)},
+        {"user_id": "tomorrow", "joined_at": dt.date(2024, 4, 1)},
+        {"user_id": "unset", "joined_at": None},
+    ]
+    assert run(group(), users, [], as_of=midnight) == {"today", "unset"}
+    assert run(group(), users, [], as_of=midnight - US) == {"unset"}
+
+
+def test_first_event_joining_counts_after_identity_merges(run: Callable[..., set]) -> None:
+    users = [{"user_id": u} for u in ("target", "source_in_users", "other", "future", "quiet")]
+    events = [
+        ("target", AS_OF + DAY, "Session"),
+        ("anon1", AS_OF - DAY, "Pageview"),  # merged into target: target joined a day ago
+        ("source_in_users", AS_OF - DAY, "Session"),  # moved to other: source has no events
+        ("other", AS_OF + DAY, "Session"),
+        ("future", AS_OF + DAY, "Session"),
+        ("stranger", AS_OF - DAY, "Session"),  # not a user
+    ]
+    migrations = pd.DataFrame(
+        {"from_user_id": ["anon1", "source_in_users"], "to_user_id": ["target", "other"]}
+    )
+    joined = run(group(), users, events, migrations=migrations)
+    assert joined == {"target", "source_in_users", "other", "quiet"}
+    without_merges = run(group(), users, events)
+    assert without_merges == {"source_in_users", "quiet"}
+
+
+def test_users_who_had_not_joined_are_in_no_segment(run: Callable[..., set]) -> None:
+    users = [
+        {"user_id": "in", "plan": "trial", "joined_at": AS_OF - DAY},
+        {"user_id": "out", "plan": "trial", "joined_at": AS_OF + DAY},
+        {"user_id": "out_unset", "plan": None, "joined_at": AS_OF + US},
+        {"user_id": "in_paid", "plan": "paid", "joined_at": AS_OF},
+    ]
+    segments = {
+        "trials": group(user_rule("plan", "=", "trial")),
+        "everyone": group(),
+        "frozen": ["in", "out", "out_unset", "gone"],  # frozen members that had not joined drop
+    }
+
+    def sel(*rules: dict, **kw: Any) -> set:
+        return run(group(*rules, **kw), users, [], segments=segments)
+
+    assert sel(NO_SESSION) == {"in", "in_paid"}
+    assert sel(user_rule("plan", "=", "trial"), negate=True) == {"in_paid"}
+    assert sel(user_rule("plan", "!=", "trial")) == {"in_paid"}
+    assert sel(user_rule("plan", "is not set")) == set()
+    assert sel({"kind": "segment", "id": "trials", "in": False}) == {"in_paid"}
+    assert sel({"kind": "segment", "id": "trials"}) == {"in"}
+    assert sel({"kind": "segment", "id": "everyone"}) == {"in", "in_paid"}
+    assert sel({"kind": "segment", "id": "everyone", "in": False}) == set()
+    assert sel({"kind": "segment", "id": "frozen"}) == {"in"}
+    assert sel({"kind": "segment", "id": "frozen", "in": False}) == {"in_paid"}
+    either = sel(user_rule("plan", "=", "trial"), NO_SESSION, combinator="or", negate=True)
+    assert either == set()
+
+
+def test_total_is_the_number_of_joined_users() -> None:
+    users = users_frame(
+        [
+            {"user_id": "a", "joined_at": AS_OF},
+            {"user_id": "b", "joined_at": AS_OF + US},
+            {"user_id": "c"},
+        ]
+    )
+    events = events_frame([("c", AS_OF + DAY, "Session")])
+    data = reference.load(users, events, ACCOUNTS, AS_OF)
+    assert reference.total(data) == 1
+    assert reference.total(reference.load(users, events, ACCOUNTS, AS_OF + DAY)) == 3
+    assert reference.total(reference.load(users, events, ACCOUNTS, AS_OF, joining=False)) == 3
+
+
+# --------------------------------------------------------------------------- point in time: history
+
+
+def snapshot(user: str, valid_from: dt.datetime, valid_to: dt.datetime | None, **props) -> dict:
+    return {"user_id": user, "valid_from": valid_from, "valid_to": valid_to, **props}
+
+
+def change(user: str, time: dt.datetime, **props) -> dict:
+    return {"user_id": user, "time": time, **props}
+
+
+def test_snapshots_boundaries_overlaps_and_ties(run: Callable[..., set]) -> None:
+    names = (
+        "from_at",
+        "to_at",
+        "to_us_after",
+        "from_us_after",
+        "overlap",
+        "newer_ended",
+        "tie",
+        "tie_with_null",
+        "latest_null",
+        "inverted",
+        "no_rows",
+    )
+    # The current values never show through for a tracked property; email is not tracked.
+    users = [{"user_id": u, "plan": "current", "email": "e@x.org"} for u in names]
+    rows = [
+        snapshot("from_at", AS_OF, None, plan="paid"),  # valid_from == as_of matches
+        snapshot("to_at", AS_OF - 10 * DAY, AS_OF, plan="paid"),  # valid_to == as_of does not
+        snapshot("to_us_after", AS_OF - 10 * DAY, AS_OF + US, plan="paid"),
+        snapshot("from_us_after", AS_OF + US, None, plan="paid"),
+        snapshot("overlap", AS_OF - 10 * DAY, None, plan="free"),
+        snapshot("overlap", AS_OF - 5 * DAY, AS_OF + DAY, plan="paid"),  # the latest valid_from
+        snapshot("newer_ended", AS_OF - 10 * DAY, None, plan="paid"),
+        snapshot("newer_ended", AS_OF - 5 * DAY, AS_OF - DAY, plan="free"),
+        snapshot("tie", AS_OF - 2 * DAY, None, plan="alpha"),
+        snapshot("tie", AS_OF - 2 * DAY, None, plan="beta"),  # same valid_from: the greatest
+        snapshot("tie_with_null", AS_OF - 2 * DAY, None, plan=None),
+        snapshot("tie_with_null", AS_OF - 2 * DAY, AS_OF + DAY, plan="alpha"),
+        snapshot("latest_null", AS_OF - 10 * DAY, None, plan="paid"),
+        snapshot("latest_null", AS_OF - DAY, None, plan=None),  # no fall back to an older row
+        snapshot("inverted", AS_OF - DAY, AS_OF - 2 * DAY, plan="paid"),  # never matches
+        snapshot("ghost", AS_OF - DAY, None, plan="paid"),  # not a user
+    ]
+    for row in rows:
+        row["note"] = "ignored"
+    history = history_frame("user_id", rows)
+
+    def sel(rule: dict, **kw: Any) -> set:
+        return run(group(rule), users, [], user_history=history, **kw)
+
+    assert sel(user_rule("plan", "=", "paid")) == {
+        "from_at",
+        "to_us_after",
+        "overlap",
+        "newer_ended",
+    }
+    assert sel(user_rule("plan", "is not set")) == {
+        "to_at",
+        "from_us_after",
+        "latest_null",
+        "inverted",
+        "no_rows",
+    }
+    assert sel(user_rule("plan", "=", "beta")) == {"tie"}
+    assert sel(user_rule("plan", "=", "alpha")) == {"tie_with_null"}
+    assert sel(user_rule("plan", "=", "current")) == set()
+    assert sel(user_rule("email", "=", "e@x.org")) == set(names)
+    # A microsecond earlier: from_at has no row yet, to_at's row still holds.
+    earlier = AS_OF - US
+    assert sel(user_rule("plan", "=", "paid"), as_of=earlier) == {
+        "to_at",
+        "to_us_after",
+        "overlap",
+        "newer_ended",
+    }
+
+
+def test_snapshots_without_valid_to_column(run: Callable[..., set]) -> None:
+    users = [{"user_id": u, "plan": "current"} for u in ("a", "b")]
+    history = history_frame(
+        "user_id",
+        [
+            {"user_id": "a", "valid_from": AS_OF - 2 * DAY, "plan": "free"},
+            {"user_id": "a", "valid_from": AS_OF - DAY, "plan": "paid"},
+            {"user_id": "b", "valid_from": AS_OF + US, "plan": "paid"},
+        ],
+    )
+    paid = group(user_rule("plan", "=", "paid"))
+    unset = group(user_rule("plan", "is not set"))
+    assert run(paid, users, [], user_history=history) == {"a"}
+    assert run(unset, users, [], user_history=history) == {"b"}
+    assert run(unset, users, [], user_history=history, as_of=AS_OF - 3 * DAY) == {"a", "b"}
+
+
+def test_changes_partial_rows_boundaries_and_ties(run: Callable[..., set]) -> None:
+    names = ("partial", "at", "us_after", "tie", "emptied", "null_keeps", "none_yet", "no_rows")
+    users = [{"user_id": u, "plan": "current", "ltv": 1.0} for u in names]
+    rows = [
+        change("partial", AS_OF - 3 * DAY, plan="free", ltv=5.0),
+        change("partial", AS_OF - DAY, ltv=7.0),  # sets ltv only: plan stays free
+        change("at", AS_OF, plan="paid"),  # time == as_of counts; ltv never set
+        change("us_after", AS_OF - DAY, plan="free"),
+        change("us_after", AS_OF + US, plan="paid"),  # not yet
+        change("tie", AS_OF - DAY, plan="alpha", ltv=9.0),
+        change("tie", AS_OF - DAY, plan="beta"),
+        change("tie", AS_OF - DAY, ltv=3.0),
+        change("emptied", AS_OF - 2 * DAY, plan="paid"),
+        change("emptied", AS_OF - DAY, plan=""),  # "" is set by the row, and is unset
+        change("null_keeps", AS_OF - 2 * DAY, plan="paid"),
+        change("null_keeps", AS_OF - DAY, plan=None, ltv=2.0),
+        change("none_yet", AS_OF + DAY, plan="paid", ltv=8.0),
+        change("ghost", AS_OF - DAY, plan="paid"),
+    ]
+    for row in rows:
+        row["note"] = "ignored"
+    history = history_frame("user_id", rows)
+
+    def sel(rule: dict, **kw: Any) -> set:
+        return run(group(rule), users, [], user_history=history, **kw)
+
+    assert sel(user_rule("plan", "=", "paid")) == {"at", "null_keeps"}
+    assert sel(user_rule("plan", "=", "free")) == {"partial", "us_after"}
+    assert sel(user_rule("plan", "=", "beta")) == {"tie"}
+    assert sel(user_rule("plan", "is not set")) == {"emptied", "none_yet", "no_rows"}
+    assert sel(user_rule("ltv", ">", 6)) == {"partial", "tie"}
+    assert sel(user_rule("ltv", "is not set")) == {
+        "at",
+        "us_after",
+        "emptied",
+        "none_yet",
+        "no_rows",
+    }
+    assert sel(user_rule("ltv", "=", 1.0)) == set()  # the current value never shows through
+    assert sel(user_rule("plan", "=", "paid"), as_of=AS_OF + US) == {"at", "us_after", "null_keeps"}
+
+
+def test_account_at_as_of_through_user_and_account_history(run: Callable[..., set]) -> None:
+    accounts = pd.DataFrame(
+        {
+            "account_id": ["a1", "a2", "a3"],
+            "tier": pd.Series(["gold", "silver", "platinum"], dtype="string"),
+        }
+    )
+    users = [
+        {"user_id": "mover", "account_id": "a2"},
+        {"user_id": "stayer", "account_id": "a1"},
+        {"user_id": "dangler", "account_id": "a1"},
+        {"user_id": "no_row", "account_id": "a1"},  # tracked account_id unset: no account
+        {"user_id": "on_a3", "account_id": "a1"},
+    ]
+    user_history = history_frame(
+        "user_id",
+        [
+            snapshot("mover", AS_OF - 10 * DAY, AS_OF - DAY, account_id="a1"),
+            snapshot("mover", AS_OF - DAY, None, account_id="a2"),
+            snapshot("stayer", AS_OF - 10 * DAY, None, account_id="a1"),
+            snapshot("dangler", AS_OF - 10 * DAY, None, account_id="a9"),
+            snapshot("on_a3", AS_OF - 10 * DAY, None, account_id="a3"),
+        ],
+    )
+    account_history = history_frame(
+        "account_id",
+        [
+            {"account_id": "a1", "time": AS_OF - 30 * DAY, "tier": "bronze"},
+            {"account_id": "a1", "time": AS_OF - 5 * DAY, "tier": "gold"},
+            {"account_id": "a2", "time": AS_OF - 30 * DAY, "tier": "silver"},
+            {"account_id": "a9", "time": AS_OF - 30 * DAY, "tier": "gold"},  # not an account
+            # a3 has no history row: its tier is unset, not "platinum"
+        ],
+    )
+    kw = {"accounts": accounts, "user_history": user_history, "account_history": account_history}
+
+    def tier(operator: str, value: Any = None, **more: Any) -> set:
+        rule = {"kind": "account", "field": "tier", "operator": operator}
+        if value is not None:
+            rule["value"] = value
+        return run(group(rule), users, [], **kw, **more)
+
+    assert tier("=", "gold") == {"stayer"}
+    assert tier("=", "silver") == {"mover"}
+    assert tier("is not set") == {"dangler", "no_row", "on_a3"}
+    assert tier("=", "gold", as_of=AS_OF - 2 * DAY) == {"mover", "stayer"}
+    assert tier("=", "bronze", as_of=AS_OF - 6 * DAY) == {"mover", "stayer"}
+    # Without the user history, the users' account_id (current) links to the history of accounts.
+    no_user_history = {**kw, "user_history": None}
+    got = run(
+        group({"kind": "account", "field": "tier", "operator": "=", "value": "gold"}),
+        users,
+        [],
+        **no_user_history,
+    )
+    assert got == {"stayer", "dangler", "no_row", "on_a3"}
+
+
+def test_user_history_without_account_id_keeps_the_users_account(run: Callable[..., set]) -> None:
+    users = [{"user_id": "u", "account_id": "a1", "plan": "x"}, {"user_id": "v", "plan": "x"}]
+    history = history_frame("user_id", [snapshot("u", AS_OF - DAY, None, plan="paid")])
+    gold = group({"kind": "account", "field": "tier", "operator": "=", "value": "gold"})
+    assert run(gold, users, [], user_history=history) == {"u"}
+    assert run(group(user_rule("plan", "=", "paid")), users, [], user_history=history) == {"u"}
+
+
+def test_history_reference_details() -> None:
+    users = users_frame([{"user_id": "u", "plan": "x"}])
+    events = events_frame([])
+    rows = [snapshot("u", AS_OF - DAY, None, plan="paid", note="n")]
+    history = history_frame("user_id", rows)
+    assert reference.tracked_properties(history, users, "user_id") == ["plan"]
+    assert reference.history_form(history) == "snapshots"
+    assert reference.history_form(history_frame("user_id", [change("u", AS_OF)])) == "changes"
+    with pytest.raises(reference.InvalidDefinition, match="valid_from or a time"):
+        reference.history_form(history.drop(columns=["valid_from"]))
+    with pytest.raises(reference.InvalidDefinition, match="unknown property"):
+        reference.evaluate(
+            group(user_rule("note", "=", "n")), users, events, None, AS_OF, user_history=history
+        )
+    data = reference.load(users, events, None, AS_OF, user_history=history)
+    assert data.user_values["plan"] == {"u": "paid"}
