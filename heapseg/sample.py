@@ -25,6 +25,7 @@ from heapseg.errors import HeapsegError
 
 __all__ = [
     "ACCOUNTS_SCHEMA",
+    "ACCOUNT_HISTORY_SCHEMA",
     "DATA_VERSION",
     "DEFAULT_USERS",
     "EVENTS_SCHEMA",
@@ -33,6 +34,8 @@ __all__ = [
     "SAMPLE_AS_OF",
     "SAMPLE_START",
     "USERS_SCHEMA",
+    "USER_HISTORY_SCHEMA",
+    "USER_TRAIT_CHANGES_SCHEMA",
     "default_path",
     "ensure_sample",
     "generate",
@@ -47,7 +50,7 @@ SAMPLE_START = datetime(2025, 5, 1)
 DEFAULT_USERS = 10_000
 DEFAULT_SEED = 42
 #: Bump whenever the generator's output changes, so cached files are regenerated.
-DATA_VERSION = 1
+DATA_VERSION = 2
 
 Format = Literal["duckdb", "parquet"]
 
@@ -67,6 +70,7 @@ USERS_SCHEMA = pa.schema(
         ("ltv", pa.float64()),
         ("email_opt_in", pa.bool_()),
         ("account_id", pa.int64()),
+        ("joined_at", pa.timestamp("us")),  # the signup moment (naive UTC), = "Created Account"
     ]
 )
 ACCOUNTS_SCHEMA = pa.schema(
@@ -97,12 +101,45 @@ EVENTS_SCHEMA = pa.schema(
     ]
 )
 MIGRATIONS_SCHEMA = pa.schema([("from_user_id", pa.int64()), ("to_user_id", pa.int64())])
+#: How users' tracked properties changed, snapshots form (SCD type 2; valid_to NULL = current).
+USER_HISTORY_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("valid_from", pa.timestamp("us")),
+        ("valid_to", pa.timestamp("us")),
+        ("subscription_type", pa.string()),
+        ("role", pa.string()),
+        ("account_id", pa.int64()),
+    ]
+)
+#: The same history in changes form (Segment ``identifies``): NULL = not set by this row.
+USER_TRAIT_CHANGES_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("time", pa.timestamp("us")),
+        ("subscription_type", pa.string()),
+        ("role", pa.string()),
+        ("account_id", pa.int64()),
+    ]
+)
+#: How accounts' tiers changed, snapshots form.
+ACCOUNT_HISTORY_SCHEMA = pa.schema(
+    [
+        ("account_id", pa.int64()),
+        ("valid_from", pa.timestamp("us")),
+        ("valid_to", pa.timestamp("us")),
+        ("tier", pa.string()),
+    ]
+)
 
 _SCHEMAS = {
     "users": USERS_SCHEMA,
     "accounts": ACCOUNTS_SCHEMA,
     "events": EVENTS_SCHEMA,
     "user_migrations": MIGRATIONS_SCHEMA,
+    "user_history": USER_HISTORY_SCHEMA,
+    "user_trait_changes": USER_TRAIT_CHANGES_SCHEMA,
+    "account_history": ACCOUNT_HISTORY_SCHEMA,
 }
 
 EVENT_NAMES = (
@@ -305,13 +342,17 @@ _N_PRODUCTS = 400
 _FIRST_PRODUCT_ID = 1001
 _PLAN_PRICE_PER_MONTH = 49.0
 
-# Random streams: each gets its own generator, keyed by (seed, stream, block).
+# Random streams: each gets its own generator, keyed by (seed, stream, block). The histories have
+# streams of their own so that adding them left the other tables' values unchanged.
 _STREAM_CATALOG, _STREAM_ACCOUNTS, _STREAM_USERS = 0, 1, 2
+_STREAM_USER_HISTORY, _STREAM_ACCOUNT_HISTORY = 3, 4
+_SUBSCRIPTIONS = ("trial", "free", "paid")  # codes 0, 1, 2 of the subscription arrays
 
 _DAY = 86_400.0
 _SPAN = (SAMPLE_AS_OF - SAMPLE_START).total_seconds()
 _START_US = int((SAMPLE_START - datetime(1970, 1, 1)).total_seconds()) * 1_000_000
 _START_DAYS = (SAMPLE_START - datetime(1970, 1, 1)).days
+_SPAN_MS = round(_SPAN * 1_000)
 # Share of sessions per hour of day (UTC): quiet nights, busy afternoons and evenings.
 _HOUR_WEIGHTS = np.array(
     [2, 1.5, 1, 1, 1, 1.5, 2.5, 4, 5, 6, 6.5, 7, 7, 7, 7, 7, 6.5, 6.5, 7, 7.5, 7, 6, 4.5, 3]
@@ -342,6 +383,16 @@ def _nullable(values: np.ndarray, null: np.ndarray, type_: pa.DataType) -> pa.Ar
 
 def _rng(seed: int, stream: int, block: int = 0) -> np.random.Generator:
     return np.random.default_rng([seed, stream, block])
+
+
+def _ms(t: np.ndarray) -> np.ndarray:
+    """Seconds since SAMPLE_START to whole milliseconds, the precision events are stored with."""
+    return np.floor(t * 1_000).astype(np.int64)
+
+
+def _timestamps(ms: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
+    """Milliseconds since SAMPLE_START as a timestamp column; ``null`` marks NULLs."""
+    return pa.array(_START_US + ms * 1_000, pa.timestamp("us"), mask=null)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,11 +497,34 @@ class _Events:
             raise AttributeError(name) from None
 
 
+@dataclass(frozen=True)
+class _Life:
+    """What _block decided for each user: seconds since SAMPLE_START, NaN where it did not happen."""
+
+    signup: np.ndarray
+    trial_start: np.ndarray
+    trial_lapses: np.ndarray  # bool: the trial ended 14 days after it started, back to free
+    upgrade: np.ndarray
+    active_until: np.ndarray  # churn, or the end of the history
+    dormant: np.ndarray  # never came back after signup
+
+
+@dataclass
+class _History:
+    """User property history of some users, and when they referenced which account."""
+
+    snapshots: pa.Table
+    changes: pa.Table
+    account_id: np.ndarray  # per snapshot row with an account: its account_id
+    account_since: np.ndarray  # and the row's valid_from, in ms since SAMPLE_START
+
+
 @dataclass
 class _Block:
     users: pa.Table
     events: list[_Events]
     migrations: pa.Table
+    history: _History
 
 
 def _block(seed: int, n_users: int, catalog: _Catalog, index: int) -> _Block:
@@ -642,7 +716,15 @@ def _block(seed: int, n_users: int, catalog: _Catalog, index: int) -> _Block:
     ltv += np.where(upgraded, months * _PLAN_PRICE_PER_MONTH, 0.0)
 
     users = _user_table(rng, uid, n_users, signup, subscription, np.round(ltv, 2))
-    return _Block(users, parts, migrations)
+    life = _Life(
+        signup=signup,
+        trial_start=np.where(has_trial, trial_start, np.nan),
+        trial_lapses=lapsed_trial,
+        upgrade=np.where(upgraded, upgrade_at, np.nan),
+        active_until=end,
+        dormant=dormant,
+    )
+    return _Block(users, parts, migrations, _user_history(seed, index, n_users, users, life))
 
 
 def _sessions(
@@ -743,7 +825,7 @@ def _user_table(
     return pa.table(
         {
             "user_id": pa.array(uid),
-            "subscription_type": _strings(("trial", "free", "paid"), subscription),
+            "subscription_type": _strings(_SUBSCRIPTIONS, subscription),
             "country": _strings(countries, rng.choice(len(countries), n, p=country_p)),
             "email": email,
             "role": _strings(roles, role),
@@ -753,8 +835,175 @@ def _user_table(
             "ltv": pa.array(ltv),
             "email_opt_in": pa.array(rng.random(n) < 0.62),
             "account_id": _nullable(account, no_account, pa.int64()),
+            # The "Created Account" event's time: events keep milliseconds.
+            "joined_at": _timestamps(_ms(signup)),
         },
         schema=USERS_SCHEMA,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Property histories: the lives _block simulated, told as user and account history tables
+
+
+def _user_history(seed: int, index: int, n_users: int, users: pa.Table, life: _Life) -> _History:
+    """History of subscription_type, role and account_id of one block's users.
+
+    Everyone signs up free; a trial starts at "Started Trial" and ends in paid (at "Upgrade")
+    or back in free 14 days later; straight upgrades go free -> paid at "Upgrade". A few users
+    change role or move account once. The last row of each user is their ``users`` row.
+    """
+    rng = _rng(seed, _STREAM_USER_HISTORY, index)
+    n = users.num_rows
+    roles, role_p = _weights(_ROLES)
+    role = pc.fill_null(pc.index_in(users["role"], value_set=pa.array(roles)), -1).to_numpy()
+    account = pc.fill_null(users["account_id"], -1).to_numpy()
+    n_acc = _n_accounts(n_users)
+
+    # Every draw is made for every user, so the stream's use depends on the block size only.
+    role_u, role_unset_u, role_other, role_at = (
+        rng.random(n),
+        rng.random(n),
+        rng.choice(len(roles), n, p=role_p),
+        rng.random(n),
+    )
+    move_u, move_unset_u, account_other, move_at = (
+        rng.random(n),
+        rng.random(n),
+        np.floor(n_acc * rng.random(n) ** 1.6).astype(np.int64) + 1,
+        rng.random(n),
+    )
+
+    # Role changes and account moves happen while the user is active, hours after signup. Only
+    # towards a non-NULL value: the changes form cannot set a trait to NULL.
+    span = life.active_until - life.signup
+    active = ~life.dormant & (span > 2 * _DAY)
+    role_change = active & (role >= 0) & (role_u < 0.06)
+    role_other = np.where(role_other == role, (role + 1) % len(roles), role_other)
+    role_before = np.where(role_unset_u < 0.3, -1, role_other)  # 30% filled it in later
+    move = active & (account >= 0) & (move_u < 0.05)
+    # 30% (and those who drew their own account) joined a team later; the others moved.
+    account_before = np.where((move_unset_u < 0.3) | (account_other == account), -1, account_other)
+
+    # One entry per (user, time, trait) set: the signup sets all three, then each change one.
+    i = np.arange(n)
+    signup = _ms(life.signup)
+    trial, upgrade, lapse = ~np.isnan(life.trial_start), ~np.isnan(life.upgrade), life.trial_lapses
+    # Exactly 14 days after the stored "Started Trial", and before SAMPLE_AS_OF even at its edge.
+    lapse_at = np.minimum(_ms(life.trial_start[lapse]) + 14 * 86_400_000, _SPAN_MS - 1)
+    entries = [
+        (i, signup, 0, np.ones(n, np.int64)),  # free
+        (i, signup, 1, np.where(role_change, role_before, role)),
+        (i, signup, 2, np.where(move, account_before, account)),
+        (i[trial], _ms(life.trial_start[trial]), 0, 0),  # trial
+        (i[lapse], lapse_at, 0, 1),  # free
+        (i[upgrade], _ms(life.upgrade[upgrade]), 0, 2),  # paid
+        (
+            i[role_change],
+            _ms((life.signup + (0.05 + 0.9 * role_at) * span)[role_change]),
+            1,
+            role[role_change],
+        ),
+        (i[move], _ms((life.signup + (0.05 + 0.9 * move_at) * span)[move]), 2, account[move]),
+    ]
+    user = np.concatenate([e[0] for e in entries])
+    t = np.concatenate([e[1] for e in entries])
+    trait = np.concatenate([np.full(len(e[0]), e[2]) for e in entries])
+    value = np.concatenate([np.broadcast_to(e[3], len(e[0])) for e in entries]).astype(np.int64)
+    order = np.lexsort((trait, t, user))
+    user, t, trait, value = user[order], t[order], trait[order], value[order]
+
+    # Entries at the same (user, time) make one row; each trait changes at most once per time.
+    new_row = np.ones(len(user), bool)
+    new_row[1:] = (user[1:] != user[:-1]) | (t[1:] != t[:-1])
+    row = np.cumsum(new_row) - 1
+    starts = np.flatnonzero(new_row)
+    row_user, row_t = user[starts], t[starts]
+    n_rows = len(starts)
+    is_set = np.zeros((n_rows, 3), bool)
+    is_set[row, trait] = True
+    set_value = np.full((n_rows, 3), -1, np.int64)
+    set_value[row, trait] = value
+
+    # Snapshots carry each trait forward from the row that last set it; a user's first row sets
+    # all three, so nothing carries over from the previous user.
+    pos = np.arange(n_rows)
+    state = np.empty_like(set_value)
+    for k in range(3):
+        state[:, k] = set_value[np.maximum.accumulate(np.where(is_set[:, k], pos, 0)), k]
+    last = np.ones(n_rows, bool)
+    last[:-1] = row_user[1:] != row_user[:-1]
+    valid_to = np.append(row_t[1:], 0)
+
+    user_id = pa.array(users["user_id"].to_numpy()[row_user])
+
+    def traits(codes: np.ndarray) -> dict[str, pa.Array]:
+        return {
+            "subscription_type": _strings(_SUBSCRIPTIONS, codes[:, 0]),
+            "role": _strings(roles, codes[:, 1]),
+            "account_id": _nullable(codes[:, 2], codes[:, 2] < 0, pa.int64()),
+        }
+
+    snapshots = pa.table(
+        {
+            "user_id": user_id,
+            "valid_from": _timestamps(row_t),
+            "valid_to": _timestamps(valid_to, last),
+            **traits(state),
+        },
+        schema=USER_HISTORY_SCHEMA,
+    )
+    changes = pa.table(
+        {"user_id": user_id, "time": _timestamps(row_t), **traits(set_value)},
+        schema=USER_TRAIT_CHANGES_SCHEMA,
+    )
+    with_account = state[:, 2] >= 0
+    return _History(snapshots, changes, state[with_account, 2], row_t[with_account])
+
+
+def _account_history(seed: int, accounts: pa.Table, since: np.ndarray) -> pa.Table:
+    """Tier history of every account from ``since`` (ms after SAMPLE_START), its creation.
+
+    Some accounts climbed one or two tiers, a few came down one; the last row of each account is
+    its ``accounts`` tier.
+    """
+    rng = _rng(seed, _STREAM_ACCOUNT_HISTORY)
+    n = accounts.num_rows
+    tiers = [name for name, _ in _TIERS]
+    tier = pc.index_in(accounts["tier"], value_set=pa.array(tiers)).to_numpy().astype(np.int64)
+    u, two_u, f1, f2 = rng.random(n), rng.random(n), rng.random(n), rng.random(n)
+
+    room = _SPAN_MS - since
+    can = room > 2 * _DAY * 1_000
+    up = can & (tier >= 1) & (u < 0.3)
+    two = up & (tier >= 2) & (two_u < 0.4)
+    down = can & (tier <= len(tiers) - 2) & (u > 0.95)
+    n_changes = up.astype(np.int64) + two + down
+    step = np.where(down, -1, 1)
+    first_tier = tier - step * n_changes
+    # Change times, well apart: one change anywhere, two in the first and the second half.
+    times = np.stack(
+        [
+            since,
+            since + np.floor(np.where(two, 0.05 + 0.45 * f1, 0.05 + 0.9 * f1) * room),
+            since + np.floor((0.55 + 0.4 * f2) * room),
+        ],
+        axis=1,
+    ).astype(np.int64)
+
+    acc = np.repeat(np.arange(n), 1 + n_changes)
+    k = np.arange(len(acc)) - np.repeat(np.cumsum(1 + n_changes) - 1 - n_changes, 1 + n_changes)
+    valid_from = times[acc, k]
+    last = np.ones(len(acc), bool)
+    last[:-1] = acc[1:] != acc[:-1]
+    return pa.table(
+        {
+            "account_id": pa.array(accounts["account_id"].to_numpy()[acc]),
+            "valid_from": _timestamps(valid_from),
+            "valid_to": _timestamps(np.append(valid_from[1:], 0), last),
+            "tier": _strings(tiers, first_tier[acc] + step[acc] * k),
+        },
+        schema=ACCOUNT_HISTORY_SCHEMA,
     )
 
 
@@ -795,6 +1044,7 @@ class _Chunk:
     users: pa.Table
     events: pa.Table
     migrations: pa.Table
+    history: _History
 
 
 def _chunks(seed: int, n_users: int, chunk_users: int) -> Iterator[_Chunk]:
@@ -809,6 +1059,12 @@ def _chunks(seed: int, n_users: int, chunk_users: int) -> Iterator[_Chunk]:
             pa.concat_tables([b.users for b in blocks]),
             _events_table(_Events.concat([e for b in blocks for e in b.events]), catalog),
             pa.concat_tables([b.migrations for b in blocks]),
+            _History(
+                pa.concat_tables([b.history.snapshots for b in blocks]),
+                pa.concat_tables([b.history.changes for b in blocks]),
+                np.concatenate([b.history.account_id for b in blocks]),
+                np.concatenate([b.history.account_since for b in blocks]),
+            ),
         )
 
 
@@ -897,7 +1153,13 @@ def generate(
     ----------
     path
         A DuckDB file (``fmt="duckdb"``) or a folder to create (``fmt="parquet"``: ``users.parquet``,
-        ``accounts.parquet``, ``user_migrations.parquet`` and ``events/part-*.parquet``).
+        ``accounts.parquet``, ``user_migrations.parquet``, ``user_history.parquet``,
+        ``user_trait_changes.parquet``, ``account_history.parquet`` and
+        ``events/part-*.parquet``). ``users.joined_at`` is each user's signup moment (the time
+        of their "Created Account" event). The histories: ``user_history`` (snapshots: ``valid_from``,
+        ``valid_to``) and ``user_trait_changes`` (changes: ``time``, NULL = not set) tell how
+        each user's subscription_type, role and account_id came to their ``users`` values;
+        ``account_history`` (snapshots) does the same for account tiers.
     n_users
         Number of users (1 to a few million); about 70 events per user on average.
     seed
@@ -951,7 +1213,7 @@ def default_path(n_users: int = DEFAULT_USERS, *, seed: int = DEFAULT_SEED) -> P
     Examples
     --------
     >>> default_path(1_000).name
-    'heapseg-sample-v1-1000u-seed42.duckdb'
+    'heapseg-sample-v2-1000u-seed42.duckdb'
     """
     folder = os.environ.get("HEAPSEG_DATA_DIR") or Path.home() / ".cache" / "heapseg"
     return Path(folder) / f"heapseg-sample-v{DATA_VERSION}-{n_users}u-seed{seed}.duckdb"
@@ -1002,12 +1264,21 @@ def _write(path: Path, n_users: int, seed: int, fmt: str, chunk_users: int) -> N
     started = time.perf_counter()
     writer = _DuckDBWriter(path) if fmt == "duckdb" else _ParquetWriter(path)
     try:
-        writer.write("accounts", _accounts(seed, n_users))
+        accounts = _accounts(seed, n_users)
+        writer.write("accounts", accounts)
+        # An account is created when a user first belongs to it (per the user history).
+        created = np.full(accounts.num_rows + 1, _SPAN_MS, np.int64)  # indexed by account_id
         n_events = 0
         for i, chunk in enumerate(_chunks(seed, n_users, chunk_users)):
             writer.write("users", chunk.users)
             writer.write("events", chunk.events)
             writer.write("user_migrations", chunk.migrations)
+            writer.write("user_history", chunk.history.snapshots)
+            writer.write("user_trait_changes", chunk.history.changes)
+            known = chunk.history.account_id <= accounts.num_rows  # not the missing accounts
+            np.minimum.at(
+                created, chunk.history.account_id[known], chunk.history.account_since[known]
+            )
             n_events += chunk.events.num_rows
             log.debug(
                 "chunk %d: %d users, %d events (%.1fs)",
@@ -1016,6 +1287,9 @@ def _write(path: Path, n_users: int, seed: int, fmt: str, chunk_users: int) -> N
                 chunk.events.num_rows,
                 time.perf_counter() - started,
             )
+        # Accounts no user ever belonged to exist from the start.
+        created = np.where(created[1:] == _SPAN_MS, 0, created[1:])
+        writer.write("account_history", _account_history(seed, accounts, created))
     finally:
         writer.close()
     log.info(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -15,6 +17,16 @@ from heapseg import sample
 from heapseg.errors import HeapsegError
 
 N = 2_000
+TABLES = (
+    "users",
+    "accounts",
+    "events",
+    "user_migrations",
+    "user_history",
+    "user_trait_changes",
+    "account_history",
+)
+TRAITS = ["subscription_type", "role", "account_id"]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +64,7 @@ BUYERS = "(select distinct user_id from events where event = 'Completed Order')"
 def test_same_seed_and_size_give_identical_tables(tmp_path: Path) -> None:
     a = sample.generate(tmp_path / "a", 1_000, seed=7, fmt="parquet")
     b = sample.generate(tmp_path / "b", 1_000, seed=7, fmt="parquet")
-    for name in ("users", "accounts", "user_migrations"):
+    for name in set(TABLES) - {"events"}:
         assert pq.read_table(a / f"{name}.parquet").equals(pq.read_table(b / f"{name}.parquet"))
     events_a = pq.read_table(a / "events")
     assert events_a.num_rows > 30_000
@@ -74,7 +86,7 @@ def test_another_seed_gives_other_data(tmp_path: Path) -> None:
 def test_parquet_and_duckdb_hold_the_same_rows(db_path: Path, parquet_path: Path) -> None:
     c = duckdb.connect()
     c.execute(f"attach '{db_path}' as db (read_only)")
-    for name in ("users", "accounts", "events", "user_migrations"):
+    for name in TABLES:
         source = (
             f"'{parquet_path / 'events'}/*.parquet'"
             if name == "events"
@@ -94,6 +106,12 @@ def test_parquet_files_have_the_declared_schemas(parquet_path: Path) -> None:
     assert pq.read_schema(parquet_path / "users.parquet") == sample.USERS_SCHEMA
     assert pq.read_schema(parquet_path / "accounts.parquet") == sample.ACCOUNTS_SCHEMA
     assert pq.read_schema(parquet_path / "user_migrations.parquet") == sample.MIGRATIONS_SCHEMA
+    assert pq.read_schema(parquet_path / "user_history.parquet") == sample.USER_HISTORY_SCHEMA
+    assert (
+        pq.read_schema(parquet_path / "user_trait_changes.parquet")
+        == sample.USER_TRAIT_CHANGES_SCHEMA
+    )
+    assert pq.read_schema(parquet_path / "account_history.parquet") == sample.ACCOUNT_HISTORY_SCHEMA
     for part in (parquet_path / "events").iterdir():
         assert pq.read_schema(part) == sample.EVENTS_SCHEMA
 
@@ -110,6 +128,7 @@ def test_duckdb_tables_have_the_documented_types(con: duckdb.DuckDBPyConnection)
             ("ltv", "DOUBLE"),
             ("email_opt_in", "BOOLEAN"),
             ("account_id", "BIGINT"),
+            ("joined_at", "TIMESTAMP"),
         ],
         "accounts": [
             ("account_id", "BIGINT"),
@@ -135,11 +154,61 @@ def test_duckdb_tables_have_the_documented_types(con: duckdb.DuckDBPyConnection)
             ("rating", "BIGINT"),
         ],
         "user_migrations": [("from_user_id", "BIGINT"), ("to_user_id", "BIGINT")],
+        "user_history": [
+            ("user_id", "BIGINT"),
+            ("valid_from", "TIMESTAMP"),
+            ("valid_to", "TIMESTAMP"),
+            ("subscription_type", "VARCHAR"),
+            ("role", "VARCHAR"),
+            ("account_id", "BIGINT"),
+        ],
+        "user_trait_changes": [
+            ("user_id", "BIGINT"),
+            ("time", "TIMESTAMP"),
+            ("subscription_type", "VARCHAR"),
+            ("role", "VARCHAR"),
+            ("account_id", "BIGINT"),
+        ],
+        "account_history": [
+            ("account_id", "BIGINT"),
+            ("valid_from", "TIMESTAMP"),
+            ("valid_to", "TIMESTAMP"),
+            ("tier", "VARCHAR"),
+        ],
     }
     tables = {r[0] for r in con.execute("show tables").fetchall()}
     assert tables == set(expected)
     for table, columns in expected.items():
         assert [(r[0], r[1]) for r in con.execute(f"describe {table}").fetchall()] == columns
+
+
+# Digests of the tables as they were before the histories and users.joined_at were added (the
+# generator of DATA_VERSION 1, seed 42, N users): adding them must not change a single value.
+OLD_TABLES = {
+    "users": (
+        "user_id, subscription_type, country, email, role, signup_date, ltv, email_opt_in, account_id",
+        "4220be06cee289bf",
+    ),
+    "accounts": ("*", "05c4a7740d65dd58"),
+    "events": ("*", "a32337ce2a0539ac"),
+    "user_migrations": ("*", "de17e3d36986fb55"),
+}
+
+
+def digest(con: duckdb.DuckDBPyConnection, table: str, columns: str) -> str:
+    cursor = con.execute(f"select {columns} from {table} order by all")
+    h = hashlib.sha256()
+    while rows := cursor.fetchmany(10_000):
+        h.update(repr(rows).encode())
+    return h.hexdigest()[:16]
+
+
+@pytest.mark.parametrize("table", sorted(OLD_TABLES))
+def test_tables_that_predate_the_histories_are_unchanged(
+    con: duckdb.DuckDBPyConnection, table: str
+) -> None:
+    columns, expected = OLD_TABLES[table]
+    assert digest(con, table, columns) == expected
 
 
 # --- referential facts -------------------------------------------------------------------------
@@ -235,6 +304,280 @@ def test_sessions_belong_to_one_user_and_carry_their_events(
             """select count(*) from events e where session_id is not null
                and not exists (select 1 from events s where s.event = 'Session'
                                and s.session_id = e.session_id and s.user_id = e.user_id)""",
+        )
+        == 0
+    )
+
+
+# --- join times and property histories ---------------------------------------------------------
+
+
+def test_every_user_joined_at_their_created_account_event(con: duckdb.DuckDBPyConnection) -> None:
+    assert one(con, "select count(*) from users where joined_at is null") == 0
+    assert one(con, "select count(*) from users where joined_at::date <> signup_date") == 0
+    assert (
+        one(
+            con,
+            """select count(*) from users u join events e using (user_id)
+               where e.event = 'Created Account' and e.time = u.joined_at""",
+        )
+        == N
+    )
+    lo, hi = con.execute("select min(joined_at), max(joined_at) from users").fetchone()
+    assert lo >= sample.SAMPLE_START and hi < sample.SAMPLE_AS_OF
+    # Merged anonymous browsing comes before joining: that is what identity merges look like.
+    assert (
+        one(
+            con,
+            """select count(*) from events e join user_migrations m on e.user_id = m.from_user_id
+               join users u on u.user_id = m.to_user_id where e.time < u.joined_at""",
+        )
+        > 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "key"), [("user_history", "user_id"), ("account_history", "account_id")]
+)
+def test_snapshots_are_contiguous_and_within_the_history(
+    con: duckdb.DuckDBPyConnection, table: str, key: str
+) -> None:
+    assert (
+        one(
+            con,
+            f"""select count(*) from (
+                  select valid_from, valid_to,
+                         lead(valid_from) over (partition by {key} order by valid_from) next_from
+                  from {table})
+                where valid_to is distinct from next_from or valid_to <= valid_from""",
+        )
+        == 0
+    )
+    first, last_from, last_to = con.execute(
+        f"select min(valid_from), max(valid_from), max(valid_to) from {table}"
+    ).fetchone()
+    assert first >= sample.SAMPLE_START
+    assert last_from < sample.SAMPLE_AS_OF and last_to < sample.SAMPLE_AS_OF
+    assert one(con, f"select count(*) from {table} where valid_from is null or {key} is null") == 0
+
+
+def test_user_history_starts_at_joined_at_and_ends_at_the_users_values(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    assert (
+        one(
+            con,
+            """select count(*) from users u
+               join (select user_id, min(valid_from) f from user_history group by 1) h using (user_id)
+               where h.f = u.joined_at""",
+        )
+        == N
+    )
+    # The current row (valid_to NULL) of every user is their users row, NULLs included.
+    assert one(con, "select count(*) from user_history where valid_to is null") == N
+    assert (
+        one(
+            con,
+            """select count(*) from users u join user_history h using (user_id)
+               where h.valid_to is null
+                 and h.subscription_type is not distinct from u.subscription_type
+                 and h.role is not distinct from u.role
+                 and h.account_id is not distinct from u.account_id""",
+        )
+        == N
+    )
+    assert one(con, "select count(*) from users where role is null") > 0
+    assert one(con, "select count(*) from users where account_id is null") > 0
+
+
+def test_user_history_follows_trials_and_upgrades(con: duckdb.DuckDBPyConnection) -> None:
+    # Everyone signs up free; a trial starts at "Started Trial"; paid starts at "Upgrade".
+    assert (
+        one(
+            con,
+            """select count(*) from user_history h join users u using (user_id)
+               where h.valid_from = u.joined_at and h.subscription_type <> 'free'""",
+        )
+        == 0
+    )
+    for plan, event in (("trial", "Started Trial"), ("paid", "Upgrade")):
+        assert (
+            one(
+                con,
+                f"""select count(*) from
+                      (select user_id, min(valid_from) t from user_history
+                       where subscription_type = '{plan}' group by 1) h
+                    full join (select user_id, time t from events where event = '{event}') e
+                    using (user_id) where h.t is distinct from e.t""",
+            )
+            == 0
+        )
+    paths = dict(
+        con.execute(
+            """select path, count(*) from (
+                 select user_id, string_agg(subscription_type, '>' order by valid_from) path
+                 from (select *, lag(subscription_type) over (partition by user_id
+                                                              order by valid_from) previous
+                       from user_history)
+                 where previous is distinct from subscription_type group by 1)
+               group by 1"""
+        ).fetchall()
+    )
+    assert set(paths) == {"free", "free>trial", "free>trial>paid", "free>trial>free", "free>paid"}
+    assert min(paths.values()) > 0 and paths["free>trial>free"] >= 0.1 * N
+    # A lapsed trial is back to free 14 days after it started.
+    lapsed, on_time = con.execute(
+        """select count(*), count(*) filter (where f.valid_from = e.time + interval 14 day)
+           from (select *, lag(subscription_type) over (partition by user_id
+                                                        order by valid_from) previous
+                 from user_history) f
+           join events e on e.user_id = f.user_id and e.event = 'Started Trial'
+           where f.previous = 'trial' and f.subscription_type = 'free'"""
+    ).fetchone()
+    assert lapsed == on_time == paths["free>trial>free"]
+
+
+def test_some_users_change_role_or_account_once_never_to_null(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    for trait in ("role", "account_id"):
+        changed, from_null = con.execute(
+            f"""select count(*), count(last_null) from (
+                  select user_id, max(valid_from) filter (where {trait} is null) last_null,
+                         min(valid_from) filter (where {trait} is not null) first_set,
+                         count(*) filter (where changed) n_changes
+                  from (select *, {trait} is distinct from lag({trait}) over w
+                                  and lag(valid_from) over w is not null changed
+                        from user_history window w as (partition by user_id order by valid_from))
+                  group by 1)
+                where n_changes = 1 and (last_null is null or last_null < first_set)""",
+        ).fetchone()
+        all_changed = one(
+            con,
+            f"""select count(distinct user_id) from (
+                  select user_id, {trait} is distinct from lag({trait}) over w
+                                  and lag(valid_from) over w is not null changed
+                  from user_history window w as (partition by user_id order by valid_from))
+                where changed""",
+        )
+        # Every change is the user's only one for that trait, and never towards NULL (NULL
+        # rows, where there are some, come first: the trait was filled in later).
+        assert changed == all_changed
+        assert 0.02 * N <= changed <= 0.1 * N
+        assert 0 < from_null < changed
+    # Where a user moved, the old account was another one of the accounts table.
+    assert (
+        one(
+            con,
+            """select count(*) from user_history h join users u using (user_id)
+               where h.account_id <> u.account_id
+                 and h.account_id not in (select account_id from accounts)""",
+        )
+        == 0
+    )
+
+
+def test_trait_changes_set_the_first_values_then_only_what_changed(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    assert one(con, "select count(*) from user_trait_changes") == one(
+        con, "select count(*) from user_history"
+    )
+    # Each change row matches the snapshot row starting then, against the one ending then.
+    conditions = " and ".join(
+        f"""(c.{t} is null and (p.user_id is null and s.{t} is null
+                                 or p.user_id is not null and s.{t} is not distinct from p.{t})
+             or c.{t} is not null and c.{t} = s.{t}
+                and (p.user_id is null or c.{t} is distinct from p.{t}))"""
+        for t in TRAITS
+    )
+    assert one(
+        con,
+        f"""select count(*) from user_trait_changes c
+                join user_history s on s.user_id = c.user_id and s.valid_from = c.time
+                left join user_history p on p.user_id = c.user_id and p.valid_to = c.time
+                where {conditions}""",
+    ) == one(con, "select count(*) from user_trait_changes")
+    assert (
+        one(
+            con,
+            "select count(*) from user_trait_changes where subscription_type is null and role is null and account_id is null",
+        )
+        == 0
+    )
+
+
+def values_from_snapshots(history: pd.DataFrame, at: datetime) -> pd.DataFrame:
+    valid = (history.valid_from <= at) & (history.valid_to.isna() | (at < history.valid_to))
+    rows = history[valid]
+    assert rows.user_id.is_unique
+    return rows.set_index("user_id")[TRAITS].sort_index()
+
+
+def values_from_changes(changes: pd.DataFrame, at: datetime) -> pd.DataFrame:
+    # GroupBy.last takes each column's last non-NULL value: a NULL is "not set by this row".
+    rows = changes[changes.time <= at].sort_values(["user_id", "time"])
+    return rows.groupby("user_id")[TRAITS].last().sort_index()
+
+
+def test_changes_replayed_give_the_snapshots_at_every_moment(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    history = con.execute("select * from user_history").df()
+    changes = con.execute("select * from user_trait_changes").df()
+    users = con.execute(f"select user_id, joined_at, {', '.join(TRAITS)} from users").df()
+    later_starts = history.valid_from[history.valid_from > history.valid_from.min()]
+    moments = [
+        sample.SAMPLE_START,
+        datetime(2025, 8, 1),
+        datetime(2025, 12, 24, 18),
+        datetime(2026, 3, 1),
+        datetime(2026, 7, 15, 12, 30),
+        datetime(2026, 10, 1),
+        # Moments at which some user's traits change: the row starting then counts.
+        *later_starts.sample(5, random_state=0).dt.to_pydatetime(),
+        sample.SAMPLE_AS_OF - timedelta(microseconds=1),
+    ]
+    for at in moments:
+        expected = values_from_snapshots(history, at)
+        # Who has history rows at a moment: exactly the users who had joined.
+        assert list(expected.index) == sorted(users.user_id[users.joined_at <= at])
+        pd.testing.assert_frame_equal(
+            values_from_changes(changes, at), expected, check_dtype=False, obj=str(at)
+        )
+    assert len(expected) == N
+    final = users.set_index("user_id")[TRAITS].sort_index()
+    pd.testing.assert_frame_equal(
+        values_from_changes(changes, sample.SAMPLE_AS_OF), final, check_dtype=False
+    )
+
+
+def test_account_history_ends_at_the_accounts_tier(con: duckdb.DuckDBPyConnection) -> None:
+    assert one(con, "select count(*) from account_history where valid_to is null") == math.ceil(
+        N / 8
+    )
+    assert one(
+        con,
+        """select count(*) from accounts a join account_history h using (account_id)
+               where h.valid_to is null and h.tier = a.tier""",
+    ) == math.ceil(N / 8)
+    tier_paths = dict(
+        con.execute(
+            """select path, count(*) from (
+                 select account_id, string_agg(tier, '>' order by valid_from) path
+                 from account_history group by 1) group by 1"""
+        ).fetchall()
+    )
+    changed = sum(n for path, n in tier_paths.items() if ">" in path)
+    assert 0.15 * math.ceil(N / 8) <= changed <= 0.5 * math.ceil(N / 8)
+    assert "bronze>silver>gold" in tier_paths
+    # An account exists (has its first history row) whenever a user's history places them in it.
+    assert (
+        one(
+            con,
+            """select count(*) from user_history h
+               join (select account_id, min(valid_from) created from account_history group by 1) a
+               using (account_id) where h.valid_from < a.created""",
         )
         == 0
     )

@@ -400,9 +400,17 @@ class CatalogBrowser(widgets.VBox):
             self._say(f"exporting {entry.name!r}…")
 
     def refresh_static(self, key: str) -> Any:
-        """Re-freeze a static segment's members now and say who entered and left."""
+        """Re-freeze a static segment's members now and say who entered and left.
+
+        The refresh is based on the revision on show: if someone changed the segment since
+        the last reload, it is a conflict (shown), not an overwrite; Reload, then refresh.
+        """
+        folded = key.strip().casefold()
+        shown = next((e for e in self._all if e.id == key or e.name.casefold() == folded), None)
         try:
-            done = self.catalog.refresh(key, self.dataset, self.as_of)
+            done = self.catalog.refresh(
+                shown if shown is not None else key, self.dataset, self.as_of
+            )
         except HeapsegError as exc:
             self._say(str(exc), exc)
             return None
