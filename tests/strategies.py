@@ -9,6 +9,12 @@ The data is built to hit the edges of the spec: NULL and empty strings, case
 variants, the characters ``% _ | + * \\ ' "``, events at the same instant and
 exactly on window boundaries relative to ``as_of``, events after ``as_of``,
 events of unknown users, identity merges, dangling account ids.
+
+With ``point_in_time=True`` a scenario also carries ``users.joined_at`` and user and
+account history tables (snapshots or changes form) whose rows start and end exactly
+on ``as_of`` (and on a second, earlier moment), one microsecond either side, overlap,
+tie, run backwards or set only some traits. Without it (the default), a seed draws
+exactly the data it always drew.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import pandas as pd
+import pyarrow as pa
 
 T = TypeVar("T")
 
@@ -164,6 +171,21 @@ class Scenario:
     as_of_arg: Any
     focus_unit: str = "day"
     segments: dict[str, dict | list] = field(default_factory=dict)
+    # Point in time: joining on or off, history tables (None: none), and more moments worth
+    # evaluating at (their boundaries are in the data as well as as_of's).
+    joining: bool = True
+    user_history: pd.DataFrame | None = None
+    account_history: pd.DataFrame | None = None
+    moments: list[dt.datetime] = field(default_factory=list)
+
+    @property
+    def point_in_time(self) -> dict[str, Any]:
+        """The reference's point-in-time keyword arguments (``reference.load``)."""
+        return {
+            "joining": self.joining,
+            "user_history": self.user_history,
+            "account_history": self.account_history,
+        }
 
     @property
     def user_kinds(self) -> dict[str, str]:
@@ -195,7 +217,11 @@ class Scenario:
     def samples(self, table: str, column: str) -> list:
         """The non-NULL values of a column, for rule values that hit real data."""
         frame = {"user": self.users, "account": self.accounts, "event_property": self.events}[table]
-        return [v for v in frame[column].tolist() if v is not None and not pd.isna(v)]
+        history = {"user": self.user_history, "account": self.account_history}.get(table)
+        values = frame[column].tolist()
+        if history is not None and column in history.columns:
+            values += history[column].tolist()  # values at as_of come from the history
+        return [v for v in values if v is not None and not pd.isna(v)]
 
 
 def _string(pick: Picker, unicode: bool, null_percent: int = 15) -> str | None:
@@ -259,8 +285,13 @@ def make_scenario(
     max_events: int = 250,
     unicode: bool = True,
     with_segments: bool = True,
+    point_in_time: bool = False,
 ) -> Scenario:
-    """Draw a whole scenario: users, accounts, events, migrations, as_of, saved segments."""
+    """Draw a whole scenario: users, accounts, events, migrations, as_of, saved segments.
+
+    ``point_in_time`` adds joined_at, histories and a second as_of, drawn after everything
+    else: the rest of the scenario is the one the same choices draw without it.
+    """
     as_of = pick.choice(AS_OF_CHOICES)
     focus = pick.choice(("day", "hour", "week", "month"))
     tz_aware = chance(pick, 30)
@@ -414,6 +445,8 @@ def make_scenario(
     )
     if with_segments:
         scenario.segments = _saved_segments(pick, scenario)
+    if point_in_time:
+        _add_point_in_time(pick, scenario, unicode, tz_aware, int_ids, account_ids)
     return scenario
 
 
@@ -445,6 +478,218 @@ def _saved_segments(pick: Picker, scenario: Scenario) -> dict[str, dict | list]:
         pick, scenario, max_depth=2, segment_ids=["static-a", "dyn-a"]
     )
     return segments
+
+
+# --------------------------------------------------------------------------- point in time
+
+MICROSECOND = dt.timedelta(microseconds=1)
+# Users columns a user history may track (everything but user_id), and account columns.
+USER_TRACKABLE = ("plan", "email", "ltv", "visits", "opt_in", "signup", "seen", "account_id")
+ACCOUNT_TRACKABLE = ("tier", "seats")
+TIERS = ("gold", "Gold", "silver", "", "platinum")
+
+
+def _pit_moment(pick: Picker, anchors: Sequence[dt.datetime], focus: str) -> dt.datetime:
+    """An instant for joined_at or a history row: often exactly on an anchor (an as_of the
+    scenario is evaluated at) or one microsecond either side, else anywhere near as_of."""
+    how = pick.integer(0, 9)
+    anchor = pick.choice(anchors)
+    if how < 4:
+        return anchor + pick.choice((dt.timedelta(0), dt.timedelta(0), MICROSECOND, -MICROSECOND))
+    if how < 5:
+        return anchor + dt.timedelta(seconds=pick.choice((1, -1)))
+    return _moment(pick, anchors[0], focus)
+
+
+def _joined_at(
+    pick: Picker, scenario: Scenario, anchors: Sequence[dt.datetime], tz_aware: bool
+) -> pd.Series:
+    """users.joined_at: some NULL, some after as_of, some on an anchor or 1 µs after it;
+    sometimes a date column (its midnight UTC: on an anchor that is a midnight)."""
+    dates = chance(pick, 15)
+    values: list[Any] = []
+    for _ in range(len(scenario.users)):
+        if chance(pick, 30):
+            values.append(None)
+            continue
+        moment = _pit_moment(pick, anchors, scenario.focus_unit)
+        values.append(
+            moment.date() + dt.timedelta(days=pick.choice((0, 0, 1))) if dates else moment
+        )
+    if dates:
+        return pd.Series(values, dtype=pd.ArrowDtype(pa.date32()))
+    return _time_column(values, tz_aware)
+
+
+def _user_value(
+    pick: Picker, column: str, scenario: Scenario, unicode: bool, account_ids: Sequence[str]
+) -> Any:
+    """A value of a users column for a history row (NULL sometimes: "not set" in changes)."""
+    if chance(pick, 15):
+        return None
+    as_of, focus = scenario.as_of, scenario.focus_unit
+    if column in ("plan", "email"):
+        return _string(pick, unicode, 0)
+    if column == "ltv":
+        return _quarter(pick, -10, 200)
+    if column == "visits":
+        return pick.integer(0, 20)
+    if column == "opt_in":
+        return chance(pick, 50)
+    if column == "signup":
+        return as_of.date() - dt.timedelta(days=pick.integer(-3, 120))
+    if column == "seen":
+        return _moment(pick, as_of, focus)
+    return pick.choice([*account_ids, "acc-dangling"])
+
+
+def _account_value(pick: Picker, column: str) -> Any:
+    if chance(pick, 15):
+        return None
+    return pick.choice(TIERS) if column == "tier" else pick.integer(1, 50)
+
+
+def _history_rows(
+    pick: Picker,
+    keys: Sequence[Any],
+    form: str,
+    anchors: Sequence[dt.datetime],
+    focus: str,
+    value_of: Any,
+) -> list[dict]:
+    """History rows for ``keys``: ``value_of()`` draws one row's property values.
+
+    Snapshots: chains (valid_to = the next valid_from), open rows, overlapping rows, rows that
+    end on an anchor, rows ending before they start, rows sharing a valid_from. Changes: rows
+    that set some traits only (NULL: not set), rows at the same instant.
+    """
+    rows: list[dict] = []
+    for key in keys:
+        n = pick.choice((0, 1, 1, 2, 2, 3, 4))
+        starts = sorted(_pit_moment(pick, anchors, focus) for _ in range(n))
+        for k, start in enumerate(starts):
+            if form == "changes":
+                rows.append({"key": key, "time": start, **value_of(partial=True)})
+                if chance(pick, 10):
+                    rows.append({"key": key, "time": start, **value_of(partial=True)})  # a tie
+                continue
+            how = pick.integer(0, 9)
+            if how < 4 and k + 1 < n:
+                end: dt.datetime | None = starts[k + 1]
+            elif how < 6:
+                end = None
+            elif how < 7:
+                end = start - dt.timedelta(seconds=pick.choice((1, 3600)))  # never matches
+            elif how < 8:
+                end = pick.choice(anchors) + pick.choice((dt.timedelta(0), MICROSECOND))
+            else:
+                end = step(start, pick.choice(STEPS[1:]), _unit(pick, focus))  # may overlap
+            rows.append({"key": key, "valid_from": start, "valid_to": end, **value_of()})
+            if chance(pick, 10):
+                tie_end = end if chance(pick, 50) else None
+                rows.append({"key": key, "valid_from": start, "valid_to": tie_end, **value_of()})
+    return rows
+
+
+def _history_frame(
+    rows: list[dict],
+    key: str,
+    key_dtype: str,
+    form: str,
+    columns: dict[str, Any],
+    extra: str,
+    tz_aware: bool,
+) -> pd.DataFrame:
+    """Rows as a typed history table: the key, the form's columns, tracked ``columns`` (name ->
+    dtype; a callable makes the series) and one ``extra`` column that is no property."""
+    form_columns = ("valid_from", "valid_to") if form == "snapshots" else ("time",)
+    frame = pd.DataFrame({key: pd.Series([r["key"] for r in rows], dtype=key_dtype)})
+    for name in form_columns:
+        frame[name] = _time_column([r.get(name) for r in rows], tz_aware)
+    for name, dtype in columns.items():
+        values = [r.get(name) for r in rows]
+        frame[name] = dtype(values) if callable(dtype) else pd.Series(values, dtype=dtype)
+    frame[extra] = pd.Series([f"x{i}" for i in range(len(rows))], dtype="string")
+    return frame
+
+
+def _add_point_in_time(
+    pick: Picker,
+    scenario: Scenario,
+    unicode: bool,
+    tz_aware: bool,
+    int_ids: bool,
+    account_ids: Sequence[str],
+) -> None:
+    """Give ``scenario`` joined_at, a user history, an account history and a second as_of."""
+    as_of, focus = scenario.as_of, scenario.focus_unit
+    earlier = step(as_of, -pick.choice((1, 2, 3)), focus)
+    scenario.moments = [earlier]
+    anchors = (as_of, earlier)
+    scenario.joining = not chance(pick, 25)
+    if chance(pick, 75):
+        scenario.users["joined_at"] = _joined_at(pick, scenario, anchors, tz_aware)
+
+    user_ids = scenario.users["user_id"].tolist()
+    form = pick.choice(("snapshots", "changes", "snapshots", "changes", None))
+    if form is not None:
+        tracked = [c for c in USER_TRACKABLE if c != "account_id" and chance(pick, 40)]
+        if chance(pick, 40):
+            tracked.append("account_id")
+        tracked = tracked or [pick.choice(USER_TRACKABLE)]
+
+        def user_values(partial: bool = False) -> dict:
+            return {
+                c: _user_value(pick, c, scenario, unicode, account_ids)
+                if not partial or chance(pick, 55)
+                else None
+                for c in tracked
+            }
+
+        ghost = 7777 if int_ids else "ghost-history"  # not a user: its rows are ignored
+        rows = _history_rows(pick, [*user_ids, ghost], form, anchors, focus, user_values)
+        dtypes: dict[str, Any] = {
+            "plan": "string",
+            "email": "string",
+            "ltv": "Float64",
+            "visits": "Int64",
+            "opt_in": "boolean",
+            "signup": pd.ArrowDtype(pa.date32()),
+            "seen": lambda values: _time_column(values, tz_aware),
+            "account_id": "string",
+        }
+        scenario.user_history = _history_frame(
+            rows,
+            "user_id",
+            "int64" if int_ids else "string",
+            form,
+            {c: dtypes[c] for c in tracked},
+            "dbt_scd_id" if form == "snapshots" else "context_ip",
+            tz_aware,
+        )
+
+    form = pick.choice(("snapshots", "changes", None))
+    if form is not None:
+        tracked = [c for c in ACCOUNT_TRACKABLE if chance(pick, 60)] or ["tier"]
+
+        def account_values(partial: bool = False) -> dict:
+            return {
+                c: _account_value(pick, c) if not partial or chance(pick, 55) else None
+                for c in tracked
+            }
+
+        # acc-dangling is some users' account but no account: its rows are ignored.
+        keys = [*account_ids, "acc-dangling"]
+        rows = _history_rows(pick, keys, form, anchors, focus, account_values)
+        scenario.account_history = _history_frame(
+            rows,
+            "account_id",
+            "string",
+            form,
+            {c: {"tier": "string", "seats": "Int64"}[c] for c in tracked},
+            "updated_by",
+            tz_aware,
+        )
 
 
 def random_scenario(seed: int, **kwargs: Any) -> Scenario:
@@ -840,14 +1085,18 @@ def _group(pick: Picker, scenario: Scenario, depth: int, segment_ids: list[str])
     return group
 
 
-def cases(definitions: int = 8, **kwargs: Any) -> Any:
-    """A hypothesis strategy of ``(scenario, [definition, ...])`` pairs."""
+def cases(definitions: int = 8, point_in_time_percent: int = 0, **kwargs: Any) -> Any:
+    """A hypothesis strategy of ``(scenario, [definition, ...])`` pairs; that share of the
+    scenarios is drawn with ``point_in_time=True``."""
     from hypothesis import strategies as st
 
     @st.composite
     def draw_case(draw: Any) -> tuple[Scenario, list[dict]]:
         pick = HypothesisPicker(draw)
-        scenario = make_scenario(pick, **kwargs)
+        options = dict(kwargs)
+        if point_in_time_percent:
+            options["point_in_time"] = chance(pick, point_in_time_percent)
+        scenario = make_scenario(pick, **options)
         return scenario, [make_definition(pick, scenario) for _ in range(definitions)]
 
     return draw_case()

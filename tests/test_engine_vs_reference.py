@@ -3,13 +3,17 @@
 Each example draws one small dataset (``tests/strategies.py``) and a handful of
 definitions; the engine's answer for all of them comes from one query of
 membership flags, checked against ``tests/reference.py``; ``members`` and
-``counts`` are checked on the first ones. Set ``HEAPSEG_PROPERTY_EXAMPLES`` for a
+``counts`` are checked on the first ones. Some examples are point-in-time
+scenarios (joined_at, user and account history, joining on or off): those are
+also evaluated at a second, earlier as_of, and ``members`` property values at
+as_of are checked. Set ``HEAPSEG_PROPERTY_EXAMPLES`` for a
 longer search, ``HEAPSEG_PROPERTY_RANDOM=1`` for fresh random examples instead of
 the fixed (derandomized) ones CI runs, ``HEAPSEG_PROPERTY_SHRINK=0`` to skip shrinking.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import warnings
@@ -28,33 +32,43 @@ from tests.test_reference import (  # noqa: F401  (re-collected here, run on the
     events_frame,
     group,
     reference_run,
+    test_account_at_as_of_through_user_and_account_history,
     test_account_properties_and_missing_accounts,
     test_aggregates_and_no_value_rules,
     test_begins_and_ends_with_take_the_value_literally,
+    test_changes_partial_rows_boundaries_and_ties,
     test_count_and_aggregate_both_hold,
     test_count_includes_zero_and_between,
+    test_date_joined_at_is_its_midnight,
     test_dates_and_timestamps_in_last_and_more_than_ago,
     test_distinct_period_counts_across_iso_week_boundary,
     test_empty_groups_select_everyone_and_not_selects_nobody,
     test_example_new_trial_users,
     test_example_possible_churn,
     test_example_window_shoppers,
+    test_first_event_joining_counts_after_identity_merges,
     test_first_time_uses_the_first_event_satisfying_where,
     test_from_to_window_is_half_open_and_cut_at_as_of,
     test_hour_week_windows_and_offset,
     test_identity_merge_and_unknown_users,
+    test_joined_at_decides_who_is_a_user_boundary_included,
     test_month_window_with_clamping_and_offset,
     test_nested_groups_with_not,
     test_property_operators_and_unset_values,
     test_same_event_followed_by_itself,
     test_segment_references,
+    test_snapshots_boundaries_overlaps_and_ties,
+    test_snapshots_without_valid_to_column,
     test_then_second_event_window_is_only_as_of_and_where,
     test_then_sequences_boundaries,
+    test_user_history_without_account_id_keeps_the_users_account,
+    test_users_who_had_not_joined_are_in_no_segment,
     test_where_with_nested_not_and_null_properties,
     users_frame,
 )
 
 DEFINITIONS_PER_EXAMPLE = 8
+POINT_IN_TIME_PERCENT = 35  # the share of examples drawn with joined_at and histories
 EXAMPLES = int(os.environ.get("HEAPSEG_PROPERTY_EXAMPLES", "80"))  # ~40 s on 2 idle cores
 DERANDOMIZE = os.environ.get("HEAPSEG_PROPERTY_RANDOM", "") != "1"
 # HEAPSEG_PROPERTY_SHRINK=0 reports the first failure as found (shrinking can take minutes).
@@ -91,20 +105,29 @@ def load_scenario(
     (PostgreSQL, Spark) passes ``create_tables=True``.
     """
     frames = {"users": scenario.users, "events": scenario.events, "accounts": scenario.accounts}
-    if scenario.migrations is not None:
-        frames["user_migrations"] = scenario.migrations
+    optional = {
+        "user_migrations": scenario.migrations,
+        "user_history": scenario.user_history,
+        "account_history": scenario.account_history,
+    }
+    frames.update({name: frame for name, frame in optional.items() if frame is not None})
     if create_tables:
         tables = {
             name: con.create_table(name, frame, overwrite=True) for name, frame in frames.items()
         }
     else:
         tables = {name: ibis.memtable(frame) for name, frame in frames.items()}
+    # Every optional table is named (None included): the module's connection may hold tables
+    # of that name from an earlier scenario, which AUTO would pick up.
     return heapseg.connect(
         con,
         users=tables["users"],
         events=tables["events"],
         accounts=tables["accounts"],
         user_migrations=tables.get("user_migrations"),
+        user_history=tables.get("user_history"),
+        account_history=tables.get("account_history"),
+        joining=scenario.joining,
         resolver=DictResolver(scenario.segments),
     )
 
@@ -119,23 +142,66 @@ def engine_memberships(ds: heapseg.Dataset, definitions: Sequence[dict], as_of: 
     ]
 
 
-def reference_memberships(scenario: strategies.Scenario, definitions: Sequence[dict]) -> list[set]:
-    loaded = reference.load(
+def reference_data(scenario: strategies.Scenario, as_of: Any = None) -> reference._Data:
+    """The scenario indexed by the reference at ``as_of`` (default: the scenario's)."""
+    return reference.load(
         scenario.users,
         scenario.events,
         scenario.accounts,
-        scenario.as_of,
+        scenario.as_of if as_of is None else as_of,
         scenario.segments,
         scenario.migrations,
+        **scenario.point_in_time,
     )
+
+
+def reference_memberships(
+    scenario: strategies.Scenario, definitions: Sequence[dict], as_of: Any = None
+) -> list[set]:
+    loaded = reference_data(scenario, as_of)
     return [reference.evaluate_loaded(d, loaded) for d in definitions]
 
 
-def describe(scenario: strategies.Scenario, definition: dict, expected: set, actual: set) -> str:
+def plain_value(value: Any) -> Any:
+    """A property value as the reference holds it: None for NULL, a date as its midnight."""
+    value = reference.normalize(value)
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return dt.datetime(value.year, value.month, value.day)
+    return value
+
+
+def property_mismatches(
+    frame: Any, data: reference._Data, names: Sequence[str]
+) -> list[tuple[Any, str, Any, Any]]:
+    """``(user_id, property, engine, reference)`` where a members() frame's values at as_of
+    differ from the reference's."""
+    wrong = []
+    for record in frame.to_dict("records"):
+        uid = plain_value(record["user_id"])
+        for name in names:
+            got, want = plain_value(record[name]), plain_value(data.user_values[name][uid])
+            if got != want:
+                wrong.append((uid, name, got, want))
+    return wrong
+
+
+def describe(
+    scenario: strategies.Scenario,
+    definition: dict,
+    expected: set,
+    actual: set,
+    as_of: Any = None,
+) -> str:
     """A compact, copyable dump of a failing case."""
+    histories = [
+        f"joining={scenario.joining}",
+        f"user_history=\n{_sorted_frame(scenario.user_history)}",
+        f"account_history=\n{_sorted_frame(scenario.account_history)}",
+    ]
     return "\n".join(
         [
-            f"as_of={scenario.as_of!r} (given as {scenario.as_of_arg!r})",
+            f"as_of={scenario.as_of if as_of is None else as_of!r} "
+            f"(scenario as_of {scenario.as_of!r}, given as {scenario.as_of_arg!r})",
             f"definition={json.dumps(definition)}",
             f"expected={sorted(expected, key=str)}",
             f"engine={sorted(actual, key=str)}",
@@ -144,8 +210,15 @@ def describe(scenario: strategies.Scenario, definition: dict, expected: set, act
             f"accounts=\n{scenario.accounts.to_string()}",
             f"events=\n{scenario.events.sort_values('time').to_string()}",
             f"migrations=\n{scenario.migrations}",
+            *histories,
         ]
     )
+
+
+def _sorted_frame(frame: Any) -> str:
+    if frame is None:
+        return "None"
+    return frame.sort_values(frame.columns[0], kind="stable").to_string()
 
 
 @pytest.fixture(scope="module")
@@ -172,13 +245,19 @@ def run(con: Any) -> Callable[..., set]:
             as_of=kw.get("as_of", AS_OF),
             as_of_arg=kw.get("as_of", AS_OF),
             segments=kw.get("segments") or {},
+            joining=kw.get("joining", True),
+            user_history=kw.get("user_history"),
+            account_history=kw.get("account_history"),
         )
         ds = load_scenario(con, scenario)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", heapseg.UnknownEventWarning)
             frame = ds.members(definition, as_of=scenario.as_of_arg).to_pandas()
+            counts = ds.counts({"s": definition}, as_of=scenario.as_of_arg)
         got = set(frame["user_id"].tolist())
         assert got == reference_run(definition, users, events, **kw)
+        data = reference_data(scenario)
+        assert counts == {"s": len(got), "__total__": reference.total(data)}
         return got
 
     return engine_run
@@ -202,28 +281,53 @@ def test_segment_reference_errors_on_the_engine(run: Callable[..., set]) -> None
         HealthCheck.function_scoped_fixture,
     ],
 )
-@given(case=strategies.cases(DEFINITIONS_PER_EXAMPLE))
+@given(case=strategies.cases(DEFINITIONS_PER_EXAMPLE, POINT_IN_TIME_PERCENT))
 def test_engine_agrees_with_reference(
     con: Any, case: tuple[strategies.Scenario, list[dict]]
 ) -> None:
     scenario, definitions = case
-    expected = reference_memberships(scenario, definitions)
     ds = load_scenario(con, scenario)
+    # The scenario's own as_of (as the engine is given it), then the point-in-time moments.
+    for as_of, as_of_arg in [(scenario.as_of, scenario.as_of_arg)] + [
+        (moment, moment) for moment in scenario.moments
+    ]:
+        check_at(ds, scenario, definitions, as_of, as_of_arg)
+
+
+def check_at(
+    ds: heapseg.Dataset,
+    scenario: strategies.Scenario,
+    definitions: list[dict],
+    as_of: dt.datetime,
+    as_of_arg: Any,
+) -> None:
+    """Memberships, members (with property values at as_of), counts and the total at as_of."""
+    data = reference_data(scenario, as_of)
+    expected = [reference.evaluate_loaded(d, data) for d in definitions]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", heapseg.UnknownEventWarning)
-        actual = engine_memberships(ds, definitions, scenario.as_of_arg)
+        actual = engine_memberships(ds, definitions, as_of_arg)
         for definition, want, got in zip(definitions, expected, actual, strict=True):
             if want != got:
-                note(describe(scenario, definition, want, got))
+                note(describe(scenario, definition, want, got, as_of))
             assert got == want
 
         first = definitions[0]
-        members = ds.members(first, as_of=scenario.as_of_arg).to_pandas()["user_id"].tolist()
-        assert sorted(members, key=str) == sorted(expected[0], key=str)
+        names = sorted(scenario.user_kinds)
+        frame = ds.members(first, as_of=as_of_arg, properties=names).to_pandas()
+        assert sorted(frame["user_id"].tolist(), key=str) == sorted(expected[0], key=str)
+        wrong = property_mismatches(frame, data, names)
+        if wrong:
+            note(describe(scenario, first, expected[0], set(frame["user_id"]), as_of))
+        assert wrong == [], "(user_id, property, engine, reference)"
         pair = {"a": definitions[0], "b": definitions[1]}
-        counts = ds.counts(pair, as_of=scenario.as_of_arg)
-        assert {key: counts[key] for key in pair} == {"a": len(expected[0]), "b": len(expected[1])}
-        assert ds.count(definitions[2], as_of=scenario.as_of_arg) == len(expected[2])
+        counts = ds.counts(pair, as_of=as_of_arg)
+        assert counts == {
+            "a": len(expected[0]),
+            "b": len(expected[1]),
+            "__total__": reference.total(data),
+        }
+        assert ds.count(definitions[2], as_of=as_of_arg) == len(expected[2])
 
 
 @pytest.mark.slow
