@@ -177,6 +177,15 @@ class Catalog:
     find their segments in it. Editing a segment that someone else changed since you loaded
     it raises :class:`EditConflictError` (a ``ConflictError``) instead of overwriting.
 
+    What "since you loaded it" means: an edit is based on the entry you pass in, or on
+    ``revision=``, or else on the revision this ``Catalog`` object last showed you for that
+    segment: the one :meth:`get` returned, the one your own last save of it wrote, or, for a
+    segment you have only seen listed, the revision :meth:`list` first showed. Re-reading the
+    file (``len``, ``in``, :meth:`list` again, counts, exports) never moves that base, so a
+    change someone saved after you looked is a conflict, not silently overwritten. Call
+    :meth:`get` again to take the current revision as the base. An edit by id of a segment
+    this object never showed you is based on the revision in the file at that moment.
+
     Parameters
     ----------
     path
@@ -248,6 +257,11 @@ class Catalog:
         self._seen[entry.id] = entry.revision
         return entry
 
+    def _listed(self, entry: SegmentEntry) -> SegmentEntry:
+        """A listing is the base only of segments not seen before: it never moves a base."""
+        self._seen.setdefault(entry.id, entry.revision)
+        return entry
+
     def list(
         self,
         category: str | None = None,
@@ -269,8 +283,22 @@ class Catalog:
         everyone
             Include other people's personal segments too.
 
-        Entries with problems are left out here; see :attr:`problems`.
+        Entries with problems are left out here; see :attr:`problems`. Listing a segment
+        for the first time makes the listed revision the base of your edits by id; listing
+        it again does not move that base (see the class docstring).
         """
+        entries = self._entries(category, type, owner, text, everyone)
+        return [self._listed(entry) for entry in entries]
+
+    def _entries(
+        self,
+        category: str | None = None,
+        type: str | None = None,
+        owner: str | None = None,
+        text: str | None = None,
+        everyone: bool = False,
+    ) -> list[SegmentEntry]:
+        """What :meth:`list` returns, without counting as shown to the caller."""
         needle = text.casefold() if text else None
         out = []
         for row in self._state().rows:
@@ -290,14 +318,14 @@ class Catalog:
                 for value in (entry.id, entry.name, entry.description, entry.category)
             ):
                 continue
-            out.append(self._saw(entry))
+            out.append(entry)
         return out
 
     def __iter__(self) -> Iterator[SegmentEntry]:
         return iter(self.list())
 
     def __len__(self) -> int:
-        return len(self.list())
+        return len(self._entries())
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
@@ -307,7 +335,7 @@ class Catalog:
 
     def categories(self) -> list[str]:
         """The categories in use (sorted, without the empty one)."""
-        return sorted({e.category for e in self.list(everyone=True) if e.category})
+        return sorted({e.category for e in self._entries(everyone=True) if e.category})
 
     @property
     def problems(self) -> list[EntryProblem]:
@@ -316,6 +344,8 @@ class Catalog:
 
     def get(self, key: str | SegmentEntry) -> SegmentEntry:
         """A segment by id, or by name (ignoring case).
+
+        The revision returned becomes the base of your next edits of it by id.
 
         Raises
         ------
@@ -326,9 +356,12 @@ class Catalog:
         """
         return self._saw(self._current(key.id if isinstance(key, SegmentEntry) else key))
 
-    def _current(self, segment_id: str) -> SegmentEntry:
-        """The entry as the file has it now, without counting as "seen" by the caller."""
-        row = self._row(segment_id)
+    def _current(self, key: str | SegmentEntry) -> SegmentEntry:
+        """The entry as the file has it now, without counting as "seen" by the caller.
+
+        For reads that use a segment (counts, exports...): they do not move the base of edits.
+        """
+        row = self._row(key)
         if row.entry is None:
             raise DefinitionError(
                 f"segment {row.id!r} cannot be used: " + "; ".join(str(p) for p in row.problems),
@@ -388,7 +421,15 @@ class Catalog:
         row = self._row(key)
         if row.id is None:
             raise CatalogError(f"segments[{row.index}] has no usable id; fix it in the file")
-        return row.id, revision if revision is not None else self._seen.get(row.id)
+        if revision is not None:
+            return row.id, revision
+        seen = self._seen.get(row.id)
+        if seen is not None:
+            return row.id, seen
+        # Never shown to this caller: based on the revision just read, so that a change
+        # landing between this read and the lock is still a conflict.
+        current = row.raw.get("revision") if isinstance(row.raw, dict) else None
+        return row.id, current if type(current) is int else None
 
     def _locate(self, tx: _Transaction, segment_id: str, expected: int | None) -> int:
         """Index of the entry under the lock, after the revision check."""
@@ -555,8 +596,10 @@ class Catalog:
         """Change a segment's definition and/or name, description, category, visibility.
 
         Everything given changes together, as one new revision. The change is based on the
-        revision you loaded (the entry passed in, or the one this catalog object last read;
-        ``revision=`` overrides). If someone saved the segment in between,
+        revision you loaded: the entry passed in, or ``revision=``, or else the revision this
+        catalog object last showed you (:meth:`get`, your own last save of it, or the first
+        :meth:`list` that showed it; re-reading the file never moves it; see the class
+        docstring). If someone saved the segment in between,
         :class:`EditConflictError` says who and when, and nothing is written.
         A static segment keeps its frozen members until :meth:`refresh`.
         """
@@ -613,7 +656,7 @@ class Catalog:
 
         The copy belongs to you; a static segment's copy shares its frozen members.
         """
-        source = self.get(segment)
+        source = self._current(segment)
         wanted = None if name is None else _field(check_name, name, "name")
         with self._writing() as tx:
             index = self._locate(tx, source.id, None)
@@ -922,7 +965,7 @@ class Catalog:
 
     def static_members(self, segment: str | SegmentEntry) -> list:
         """The frozen user ids of a static segment."""
-        entry = self.get(segment)
+        entry = self._current(segment)
         if entry.snapshot is None:
             raise CatalogError(f"segment {entry.id!r} is dynamic: it has no frozen members")
         return snapshots.read_members(self.path, entry.snapshot.members).to_pylist()
@@ -931,7 +974,7 @@ class Catalog:
 
     def count(self, segment: str | SegmentEntry, dataset: Dataset, as_of: Any = None) -> int:
         """How many users are in a saved segment (static: its frozen members still in users)."""
-        return analysis.count(self, dataset, self.get(segment), as_of)
+        return analysis.count(self, dataset, self._current(segment), as_of)
 
     def members(
         self,
@@ -941,11 +984,11 @@ class Catalog:
         properties: Sequence[str] | None = None,
     ) -> ir.Table:
         """The members of a saved segment as a lazy ibis table (``user_id`` + properties)."""
-        return analysis.members(self, dataset, self.get(segment), as_of, properties)
+        return analysis.members(self, dataset, self._current(segment), as_of, properties)
 
     def sql(self, segment: str | SegmentEntry, dataset: Dataset, as_of: Any = None) -> str:
         """The SQL that selects a saved segment's members on the dataset's backend."""
-        return analysis.sql(self, dataset, self.get(segment), as_of)
+        return analysis.sql(self, dataset, self._current(segment), as_of)
 
     def movement(
         self,
@@ -960,13 +1003,13 @@ class Catalog:
 
         A static segment is evaluated by its definition here (its members are frozen).
         """
-        return analysis.movement(self, dataset, self.get(segment), start, end, users=users)
+        return analysis.movement(self, dataset, self._current(segment), start, end, users=users)
 
     def overview(
         self, dataset: Dataset, as_of: Any = None, category: str | None = None
     ) -> pd.DataFrame:
         """Count and share of all users for every listed segment, in one backend query."""
-        entries = self.list(category=category)
+        entries = self._entries(category=category)
         return analysis.overview(self, dataset, entries, as_of)
 
     def export(
@@ -978,7 +1021,7 @@ class Catalog:
         as_of: Any = None,
     ) -> Path:
         """Write the members (``user_id`` + ``properties``) to a ``.csv`` or ``.parquet`` file."""
-        return analysis.export(self, dataset, self.get(segment), path, properties, as_of)
+        return analysis.export(self, dataset, self._current(segment), path, properties, as_of)
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -354,3 +354,61 @@ def test_update_changes_name_and_definition_in_one_revision(catalog_path):
     with pytest.raises(CatalogError, match="already used"):
         cat.update(updated, name="taken", description="not saved either")
     assert cat.get(entry.id).description == ""
+
+
+def test_re_reading_the_catalog_does_not_move_the_revision_an_edit_is_based_on(
+    catalog_path, tiny_dataset
+):
+    """Issue 14, finding 1: a lost update after ``len``/``list`` re-read bob's change."""
+    seed = Catalog(catalog_path, user="alice").save(PAID, "Paid")
+    alice = Catalog(catalog_path, user="alice")
+    bob = Catalog(catalog_path, user="bob")
+    alice.get(seed.id)  # alice sees revision 1
+    bob.update(seed.id, description="bob's edit")
+    # Every read that does not show alice the segment on purpose leaves her base at 1.
+    assert len(alice) == 1
+    assert [e.revision for e in alice.list()] == [2]
+    assert seed.id in alice and alice.categories() == [] and alice.problems == []
+    alice.validate()
+    alice.history(seed.id)
+    assert alice.count(seed.id, tiny_dataset) == 3
+    alice.sql(seed.id, tiny_dataset)
+    before = catalog_path.read_bytes()
+    for edit in (
+        lambda: alice.update(seed.id, definition=SESSIONS_OVER_5),
+        lambda: alice.rename(seed.id, "Paying"),
+        lambda: alice.delete(seed.id),
+    ):
+        with pytest.raises(EditConflictError) as caught:
+            edit()
+        assert (caught.value.expected_revision, caught.value.current_revision) == (1, 2)
+        assert caught.value.changed_by == "bob"
+    assert catalog_path.read_bytes() == before  # bob's change stands
+    # The entry a listing returned is an explicit base: editing it is editing revision 2.
+    (listed,) = alice.list()
+    assert alice.update(listed, definition=SESSIONS_OVER_5).revision == 3
+    assert alice.get(seed.id).description == "bob's edit"
+
+
+def test_a_listing_is_the_base_of_segments_not_seen_before(catalog_path):
+    alice = Catalog(catalog_path, user="alice")
+    bob = Catalog(catalog_path, user="bob")
+    entry = bob.save(PAID, "Paid")
+    alice.list()  # alice first sees revision 1 here
+    bob.update(entry.id, description="bob's edit")
+    alice.list()  # shows revision 2, but alice's edits by id stay based on revision 1
+    with pytest.raises(EditConflictError):
+        alice.update(entry.id, description="alice's edit")
+    # get() is how a caller takes the current revision as the base of its next edit.
+    alice.get(entry.id)
+    assert alice.update(entry.id, description="alice's edit").revision == 3
+
+
+def test_an_edit_by_id_of_a_segment_never_read_is_based_on_the_current_revision(catalog_path):
+    entry = Catalog(catalog_path, user="alice").save(PAID, "Paid")
+    carol = Catalog(catalog_path, user="carol")
+    assert carol.update(entry.id, description="blind edit").revision == 2
+    Catalog(catalog_path, user="bob").update(entry.id, description="bob's edit")
+    # Having edited revision 2, carol's next edit by id is based on it: bob's 3 conflicts.
+    with pytest.raises(EditConflictError):
+        carol.update(entry.id, description="carol again")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from heapseg.catalog import Catalog
+from heapseg.catalog import Catalog, EditConflictError
 from heapseg.widgets import CatalogBrowser, SegmentBuilder
 
 from .conftest import NEW_TRIAL_USERS, POSSIBLE_CHURN, WINDOW_SHOPPERS
@@ -135,3 +135,18 @@ def test_refresh_static(panel, filled, ds):
     assert panel.counts[entry.id] == done.after
     assert panel.refresh_static("Window shoppers") is None  # dynamic: refused, shown
     assert "dynamic" in panel.message
+
+
+def test_refresh_static_is_based_on_the_revision_on_show(panel, filled):
+    entry = next(e for e in panel.entries if e.name == "Churn snapshot")
+    Catalog(filled.path, user="bob").update(entry.id, description="bob's note")
+    # Not reloaded: the browser still shows the revision bob changed, so it conflicts.
+    assert panel.refresh_static(entry.id) is None
+    assert isinstance(panel.last_error, EditConflictError)
+    assert "changed by bob" in panel.message
+    panel.reload()
+    assert panel.wait(60)
+    done = panel.refresh_static("churn snapshot")
+    assert done is not None, panel.message
+    assert done.entry.revision == entry.revision + 2
+    assert done.entry.description == "bob's note"
