@@ -173,7 +173,7 @@ def _dataset(args: argparse.Namespace) -> Any:
 def _as_of(args: argparse.Namespace) -> Any:
     if args.as_of is None:
         return None
-    from heapseg.dataset import resolve_as_of
+    from heapseg.as_of import resolve_as_of
 
     try:
         resolve_as_of(args.as_of)

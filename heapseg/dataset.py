@@ -20,7 +20,7 @@ import ibis.expr.types as ir
 from heapseg.as_of import AsOf, resolve_as_of
 from heapseg.compile import CompileContext, compile_segment, warn_unknown_events
 from heapseg.errors import DataError, HeapsegError
-from heapseg.model import Group, as_segment
+from heapseg.model import Group, PropertyRule, as_segment
 from heapseg.point_in_time import PropertyHistory, joined_by
 from heapseg.resolver import Resolver
 
@@ -193,9 +193,37 @@ class Dataset:
         names = [c for c in (properties or self.accounts.columns) if c != "account_id"]
         return _at(self.accounts, "account_id", names, self.account_history, self.context(as_of))
 
-    def properties_note(self) -> str:
-        """Where property values come from: ``"user properties as of today"`` without history,
-        else which are historical (the line charts and widgets show next to an ``as_of``)."""
+    def properties_note(
+        self, segments: Sequence[Any] | None = None, properties: Sequence[str] = ()
+    ) -> str:
+        """Where property values come from, in words to show next to an ``as_of``.
+
+        Without arguments, the dataset's general line: ``"user properties as of today"`` where
+        there is no history, else which properties are taken at ``as_of``. With ``segments``
+        (definitions) and user ``properties`` (e.g. a breakdown's), only what they read: ``""``
+        when every property they test has a history (or they test none), else e.g.
+        ``"plan, tier: values as of today"``.
+        """
+        if segments is None and not properties:
+            return self._general_note()
+        current = [p for p in properties if not self._tracked("user", p)]
+        for segment in segments or ():
+            for rule in as_segment(segment).walk():
+                if (
+                    isinstance(rule, PropertyRule)
+                    and rule.kind in ("user", "account")
+                    and rule.field != "user_id"
+                    and not self._tracked(rule.kind, rule.field)
+                ):
+                    current.append(rule.field)
+        current = list(dict.fromkeys(current))
+        return f"{', '.join(current)}: values as of today" if current else ""
+
+    def _tracked(self, kind: str, field: str) -> bool:
+        history = self.user_history if kind == "user" else self.account_history
+        return history is not None and field in history.tracked
+
+    def _general_note(self) -> str:
         parts = []
         for kind, history in (("user", self.user_history), ("account", self.account_history)):
             if kind == "account" and self.accounts is None:
@@ -205,6 +233,12 @@ class Dataset:
             else:
                 parts.append(f"{kind} {', '.join(history.tracked)} at as_of")
         return "; ".join(parts)
+
+    def values_at(self, table: ir.Table, as_of: AsOf = None) -> ir.Table:
+        """``table`` (with ``user_id`` and user-property columns) with the properties that the
+        user history tracks replaced by their values at ``as_of``; other columns unchanged."""
+        names = [c for c in table.columns if c != "user_id"]
+        return _at(table, "user_id", names, self.user_history, self.context(as_of))
 
     # ------------------------------------------------------------------ segments
 

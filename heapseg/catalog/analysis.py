@@ -31,16 +31,22 @@ EXPORT_FORMATS = (".csv", ".parquet")
 
 @dataclass(frozen=True)
 class Movement:
-    """Who entered and who left a segment between ``start`` and ``end``.
+    """Who came into and who left a segment between ``start`` and ``end``.
 
     Attributes
     ----------
     before, after
         Members at ``start`` and at ``end``.
-    entered, left
-        Users in at ``end`` but not at ``start``, and the other way round.
-    entered_users, left_users
+    new
+        Users in at ``end`` who had not joined yet at ``start``.
+    entered
+        Users in at ``end`` who were users but not members at ``start``.
+    left
+        Members at ``start`` who are not at ``end``.
+    new_users, entered_users, left_users
         Their ids, when asked for with ``users=True`` (else empty).
+
+    ``after == before + new + entered - left``.
     """
 
     segment_id: str
@@ -50,8 +56,10 @@ class Movement:
     after: int
     entered: int
     left: int
+    new: int = 0
     entered_users: list = field(default_factory=list)
     left_users: list = field(default_factory=list)
+    new_users: list = field(default_factory=list)
 
     @property
     def stayed(self) -> int:
@@ -69,16 +77,15 @@ def reference(entry: SegmentEntry) -> dict[str, Any]:
 
 
 def as_of_moment(as_of: Any, dataset: Dataset) -> datetime:
-    """``as_of`` as an aware datetime (what snapshots record): the dataset's default, else now."""
-    from heapseg.dataset import resolve_as_of
+    """``as_of`` as an aware datetime (what snapshots record): the dataset's default, else now.
 
-    if as_of is None:
-        as_of = getattr(dataset, "default_as_of", None)
-    if as_of is None:
+    An aware ``as_of`` keeps its zone, so a snapshot records the offset it was taken in.
+    """
+    if as_of is None and dataset.default_as_of is None:
         return now()
     if isinstance(as_of, datetime) and as_of.tzinfo is not None:
         return as_of
-    return resolve_as_of(as_of).replace(tzinfo=timezone.utc)
+    return dataset.resolve_as_of(as_of).replace(tzinfo=timezone.utc)
 
 
 def _run(expr: ir.Expr, what: str) -> Any:
@@ -160,25 +167,30 @@ def movement(
     *,
     users: bool,
 ) -> Movement:
-    """Counts (and ids on request) of who entered and left, as one aggregate query."""
+    """Counts (and ids on request) of who was new, entered and left, as one aggregate query."""
+    import ibis
+
     t0 = as_of_moment(start, dataset)
     t1 = as_of_moment(end, dataset)
     # A static segment's reference is frozen and would never move: follow its definition.
     segment = entry.segment if entry.is_static else reference(entry)
     table = dataset.users
-    was = dataset.flag(segment, as_of=t0, resolver=catalog)
-    now_in = dataset.flag(segment, as_of=t1, resolver=catalog)
-    entered = now_in & ~was
-    left = was & ~now_in
+
+    def flag(expr: Any) -> Any:
+        return ibis.coalesce(expr, ibis.literal(False))
+
+    was = flag(dataset.flag(segment, as_of=t0, resolver=catalog))
+    now_in = flag(dataset.flag(segment, as_of=t1, resolver=catalog))
+    joined = flag(dataset.population(t0))
+    changes = {"new": now_in & ~joined, "entered": now_in & ~was & joined, "left": was & ~now_in}
     metrics: dict[str, Any] = {
         "before": table.count(where=was),
         "after": table.count(where=now_in),
-        "entered": table.count(where=entered),
-        "left": table.count(where=left),
+        **{name: table.count(where=cond) for name, cond in changes.items()},
     }
     if users:
-        metrics["entered_users"] = table.user_id.collect(where=entered, order_by=table.user_id)
-        metrics["left_users"] = table.user_id.collect(where=left, order_by=table.user_id)
+        for name, cond in changes.items():
+            metrics[f"{name}_users"] = table.user_id.collect(where=cond, order_by=table.user_id)
     row = _run(table.aggregate(**metrics), "the movement query").iloc[0]
     return Movement(
         segment_id=entry.id,
@@ -188,8 +200,10 @@ def movement(
         after=int(row["after"]),
         entered=int(row["entered"]),
         left=int(row["left"]),
+        new=int(row["new"]),
         entered_users=_ids(row["entered_users"]) if users else [],
         left_users=_ids(row["left_users"]) if users else [],
+        new_users=_ids(row["new_users"]) if users else [],
     )
 
 
@@ -246,7 +260,7 @@ def overview(
         total = result.pop("__total__")
         counts.update(result)
     if total is None:
-        total = dataset.total_users()
+        total = dataset.total_users(moment)
     rows = [
         {
             "id": e.id,

@@ -106,7 +106,8 @@ def breakdown(
     chart = _draw(data, names, property, counted, colors).properties(
         title=c.title(heading, when, f"share of {counted} per value", window)
     )
-    return c.finish(chart, data, return_data)
+    note = c.values_note(ds, [seg], *([property] if kind == "user" else []))
+    return c.finish(chart, data, return_data, note)
 
 
 def _kind(ds: Dataset, name: str, kind: str | None) -> str:

@@ -14,8 +14,9 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from heapseg.as_of import AsOf, resolve_as_of
 from heapseg.compile import compile_where
-from heapseg.dataset import Dataset, resolve_as_of
+from heapseg.dataset import Dataset
 from heapseg.errors import HeapsegError
 from heapseg.model import Condition, Group, PropertyRule, as_segment
 
@@ -373,17 +374,20 @@ def flagged_users(
 ) -> ir.Table:
     """``user_id``, one boolean column ``s0, s1, ...`` per segment and ``columns``, in one pass.
 
-    Every segment is evaluated at ``as_of``. With ``filter``, only its users are kept.
+    Only the users who had joined at ``as_of`` (all users, the rest, every share), with the
+    property ``columns`` at ``as_of``. Every segment is evaluated at ``as_of``. With ``filter``,
+    only its users are kept.
     """
     users = ds.users
     selection: dict[str, Any] = {"user_id": users.user_id}
     selection.update({c: users[c] for c in columns if c != "user_id"})
     selection.update({f"s{i}": predicate(ds, s, as_of, resolver) for i, s in enumerate(segments)})
-    if filter is None:
-        return users.select(**selection)
-    selection["_keep"] = predicate(ds, filter, as_of, resolver)
-    table = users.select(**selection)
-    return table.filter(table._keep).drop("_keep")
+    keep = ds.population(as_of)
+    if filter is not None:
+        keep = predicate(ds, filter, as_of, resolver)  # joining included
+    table = users.select(**selection, _keep=keep)
+    table = table.filter(table._keep).drop("_keep")
+    return ds.values_at(table, as_of)
 
 
 def scoped_events(
@@ -473,14 +477,23 @@ def toggled(selection: alt.Parameter, dim: float = 0.12) -> Any:
 
 
 def title(text: str, as_of: datetime, *details: str) -> alt.TitleParams:
-    """A title saying what is shown; the subtitle gives the as_of (UTC) and the details."""
+    """A title saying what is shown; the subtitle gives the as_of (UTC) and the details
+    (empty ones are left out)."""
     subtitle = " · ".join([f"as of {stamp(as_of)} UTC", *[d for d in details if d]])
     return alt.TitleParams(text=text, subtitle=subtitle, anchor="start", fontSize=15)
 
 
-def finish(chart: Any, data: pd.DataFrame, return_data: bool) -> Any:
-    """The chart, or ``(chart, data)`` when asked for; ``chart.data`` is ``data`` either way."""
+def finish(chart: Any, data: pd.DataFrame, return_data: bool, note: str = "") -> Any:
+    """The chart, or ``(chart, data)`` when asked for; ``chart.data`` is ``data`` either way.
+
+    ``note`` (e.g. :func:`values_note`) ends the subtitle and is kept in ``data.attrs["note"]``.
+    """
     check_points(len(data), "narrow the window or use a coarser interval")
+    if note:
+        heading = chart.title
+        if isinstance(heading, alt.TitleParams):
+            heading.subtitle = " · ".join(p for p in (heading.subtitle, note) if p)
+        data.attrs["note"] = note
     chart = chart.configure_axis(labelFontSize=11, titleFontSize=12).configure_view(stroke=None)
     return (chart, data) if return_data else chart
 
@@ -495,9 +508,15 @@ def pct(part: float, whole: float) -> float:
     return float(part) / float(whole) if whole else 0.0
 
 
-def chart_as_of(ds: Dataset, as_of: Any) -> datetime:
+def chart_as_of(ds: Dataset, as_of: AsOf) -> datetime:
     """The moment a chart is drawn for: ``as_of``, else the dataset's default, else now (UTC)."""
-    return resolve_as_of(as_of if as_of is not None else ds.default_as_of)
+    return ds.resolve_as_of(as_of)
+
+
+def values_note(ds: Dataset, segments: Sequence[ChartSegment], *properties: str) -> str:
+    """The subtitle's word on property values: said when the chart's segments (or the user
+    ``properties`` it breaks down by) read properties that have no history."""
+    return ds.properties_note([s.segment for s in segments], properties)
 
 
 def naive_utc(values: pd.Series) -> pd.Series:

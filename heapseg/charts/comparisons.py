@@ -84,7 +84,7 @@ def compare(
     row = _aggregate(ds, when, chosen, res, event, where, measure, property, (last, unit))
     data = _frame(row, chosen, include_all, measure)
     chart = _draw(data, names, measure, property, event, (last, unit), when, colors, title)
-    return c.finish(chart, data, return_data)
+    return c.finish(chart, data, return_data, c.values_note(ds, chosen))
 
 
 def _user_numeric(ds: Dataset, name: str | None) -> None:

@@ -119,6 +119,7 @@ def funnel(
         chart.properties(title=_title(title, chosen_steps, when, scope, (within, within_unit))),
         data,
         return_data,
+        c.values_note(ds, [*segments, *([scope] if scope is not None else [])]),
     )
 
 

@@ -64,7 +64,7 @@ def overlap(
     row = c.run(ds, users.aggregate(**metrics)).iloc[0]
     data = _frame(row, chosen)
     chart = _draw(data, [s.name for s in chosen], when, title)
-    return c.finish(chart, data, return_data)
+    return c.finish(chart, data, return_data, c.values_note(ds, chosen))
 
 
 def _frame(row: pd.Series, chosen: list[c.ChartSegment]) -> pd.DataFrame:

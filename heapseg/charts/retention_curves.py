@@ -87,7 +87,8 @@ def retention(
     cohort = f"cohort: did {start_event} in the last {back} {unit}s"
     heading = title or f"Retention: {returning} N {unit}s after {start_event}"
     chart = chart.properties(title=c.title(heading, when, cohort, c.scope_note(scope)))
-    return c.finish(chart, data, return_data)
+    scoped = [*segments, *([scope] if scope is not None else [])]
+    return c.finish(chart, data, return_data, c.values_note(ds, scoped))
 
 
 def _aggregate(

@@ -81,7 +81,7 @@ def sizes(
         )
     data.attrs.update(total_users=total, as_of=when.isoformat())
     chart = _draw(data, total, when, colors, title)
-    return c.finish(chart, data, return_data)
+    return c.finish(chart, data, return_data, c.values_note(ds, chosen))
 
 
 def _count(
@@ -100,7 +100,9 @@ def _count(
     for start in range(0, max(len(good), 1), BATCH):
         batch = good[start : start + BATCH]
         metrics = {f"s{i}": users.count(where=pred) for i, (_, pred) in enumerate(batch)}
-        row = c.run(ds, users.aggregate(__total__=users.count(), **metrics)).iloc[0]
+        row = c.run(
+            ds, users.aggregate(__total__=users.count(where=ds.population(when)), **metrics)
+        ).iloc[0]
         total = int(row["__total__"])
         counts.update({seg.name: int(row[f"s{i}"]) for i, (seg, _) in enumerate(batch)})
     return counts, problems, int(total or 0)

@@ -75,7 +75,7 @@ def size_over_time(
     chart = chart.properties(
         title=c.title(heading, when, "each point evaluates the segment at that moment")
     )
-    return c.finish(chart, data, return_data)
+    return c.finish(chart, data, return_data, c.values_note(ds, chosen))
 
 
 def counts_at(
@@ -88,7 +88,7 @@ def counts_at(
         parts = [
             users.aggregate(
                 at=ibis.literal(moment, type="timestamp"),
-                total=users.count(),
+                total=users.count(where=ds.population(moment)),
                 **{
                     f"s{i}": users.count(where=c.predicate(ds, seg, moment, resolver))
                     for i, seg in enumerate(segments)

@@ -109,7 +109,8 @@ def trend(
     chart = _draw(
         data, names, unit, measure, property, event, when, scope, colors, title, len(periods)
     )
-    return c.finish(chart, data, return_data)
+    scoped = [*segments, *([scope] if scope is not None else [])]
+    return c.finish(chart, data, return_data, c.values_note(ds, scoped))
 
 
 def _aggregate(

@@ -12,7 +12,6 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from heapseg.dataset import resolve_as_of
 from heapseg.errors import HeapsegError
 from heapseg.widgets.choices import set_options
 from heapseg.widgets.live import LiveRunner
@@ -108,8 +107,7 @@ class CatalogBrowser(widgets.VBox):
         self.catalog = catalog
         self.export_dir = Path(export_dir) if export_dir is not None else Path.cwd()
         self.page_size = page_size
-        default = as_of if as_of is not None else getattr(dataset, "default_as_of", None)
-        self.as_of = resolve_as_of(default)
+        self.as_of = dataset.resolve_as_of(as_of)
         self._all: list[Any] = []
         # Counts and member pages/exports each have their own worker (and DuckDB cursor), so
         # opening a members page does not cancel the counts being loaded.
@@ -124,7 +122,7 @@ class CatalogBrowser(widgets.VBox):
     @traitlets.validate("as_of")
     def _valid_as_of(self, proposal: dict) -> datetime:
         # Accept what the engine accepts (ISO strings, dates, aware datetimes); keep naive UTC.
-        return resolve_as_of(proposal["value"])
+        return self.dataset.resolve_as_of(proposal["value"])
 
     # ------------------------------------------------------------------ layout
 
@@ -220,7 +218,8 @@ class CatalogBrowser(widgets.VBox):
         self.status_html.value = (
             f"{len(self._all)} segment{'' if len(self._all) == 1 else 's'} · "
             f"{self.total:,} users · as of "
-            f"{self.as_of.isoformat(sep=' ', timespec='minutes')} UTC"
+            f"{self.as_of.isoformat(sep=' ', timespec='minutes')} UTC · "
+            f"{escape(self.dataset.properties_note())}"
             if self.total is not None
             else ""
         )

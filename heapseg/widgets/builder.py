@@ -10,7 +10,6 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from heapseg.dataset import resolve_as_of
 from heapseg.errors import CatalogError, DefinitionError, HeapsegError
 from heapseg.model import Group, as_segment
 from heapseg.widgets.check import Plan, make_plan
@@ -107,14 +106,13 @@ class SegmentBuilder(widgets.VBox):
         self.add_class("heapseg-builder")
         self.dataset = dataset
         self.catalog = catalog
-        self.choices = DataChoices(dataset, catalog)
         self._resolver = catalog if catalog is not None else getattr(dataset, "resolver", None)
         self._runner = LiveRunner(dataset, debounce=debounce)
         self._cache = CountCache()
         self._from_ui = False
         self._plan: Plan | None = None
-        default = as_of if as_of is not None else getattr(dataset, "default_as_of", None)
-        self.as_of = resolve_as_of(default)
+        self.as_of = dataset.resolve_as_of(as_of)
+        self.choices = DataChoices(dataset, catalog, self.as_of)
 
         self.root = GroupBox(self.choices, root=True)
         self.root.add_class("heapseg-definition")
@@ -130,7 +128,7 @@ class SegmentBuilder(widgets.VBox):
             self.actions,
         )
         self.observe(self._on_segment, "segment")
-        self.observe(lambda _: self.refresh(), "as_of")
+        self.observe(self._on_as_of, "as_of")
         if segment is not None:
             self.segment = segment
         else:
@@ -246,7 +244,12 @@ class SegmentBuilder(widgets.VBox):
     @traitlets.validate("as_of")
     def _valid_as_of(self, proposal: dict) -> datetime:
         # Accept what the engine accepts (ISO strings, dates, aware datetimes); keep naive UTC.
-        return resolve_as_of(proposal["value"])
+        return self.dataset.resolve_as_of(proposal["value"])
+
+    def _on_as_of(self, change: dict) -> None:
+        # Value pickers offer what the properties held at the new moment.
+        self.choices.as_of = change["new"]
+        self.refresh()
 
     @traitlets.validate("segment")
     def _valid_segment(self, proposal: dict) -> Group | None:
@@ -362,7 +365,8 @@ class SegmentBuilder(widgets.VBox):
             self.count_html.value = f"{count:,}"
             self.share_html.value = (
                 f"users · {self.share:.1%} of {total:,} users · as of "
-                f"{self.as_of.isoformat(sep=' ', timespec='minutes')} UTC"
+                f"{self.as_of.isoformat(sep=' ', timespec='minutes')} UTC · "
+                f"{escape(self.dataset.properties_note())}"
             )
         self._idle()
 

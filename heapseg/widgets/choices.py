@@ -8,6 +8,7 @@ from typing import Any
 
 import ibis.expr.datatypes as dt
 
+from heapseg.as_of import AsOf
 from heapseg.errors import HeapsegError
 from heapseg.model import UNITS
 
@@ -136,12 +137,14 @@ class DataChoices:
         The :class:`heapseg.catalog.Catalog` whose segments ``segment`` rules may name.
     """
 
-    def __init__(self, dataset: Any, catalog: Any = None) -> None:
+    def __init__(self, dataset: Any, catalog: Any = None, as_of: AsOf = None) -> None:
         self.dataset = dataset
         self.catalog = catalog
+        #: Pickers offer the values that user and account properties had at this moment.
+        self.as_of = as_of
         self._schema = dataset.schema
         self._events: list[str] | None = None
-        self._values: dict[tuple[str, str], list] = {}
+        self._values: dict[tuple[str, str, Any], list] = {}
         self._lock = threading.Lock()
 
     @property
@@ -173,12 +176,16 @@ class DataChoices:
         Fetches one more than :data:`VALUE_LIMIT` to tell a low-cardinality property (a list that
         is complete) from one whose values are only suggestions.
         """
-        key = (kind, field)
+        key = (kind, field, self.as_of if kind != "event_property" else None)
         with self._lock:
             cached = self._values.get(key)
         if cached is None:
             try:
-                cached = list(self.dataset.distinct_values(kind, field, limit=VALUE_LIMIT + 1))
+                cached = list(
+                    self.dataset.distinct_values(
+                        kind, field, limit=VALUE_LIMIT + 1, as_of=self.as_of
+                    )
+                )
             except HeapsegError:
                 cached = []
             with self._lock:

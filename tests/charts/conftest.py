@@ -49,6 +49,8 @@ class Oracle:
     raw_events: pd.DataFrame
     accounts: pd.DataFrame
     migrations: pd.DataFrame
+    user_history: pd.DataFrame
+    account_history: pd.DataFrame
     events: pd.DataFrame = field(init=False)
     _members: dict = field(default_factory=dict)
 
@@ -62,13 +64,24 @@ class Oracle:
     def upto(self, as_of: datetime = AS_OF) -> pd.DataFrame:
         return self.events[self.events["time"] <= as_of]
 
+    def everyone(self, as_of: datetime = AS_OF) -> set:
+        """The users who had joined at ``as_of`` (every user of the sample has a joined_at)."""
+        return self.members({"combinator": "and", "rules": []}, as_of)
+
     def members(self, definition: dict, as_of: datetime = AS_OF) -> set:
         key = (repr(definition), as_of)
         if key not in self._members:
             data = self._members.get(("data", as_of))
             if data is None:
                 data = reference.load(
-                    self.users, self.raw_events, self.accounts, as_of, None, self.migrations
+                    self.users,
+                    self.raw_events,
+                    self.accounts,
+                    as_of,
+                    None,
+                    self.migrations,
+                    user_history=self.user_history,
+                    account_history=self.account_history,
                 )
                 self._members[("data", as_of)] = data
             self._members[key] = reference.evaluate_loaded(definition, data)
@@ -84,12 +97,26 @@ def sample_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def oracle(sample_path: Path) -> Oracle:
     con = duckdb.connect(str(sample_path), read_only=True)
     try:
-        frames = {t: con.sql(f"SELECT * FROM {t}").df() for t in ("users", "events", "accounts")}
-        migrations = con.sql("SELECT * FROM user_migrations").df()
+        tables = (
+            "users",
+            "events",
+            "accounts",
+            "user_migrations",
+            "user_history",
+            "account_history",
+        )
+        frames = {t: con.sql(f"SELECT * FROM {t}").df() for t in tables}
     finally:
         con.close()
     frames["events"]["time"] = frames["events"]["time"].astype("datetime64[us]")
-    return Oracle(frames["users"], frames["events"], frames["accounts"], migrations)
+    return Oracle(
+        frames["users"],
+        frames["events"],
+        frames["accounts"],
+        frames["user_migrations"],
+        frames["user_history"],
+        frames["account_history"],
+    )
 
 
 @pytest.fixture(scope="session")

@@ -22,15 +22,16 @@ def _row(data, name):
 
 def test_share_who_did_an_event(ds, oracle, window):
     data = compare(ds, {"Paid": PAID, "Shoppers": SHOPPERS}, event="Session", return_data=True)[1]
-    doers = set(window[window["event"] == "Session"]["user_id"])
+    everyone = oracle.everyone()  # "All users" are the users who had joined at as_of
+    doers = set(window[window["event"] == "Session"]["user_id"]) & everyone
     for name, definition in (("Paid", PAID), ("Shoppers", SHOPPERS)):
         members = oracle.members(definition)
         row = _row(data, name)
         assert row["users"] == len(members)
         assert row["did"] == len(members & doers)
         assert row["value"] == pytest.approx(len(members & doers) / len(members))
-        assert row["share_of_all"] == pytest.approx(len(members) / len(oracle.users))
-    assert _row(data, ALL_USERS)["value"] == pytest.approx(len(doers) / len(oracle.users))
+        assert row["share_of_all"] == pytest.approx(len(members) / len(everyone))
+    assert _row(data, ALL_USERS)["value"] == pytest.approx(len(doers) / len(everyone))
 
 
 def test_per_user_sums_and_averages(ds, oracle, window):
@@ -68,7 +69,8 @@ def test_user_property_average_and_size_share(ds, oracle):
     expected = users.loc[sorted(oracle.members(BUYERS)), "ltv"].mean()
     assert _row(data, "Buyers")["value"] == pytest.approx(expected)
     sizes = compare(ds, {"Buyers": BUYERS}, return_data=True)[1]
-    assert _row(sizes, "Buyers")["value"] == pytest.approx(len(oracle.members(BUYERS)) / len(users))
+    share = len(oracle.members(BUYERS)) / len(oracle.everyone())
+    assert _row(sizes, "Buyers")["value"] == pytest.approx(share)
 
 
 def test_one_query_one_row(ds, executed):

@@ -36,7 +36,8 @@ def test_funnel_matches_pandas(ds, oracle, executed):
     assert executed == [1]
     reached = _funnel_by_user(oracle.upto())
     paid = reached[reached.index.isin(oracle.members(PAID))]
-    for name, frame in (("Paid", paid), (ALL_USERS, reached)):
+    everyone = reached[reached.index.isin(oracle.everyone())]
+    for name, frame in (("Paid", paid), (ALL_USERS, everyone)):
         got = data[data["segment"] == name].sort_values("step")
         expected = [int(frame[f"t{k}"].notna().sum()) for k in range(len(STEPS))]
         assert got["users"].tolist() == expected
@@ -78,8 +79,8 @@ def test_retention_matches_pandas(ds, oracle, executed):
         math.floor((t - t0) / week)
         for t, t0 in zip(back_events["time"], back_events["t0"], strict=True)
     ]
-    for name, members in (("Paid", oracle.members(PAID)), (ALL_USERS, None)):
-        mine = cohort if members is None else cohort[cohort.index.isin(members)]
+    for name, members in (("Paid", oracle.members(PAID)), (ALL_USERS, oracle.everyone())):
+        mine = cohort[cohort.index.isin(members)]
         got = data[data["segment"] == name].set_index("period")
         for k in range(1, periods + 1):
             eligible = mine[mine["done"] >= k]

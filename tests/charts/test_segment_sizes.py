@@ -23,7 +23,7 @@ def test_catalog_sizes_by_category(ds, oracle, catalog, executed):
     chart, data = sizes(ds, catalog, return_data=True)
     assert executed == [1]
     rows = data.set_index("segment")
-    total = len(oracle.users)
+    total = len(oracle.everyone())
     for name, definition, category in (
         ("Paid", PAID, "Plans"),
         ("Buyers", BUYERS, "Commerce"),
