@@ -190,20 +190,47 @@ def test_movement_between_two_moments_in_one_query(catalog_path, tiny_dataset, q
     cat = Catalog(catalog_path, user="alice")
     entry = cat.save(ACTIVE, "Active")
     tiny_dataset.event_names()  # the known-events lookup is cached per dataset
+    tiny_dataset.population()  # and so are the facts the join test reads once
     queries.clear()
     moved = cat.movement(entry, tiny_dataset, EARLY, LATE)
     assert len(queries) == 1
-    assert (moved.before, moved.after, moved.entered, moved.left, moved.stayed) == (3, 3, 2, 2, 1)
-    assert moved.entered_users == [] and moved.left_users == []
+    # u2 and u6 came in, but they had not joined at EARLY (first events on 01-09 and 01-11):
+    # they are new, not users who entered.
+    counts = (moved.before, moved.after, moved.new, moved.entered, moved.left, moved.stayed)
+    assert counts == (3, 3, 2, 0, 2, 1)
+    assert moved.entered_users == [] and moved.left_users == [] and moved.new_users == []
     queries.clear()
     moved = cat.movement(entry.id, tiny_dataset, EARLY, LATE, users=True)
     assert len(queries) == 1
-    assert moved.entered_users == sorted(ACTIVE_LATE - ACTIVE_EARLY)
+    assert moved.new_users == sorted(ACTIVE_LATE - ACTIVE_EARLY)
+    assert moved.entered_users == []
     assert moved.left_users == sorted(ACTIVE_EARLY - ACTIVE_LATE)
     assert (moved.start, moved.end) == (
         EARLY.replace(tzinfo=timezone.utc),
         LATE.replace(tzinfo=timezone.utc),
     )
+
+
+def test_movement_tells_new_users_from_those_who_entered(catalog_path, tiny_dataset):
+    cat = Catalog(catalog_path, user="alice")
+    never = {
+        "combinator": "and",
+        "rules": [{"kind": "event", "event": "Completed Order", "did": False}],
+    }
+    idle = {"combinator": "and", "rules": [{**ACTIVE["rules"][0], "did": False}]}
+    # At EARLY the users are u1, u3, u5 (first events before it) and u4 (no events: always).
+    # By LATE u2 and u6 have joined, neither has ordered: new; u5 ordered on 01-05: left.
+    moved = cat.movement(cat.save(never, "Never ordered"), tiny_dataset, EARLY, LATE, users=True)
+    assert (moved.before, moved.after) == (4, 5)
+    assert (moved.new_users, moved.entered_users, moved.left_users) == (["u2", "u6"], [], ["u5"])
+    assert moved.after == moved.before + moved.new + moved.entered - moved.left
+    # u3 and u5 were users at EARLY and active then; idle at LATE: they entered.
+    moved = cat.movement(cat.save(idle, "Idle"), tiny_dataset, EARLY, LATE, users=True)
+    assert (moved.new_users, moved.entered_users, moved.left_users) == ([], ["u3", "u5"], [])
+    everyone = heapseg.connect(tiny_dataset.backend, joining=False)
+    old = cat.movement("Never ordered", everyone, EARLY, LATE, users=True)
+    # Without joining, u2 and u6 "never ordered" before they existed.
+    assert (old.before, old.new_users, old.entered_users) == (6, [], [])
 
 
 # ------------------------------------------------------------------------------ overview

@@ -68,3 +68,40 @@ def test_breakdown_of_an_event_property(ds, oracle):
         k: paid.get(k, 0) for k in got.index
     }
     assert isinstance(data, pd.DataFrame)
+
+
+# ------------------------------------------------------------------------------ point in time
+
+
+def test_size_over_time_evaluates_joining_and_history_at_each_moment(ds, oracle):
+    data = size_over_time(ds, {"Paid": PAID}, interval="week", last=6, return_data=True)[1]
+    moments = list(data["at"].dt.tz_localize(None))
+    # Who had joined, and who was on the paid plan, at each moment (from the plan's history).
+    assert data["users"].tolist() == [len(oracle.members(PAID, m)) for m in moments]
+    assert data["total"].tolist() == [len(oracle.everyone(m)) for m in moments]
+    assert data["total"].is_monotonic_increasing and data["total"].nunique() > 1
+    today = {"combinator": "and", "rules": PAID["rules"]}
+    assert data.attrs.get("note") is None  # the plan has a history: nothing to warn about
+    assert data["users"].iloc[0] < len(oracle.members(today))
+
+
+def test_breakdown_of_a_tracked_property_reads_its_values_at_as_of(ds, oracle):
+    data = breakdown(ds, ("Buyers", BUYERS), "subscription_type", return_data=True)[1]
+    everyone, buyers = oracle.everyone(), oracle.members(BUYERS)
+    for plan in ("trial", "free", "paid"):
+        rule = {"kind": "user", "field": "subscription_type", "operator": "=", "value": plan}
+        on_plan = oracle.members({"combinator": "and", "rules": [rule]})
+        got = data.set_index(["group", "value"])["count"]
+        assert got[("Buyers", plan)] == len(on_plan & buyers)
+        assert got[(REST, plan)] == len(on_plan & (everyone - buyers))
+
+
+def test_charts_say_when_property_values_are_todays(sample_path):
+    import heapseg
+
+    current = heapseg.connect(sample_path, as_of=AS_OF, user_history=None)
+    chart, data = size_over_time(current, {"Paid": PAID}, last=2, return_data=True)
+    assert data.attrs["note"] == "subscription_type: values as of today"
+    assert "subscription_type: values as of today" in chart.to_dict()["title"]["subtitle"]
+    events_only = size_over_time(current, {"Buyers": BUYERS}, last=2, return_data=True)[1]
+    assert "note" not in events_only.attrs
