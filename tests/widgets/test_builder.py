@@ -8,10 +8,12 @@ import warnings
 
 import pytest
 
+import heapseg
 from heapseg.catalog import Catalog
 from heapseg.compile import UnknownEventWarning
 from heapseg.errors import ConflictError
 from heapseg.model import Group
+from heapseg.widgets import SegmentBuilder
 from heapseg.widgets.rows import EventRow, PropertyRow, SegmentRow
 
 from .conftest import NEW_TRIAL_USERS, POSSIBLE_CHURN, WINDOW_SHOPPERS
@@ -440,3 +442,37 @@ def test_as_of_moves_the_counts(make_builder, ds):
     assert builder.as_of.isoformat() == "2026-05-31T22:00:00"
     assert builder.count == ds.count(POSSIBLE_CHURN, as_of=builder.as_of)
     assert builder.count != ds.count(POSSIBLE_CHURN)
+
+
+def test_as_of_line_says_where_property_values_come_from(make_builder, ds, sample_path):
+    builder = make_builder(segment=POSSIBLE_CHURN)
+    assert "user subscription_type, role, account_id at as_of" in builder.share_html.value
+    current = heapseg.connect(sample_path, as_of=ds.default_as_of, user_history=None)
+    other = SegmentBuilder(current, segment=POSSIBLE_CHURN, debounce=0)
+    try:
+        assert other.wait(60)
+        assert "user properties as of today" in other.share_html.value
+    finally:
+        other.close()
+
+
+def test_value_pickers_offer_the_values_at_as_of(make_builder, ds, monkeypatch):
+    asked = []
+    real = type(ds).distinct_values
+
+    def spy(self, kind, field, limit=50, as_of=None):
+        asked.append((field, as_of))
+        return real(self, kind, field, limit, as_of)
+
+    monkeypatch.setattr(type(ds), "distinct_values", spy)
+    builder = make_builder()
+    today = builder.choices.values("user", "subscription_type")
+    builder.as_of = "2025-06-01"
+    assert builder.wait(60)
+    then = builder.choices.values("user", "subscription_type")
+    assert asked == [
+        ("subscription_type", ds.resolve_as_of(None)),
+        ("subscription_type", builder.as_of),
+    ]
+    assert then[0] == ds.distinct_values("user", "subscription_type", as_of="2025-06-01")
+    assert today[0] == ds.distinct_values("user", "subscription_type")
