@@ -14,7 +14,6 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
-from functools import reduce
 from typing import Any
 
 import ibis
@@ -36,6 +35,7 @@ from heapseg.model import (
     SegmentRule,
     StaticMembers,
     as_segment,
+    check_references,
     parse_contains_pattern,
     parse_iso_timestamp,
 )
@@ -155,11 +155,27 @@ def _negate(expr: ir.BooleanValue) -> ir.BooleanValue:
 
 
 def _all(exprs: Sequence[ir.BooleanValue]) -> ir.BooleanValue:
-    return reduce(lambda a, b: a & b, exprs) if exprs else ibis.literal(True)
+    return _balanced(exprs, lambda a, b: a & b) if exprs else ibis.literal(True)
 
 
 def _any(exprs: Sequence[ir.BooleanValue]) -> ir.BooleanValue:
-    return reduce(lambda a, b: a | b, exprs) if exprs else ibis.literal(False)
+    return _balanced(exprs, lambda a, b: a | b) if exprs else ibis.literal(False)
+
+
+def _balanced(
+    exprs: Sequence[ir.BooleanValue],
+    combine: Callable[[ir.BooleanValue, ir.BooleanValue], ir.BooleanValue],
+) -> ir.BooleanValue:
+    """``exprs`` combined pairwise, level by level: a tree of depth log2(n).
+
+    A left-deep chain of a thousand ANDs (what ``reduce`` builds) makes ibis and sqlglot recurse
+    past Python's stack; a balanced tree of the same terms is ten levels deep.
+    """
+    level = list(exprs)
+    while len(level) > 1:
+        pairs = [combine(a, b) for a, b in zip(level[::2], level[1::2], strict=False)]
+        level = pairs + level[2 * len(pairs) :]
+    return level[0]
 
 
 def _path(base: str, key: str | int) -> str:
@@ -395,22 +411,34 @@ def _contains(lowered: ir.StringValue, pattern: str, path: str) -> ir.BooleanVal
 def shift(moment: datetime, amount: int, unit: str) -> datetime:
     """``moment - amount·unit``; months are calendar months with the day clamped to the month end.
 
+    A result before 0001-01-01 (after 9999-12-31) is ``datetime.min`` (``datetime.max``): no
+    data lies beyond the calendar, so ``in last`` 10**6 days means any time.
+
     >>> shift(datetime(2026, 3, 31), 1, "month")
     datetime.datetime(2026, 2, 28, 0, 0)
+    >>> shift(datetime(2026, 3, 31), 10**6, "day")
+    datetime.datetime(1, 1, 1, 0, 0)
     """
-    if unit == "hour":
-        return moment - timedelta(hours=amount)
-    if unit == "day":
-        return moment - timedelta(days=amount)
-    if unit == "week":
-        return moment - timedelta(weeks=amount)
+    shifted = _shifted(moment, amount, unit)
+    if shifted is None:
+        return datetime.min if amount > 0 else datetime.max
+    return shifted
+
+
+def _shifted(moment: datetime, amount: int, unit: str) -> datetime | None:
+    """``moment - amount·unit``, or None when that lies outside the years 1 to 9999."""
+    if unit not in _TRUNCATE_UNITS:
+        raise ValueError(f"unknown unit {unit!r}")
     if unit == "month":
-        index = moment.year * 12 + (moment.month - 1) - amount
-        year, month = divmod(index, 12)
-        month += 1
-        day = min(moment.day, calendar.monthrange(year, month)[1])
-        return moment.replace(year=year, month=month, day=day)
-    raise ValueError(f"unknown unit {unit!r}")
+        year, month = divmod(moment.year * 12 + (moment.month - 1) - amount, 12)
+        if not datetime.min.year <= year <= datetime.max.year:
+            return None
+        day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+        return moment.replace(year=year, month=month + 1, day=day)
+    try:
+        return moment - timedelta(**{f"{unit}s": amount})
+    except OverflowError:  # the timedelta itself (beyond 10**9 days) or the difference
+        return None
 
 
 def _window_filter(
@@ -419,9 +447,13 @@ def _window_filter(
     if window is None:
         return None
     if isinstance(window, LastWindow):
-        high = shift(ctx.as_of, window.offset, window.unit)
-        low = shift(ctx.as_of, window.last + window.offset, window.unit)
-        return (column > ctx.timestamp(low)) & (column <= ctx.timestamp(high))
+        high = _shifted(ctx.as_of, window.offset, window.unit)
+        if high is None:  # the window ends before year 1: no event lies in it
+            return ibis.literal(False)
+        below = column <= ctx.timestamp(high)
+        low = _shifted(ctx.as_of, window.last + window.offset, window.unit)
+        # A start before year 1 is no bound at all (datetime.min would drop events at it).
+        return below if low is None else (column > ctx.timestamp(low)) & below
     if isinstance(window, RangeWindow):
         start, end = window.bounds()
         conditions = []
@@ -616,9 +648,36 @@ def _segment_rule(rule: SegmentRule, ctx: CompileContext, path: str) -> ir.Boole
     if isinstance(target, StaticMembers):
         expr = ctx.users.user_id.isin(_static_ids(target, ctx))
     else:
+        definition = as_segment(target)
+        if not ctx.chain:
+            # The first reference checks all below it, references followed, against the limits
+            # of one definition: a chain of 300 would recurse past Python's stack before.
+            check_references(
+                definition,
+                _definitions(ctx.resolver, rule.id, definition),
+                nesting=path.count("rules["),  # the groups around this rule (no ids in it yet)
+                segment_id=rule.id,
+                path=path,
+            )
         inner = replace(ctx, chain=(*ctx.chain, rule.id))
-        expr = _group(as_segment(target), inner, f"{path}<{rule.id}>")
+        expr = _group(definition, inner, f"{path}<{rule.id}>")
     return expr if rule.member else _negate(expr)
+
+
+def _definitions(resolver: Resolver, known_id: str, known: Group) -> Callable[[str], Group | None]:
+    """Referenced definitions by id, for the limits: None for a static segment or an id that
+    does not resolve (compiling reports that where it stands)."""
+
+    def definition_of(segment_id: str) -> Group | None:
+        if segment_id == known_id:
+            return known
+        try:
+            target = resolver.resolve_segment(segment_id)
+            return None if isinstance(target, StaticMembers) else as_segment(target)
+        except (HeapsegError, LookupError):
+            return None
+
+    return definition_of
 
 
 def _static_ids(members: StaticMembers, ctx: CompileContext) -> ir.Column:

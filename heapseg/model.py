@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import math
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
-from typing import Any, ClassVar
+from datetime import date, datetime, timezone
+from typing import Any, ClassVar, NamedTuple
 
 from heapseg.errors import DefinitionError
 
@@ -30,7 +30,9 @@ __all__ = [
     "SegmentRule",
     "StaticMembers",
     "Then",
+    "check_references",
     "parse_contains_pattern",
+    "references_problem",
 ]
 
 UNITS = ("hour", "day", "week", "month")
@@ -68,14 +70,78 @@ NEGATED_TWIN = {
     "not contains": "contains",
     "is not set": "is set",
 }
-# Deeper nesting than this is refused: no analyst writes it, and a crafted file must not crash us.
-MAX_DEPTH = 64
+# Limits on a definition's size. No analyst comes near them; beyond them the SQL tools recurse
+# past Python's stack (sqlglot fails near 65 levels of negated groups) or DuckDB plans for
+# minutes (150 event rules), so a crafted or generated definition is refused with its path.
+#: Groups nested below the definition's own group (a ``where`` counts as a level); counted
+#: through segment references too when a definition is compiled.
+MAX_DEPTH = 32
+#: Rules and groups in one definition, those of ``where`` groups included.
+MAX_RULES = 1000
+#: Event rules in one definition: each one is a subquery of the segment's query.
+MAX_EVENT_RULES = 100
+#: Alternatives (``|``) and parts (``+``) of one ``contains`` pattern, all alternatives together.
+MAX_PATTERN_PARTS = 1000
+#: The longest ``then.within`` in each unit: a century, an interval every engine can hold.
+MAX_WITHIN = {"hour": 876_600, "day": 36_525, "week": 5_218, "month": 1_200}
+#: Whole numbers in a definition fit in 64 bits, as the engines' integers do.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_EARLIEST, _LATEST = "0001-01-01", "9999-12-31"
 
 Scalar = str | int | float | bool
 
 
 def _err(path: str, message: str) -> DefinitionError:
     return DefinitionError(message, path)
+
+
+def _brief(value: Any) -> str:
+    """``repr(value)`` short enough for a message (and for an integer of thousands of digits)."""
+    try:
+        text = repr(value)
+    except ValueError:  # Python refuses to print integers of more than 4300 digits
+        return f"<an integer of {value.bit_length()} bits>" if isinstance(value, int) else "<?>"
+    return text if len(text) <= 80 else f"{text[:60]}...{text[-12:]} ({len(text)} characters)"
+
+
+def _check_text(text: str, path: str) -> None:
+    """Refuse text that no database takes: a NUL ends SQL strings, a lone surrogate is no UTF-8."""
+    if "\x00" in text:
+        raise _err(path, "contains a NUL character (\\x00), which databases do not accept in text")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _err(
+            path, "contains a lone surrogate (\\ud800-\\udfff), which is not valid Unicode text"
+        ) from None
+
+
+def _check_int64(value: Any, path: str) -> None:
+    """Whole numbers must fit in 64 bits: larger ones overflow every engine's integer type."""
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not (INT64_MIN <= value <= INT64_MAX)
+    ):
+        raise _err(
+            path,
+            f"{_brief(value)} does not fit in a 64-bit integer "
+            f"(whole numbers lie between {INT64_MIN} and {INT64_MAX})",
+        )
+
+
+def _items(value: Any, path: str) -> list[tuple[Any, str]]:
+    """A rule's value with its path, or the items of a list value with theirs."""
+    if isinstance(value, list):
+        return [(item, _join(path, i)) for i, item in enumerate(value)]
+    return [(value, path)]
+
+
+def _check_value(value: Any, path: str) -> None:
+    """What every string and number of a rule's value must satisfy, whatever its operator."""
+    if isinstance(value, str):
+        _check_text(value, path)
+    _check_int64(value, path)
 
 
 def _join(path: str, key: str | int) -> str:
@@ -89,7 +155,7 @@ def _check_keys(data: Mapping, allowed: Iterable[str], path: str, what: str) -> 
     if unknown:
         raise _err(
             path,
-            f"unknown key {unknown[0]!r} in {what}; valid keys: {', '.join(sorted(allowed))}",
+            f"unknown key {_brief(unknown[0])} in {what}; valid keys: {', '.join(sorted(allowed))}",
         )
 
 
@@ -101,17 +167,18 @@ def _require_mapping(data: Any, path: str, what: str) -> Mapping:
 
 def _require_str(data: Mapping, key: str, path: str) -> str:
     if key not in data:
-        raise _err(path, f"missing required key {key!r}")
+        raise _err(path, f"missing required key {_brief(key)}")
     value = data[key]
     if not isinstance(value, str) or not value.strip():
-        raise _err(_join(path, key), f"must be a non-empty string, got {value!r}")
+        raise _err(_join(path, key), f"must be a non-empty string, got {_brief(value)}")
+    _check_text(value, _join(path, key))
     return value
 
 
 def _optional_bool(data: Mapping, key: str, default: bool, path: str) -> bool:
     value = data.get(key, default)
     if not isinstance(value, bool):
-        raise _err(_join(path, key), f"must be true or false, got {value!r}")
+        raise _err(_join(path, key), f"must be true or false, got {_brief(value)}")
     return value
 
 
@@ -135,19 +202,31 @@ def _thaw(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def parse_iso_timestamp(text: str, path: str) -> datetime:
-    """An ISO-8601 date or timestamp as a naive UTC datetime (zone offsets are converted)."""
+def parse_iso_timestamp(text: str, path: str, *, clamp: bool = False) -> datetime:
+    """An ISO-8601 date or timestamp as a naive UTC datetime (zone offsets are converted).
+
+    An instant before 0001-01-01 or after 9999-12-31 UTC (``0001-01-01T00:00+14:00``) cannot be
+    represented: it is an error, or with ``clamp`` (window bounds, where it means "no bound")
+    ``datetime.min`` / ``datetime.max``.
+    """
     if not isinstance(text, str):
-        raise _err(path, f"must be an ISO-8601 date or timestamp string, got {text!r}")
+        raise _err(path, f"must be an ISO-8601 date or timestamp string, got {_brief(text)}")
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise _err(path, f"{text!r} is not an ISO-8601 date or timestamp") from None
-    if value.tzinfo is not None:
-        from datetime import timezone
-
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    return value
+        raise _err(path, f"{_brief(text)} is not an ISO-8601 date or timestamp") from None
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError:
+        if clamp:
+            return datetime.min if value.year == 1 else datetime.max
+        raise _err(
+            path,
+            f"{_brief(text)} lies outside the timestamps heapseg can represent "
+            f"({_EARLIEST} to {_LATEST} UTC)",
+        ) from None
 
 
 # ---------------------------------------------------------------------------- contains patterns
@@ -159,28 +238,38 @@ def parse_contains_pattern(pattern: str, path: str = "") -> tuple[tuple[tuple[st
     ``|`` separates alternatives, ``+`` joins parts that must all be contained, ``*`` inside a part
     matches any run of characters; ``\\|``, ``\\+``, ``\\*`` and ``\\\\`` stand for the characters.
     The result is ``alternatives -> parts -> pieces`` (pieces of a part are separated by ``*``).
+    A pattern has at most :data:`MAX_PATTERN_PARTS` parts, all alternatives together.
 
     >>> parse_contains_pattern("gmail.com|a*b+c")
     ((('gmail.com',),), (('a', 'b'), ('c',)))
     """
     if not isinstance(pattern, str):
-        raise _err(path, f"a contains pattern must be a string, got {pattern!r}")
+        raise _err(path, f"a contains pattern must be a string, got {_brief(pattern)}")
     alternatives: list[tuple[tuple[str, ...], ...]] = []
     parts: list[tuple[str, ...]] = []
     pieces: list[str] = []
     buf: list[str] = []
     i = 0
+    total = 0  # parts so far, all alternatives together
 
     def end_part() -> None:
+        nonlocal total
         pieces.append("".join(buf))
         buf.clear()
         parts.append(tuple(pieces))
         pieces.clear()
+        total += 1
+        if total > MAX_PATTERN_PARTS:
+            raise _err(
+                path,
+                f"the pattern has more than {MAX_PATTERN_PARTS} alternatives and parts "
+                "(heapseg.model.MAX_PATTERN_PARTS); test long lists of exact values with 'in'",
+            )
 
     def end_alternative() -> None:
         end_part()
         if all(not "".join(p) for p in parts):
-            raise _err(path, f"pattern {pattern!r} has an empty alternative")
+            raise _err(path, f"pattern {_brief(pattern)} has an empty alternative")
         alternatives.append(tuple(parts))
         parts.clear()
 
@@ -286,28 +375,35 @@ class PropertyRule(Condition):
         if operator not in PROPERTY_OPERATORS:
             raise _err(
                 _join(path, "operator"),
-                f"unknown operator {operator!r}; valid: {', '.join(PROPERTY_OPERATORS)}",
+                f"unknown operator {_brief(operator)}; valid: {', '.join(PROPERTY_OPERATORS)}",
             )
         value = data.get("value")
         unit = data.get("unit")
         vpath = _join(path, "value")
+        for item, item_path in _items(value, vpath):
+            _check_value(item, item_path)
         if operator in SCALAR_OPERATORS:
             if not _is_scalar(value):
                 raise _err(
-                    vpath, f"{operator!r} needs one string, number or boolean, got {value!r}"
+                    vpath,
+                    f"{_brief(operator)} needs one string, number or boolean, got {_brief(value)}",
                 )
         elif operator in LIST_OPERATORS:
             if not isinstance(value, list) or not value:
-                raise _err(vpath, f"{operator!r} needs a non-empty list of values, got {value!r}")
+                raise _err(
+                    vpath,
+                    f"{_brief(operator)} needs a non-empty list of values, got {_brief(value)}",
+                )
             for i, item in enumerate(value):
                 if not _is_scalar(item):
                     raise _err(
-                        _join(vpath, i), f"must be a string, number or boolean, got {item!r}"
+                        _join(vpath, i), f"must be a string, number or boolean, got {_brief(item)}"
                     )
         elif operator in ORDER_OPERATORS:
             if not (_is_number(value) or isinstance(value, str)):
                 raise _err(
-                    vpath, f"{operator!r} needs a number or an ISO date/timestamp, got {value!r}"
+                    vpath,
+                    f"{_brief(operator)} needs a number or an ISO date/timestamp, got {_brief(value)}",
                 )
         elif operator in RANGE_OPERATORS:
             if (
@@ -315,20 +411,24 @@ class PropertyRule(Condition):
                 or len(value) != 2
                 or not all(_is_number(v) or isinstance(v, str) for v in value)
             ):
-                raise _err(vpath, f"{operator!r} needs [low, high], got {value!r}")
+                raise _err(vpath, f"{_brief(operator)} needs [low, high], got {_brief(value)}")
         elif operator in TEXT_OPERATORS:
             if not isinstance(value, str) or value == "":
-                raise _err(vpath, f"{operator!r} needs a non-empty string, got {value!r}")
+                raise _err(
+                    vpath, f"{_brief(operator)} needs a non-empty string, got {_brief(value)}"
+                )
             if operator in ("contains", "not contains"):
                 parse_contains_pattern(value, vpath)
         elif operator in SET_OPERATORS:
             if value is not None:
-                raise _err(vpath, f"{operator!r} takes no value, got {value!r}")
+                raise _err(vpath, f"{_brief(operator)} takes no value, got {_brief(value)}")
         elif operator in RELATIVE_OPERATORS:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise _err(vpath, f"{operator!r} needs a whole number >= 0, got {value!r}")
+                raise _err(
+                    vpath, f"{_brief(operator)} needs a whole number >= 0, got {_brief(value)}"
+                )
             if unit not in UNITS:
-                raise _err(_join(path, "unit"), f"{operator!r} needs a unit, one of {UNITS}")
+                raise _err(_join(path, "unit"), f"{_brief(operator)} needs a unit, one of {UNITS}")
         if unit is not None and operator not in RELATIVE_OPERATORS:
             raise _err(_join(path, "unit"), "'unit' only goes with 'in last' / 'more than ago'")
         return cls(str(kind), fld, operator, _freeze(value), unit)
@@ -390,12 +490,14 @@ class Comparison:
         if operator not in COUNT_OPERATORS:
             raise _err(
                 _join(path, "operator"),
-                f"unknown operator {operator!r}; valid: {', '.join(COUNT_OPERATORS)}",
+                f"unknown operator {_brief(operator)}; valid: {', '.join(COUNT_OPERATORS)}",
             )
         value = _comparison_value(data.get("value"), operator, _join(path, "value"), allow_unit)
         unit = data.get("unit")
         if unit is not None and unit not in UNITS:
-            raise _err(_join(path, "unit"), f"unknown unit {unit!r}; valid: {', '.join(UNITS)}")
+            raise _err(
+                _join(path, "unit"), f"unknown unit {_brief(unit)}; valid: {', '.join(UNITS)}"
+            )
         return cls(operator, value, unit)
 
     def test(self, value: Any) -> Any:
@@ -434,14 +536,15 @@ class Comparison:
 
 def _comparison_value(value: Any, operator: str, path: str, whole: bool) -> Any:
     def check(v: Any, p: str) -> None:
+        _check_int64(v, p)
         if not _is_number(v):
-            raise _err(p, f"must be a number, got {v!r}")
+            raise _err(p, f"must be a number, got {_brief(v)}")
         if whole and (not isinstance(v, int) or v < 0):
-            raise _err(p, f"a count must be a whole number >= 0, got {v!r}")
+            raise _err(p, f"a count must be a whole number >= 0, got {_brief(v)}")
 
     if operator == "between":
         if not isinstance(value, list) or len(value) != 2:
-            raise _err(path, f"'between' needs [low, high], got {value!r}")
+            raise _err(path, f"'between' needs [low, high], got {_brief(value)}")
         check(value[0], _join(path, 0))
         check(value[1], _join(path, 1))
         return tuple(value)
@@ -465,7 +568,7 @@ class Aggregate:
         if fn not in AGGREGATE_FUNCTIONS:
             raise _err(
                 _join(path, "fn"),
-                f"unknown function {fn!r}; valid: {', '.join(AGGREGATE_FUNCTIONS)}",
+                f"unknown function {_brief(fn)}; valid: {', '.join(AGGREGATE_FUNCTIONS)}",
             )
         fld = _require_str(data, "field", path)
         comparison = Comparison.from_dict(
@@ -486,7 +589,7 @@ class Aggregate:
 
 @dataclass(frozen=True)
 class Duration:
-    """An amount of time: ``{"value": 1, "unit": "day"}``."""
+    """An amount of time: ``{"value": 1, "unit": "day"}``, at most a century (:data:`MAX_WITHIN`)."""
 
     value: int
     unit: str
@@ -497,10 +600,19 @@ class Duration:
         _check_keys(data, {"value", "unit"}, path, "a duration")
         value = data.get("value")
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise _err(_join(path, "value"), f"must be a whole number >= 0, got {value!r}")
+            raise _err(_join(path, "value"), f"must be a whole number >= 0, got {_brief(value)}")
         unit = data.get("unit")
         if unit not in UNITS:
-            raise _err(_join(path, "unit"), f"unknown unit {unit!r}; valid: {', '.join(UNITS)}")
+            raise _err(
+                _join(path, "unit"), f"unknown unit {_brief(unit)}; valid: {', '.join(UNITS)}"
+            )
+        if value > MAX_WITHIN[unit]:
+            # Longer intervals overflow the engines' interval types, and mean "any time later".
+            raise _err(
+                _join(path, "value"),
+                f"{_brief(value)} {unit}s is more than 100 years (at most {MAX_WITHIN[unit]}); "
+                "leave 'within' out for any time later",
+            )
         return cls(value, unit)
 
     def to_dict(self) -> dict:
@@ -537,10 +649,10 @@ class RangeWindow:
     end: str | None = None
 
     def bounds(self) -> tuple[datetime | None, datetime | None]:
-        """The bounds as naive UTC datetimes."""
+        """The bounds as naive UTC datetimes (``datetime.min``/``max`` beyond the representable)."""
         return (
-            parse_iso_timestamp(self.start, "window.from") if self.start else None,
-            parse_iso_timestamp(self.end, "window.to") if self.end else None,
+            parse_iso_timestamp(self.start, "window.from", clamp=True) if self.start else None,
+            parse_iso_timestamp(self.end, "window.to", clamp=True) if self.end else None,
         )
 
     def to_dict(self) -> dict:
@@ -567,20 +679,29 @@ def _parse_window(data: Any, path: str) -> Window:
     if "last" in data:
         _check_keys(data, {"last", "unit", "offset"}, path, "a window")
         last = data["last"]
+        _check_int64(last, _join(path, "last"))
         if not isinstance(last, int) or isinstance(last, bool) or last <= 0:
-            raise _err(_join(path, "last"), f"must be a whole number > 0, got {last!r}")
+            raise _err(_join(path, "last"), f"must be a whole number > 0, got {_brief(last)}")
         unit = data.get("unit")
         if unit not in UNITS:
-            raise _err(_join(path, "unit"), f"unknown unit {unit!r}; valid: {', '.join(UNITS)}")
+            raise _err(
+                _join(path, "unit"), f"unknown unit {_brief(unit)}; valid: {', '.join(UNITS)}"
+            )
         offset = data.get("offset", 0)
+        _check_int64(offset, _join(path, "offset"))
         if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-            raise _err(_join(path, "offset"), f"must be a whole number >= 0, got {offset!r}")
+            raise _err(_join(path, "offset"), f"must be a whole number >= 0, got {_brief(offset)}")
         return LastWindow(last, unit, offset, _given_offset="offset" in data)
     if "from" in data or "to" in data:
         _check_keys(data, {"from", "to"}, path, "a window")
         start, end = data.get("from"), data.get("to")
-        lo = parse_iso_timestamp(start, _join(path, "from")) if start is not None else None
-        hi = parse_iso_timestamp(end, _join(path, "to")) if end is not None else None
+        # A bound beyond year 1 or 9999 in UTC means no bound: no data lies out there.
+        lo = (
+            parse_iso_timestamp(start, _join(path, "from"), clamp=True)
+            if start is not None
+            else None
+        )
+        hi = parse_iso_timestamp(end, _join(path, "to"), clamp=True) if end is not None else None
         if lo is not None and hi is not None and lo >= hi:
             raise _err(path, f"'from' ({start}) must be before 'to' ({end})")
         return RangeWindow(start, end)
@@ -793,14 +914,28 @@ class Group(Condition):
     rules: tuple[Condition, ...] = ()
     negate: bool = False
     _given_not: bool = field(default=False, compare=False, repr=False)
+    #: Nesting and size, from the items' own (kept, so that building is linear, not quadratic).
+    _shape: _Shape = field(default=None, init=False, compare=False, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.combinator not in ("and", "or"):
-            raise DefinitionError(f"combinator must be 'and' or 'or', got {self.combinator!r}")
+            raise DefinitionError(
+                f"combinator must be 'and' or 'or', got {_brief(self.combinator)}"
+            )
         for item in self.rules:
             if not isinstance(item, Condition):
-                raise DefinitionError(f"a group holds rules and groups, got {item!r}")
+                raise DefinitionError(f"a group holds rules and groups, got {_brief(item)}")
         object.__setattr__(self, "rules", tuple(item._model() for item in self.rules))
+        shape = _group_shape(self.rules)
+        problem = _limit_problem(shape)
+        if problem:
+            raise DefinitionError(problem)
+        object.__setattr__(self, "_shape", shape)
+
+    @property
+    def nesting(self) -> int:
+        """Levels of groups below this one (a ``where`` counts as a level); at most MAX_DEPTH."""
+        return self._shape.height - 1
 
     def __invert__(self) -> Group:
         return Group(self.combinator, self.rules, not self.negate)
@@ -829,16 +964,28 @@ class Group(Condition):
         _check_keys(data, {"combinator", "not", "rules"}, path, "a group")
         combinator = data.get("combinator", "and")
         if combinator not in ("and", "or"):
-            raise _err(_join(path, "combinator"), f"must be 'and' or 'or', got {combinator!r}")
+            raise _err(
+                _join(path, "combinator"), f"must be 'and' or 'or', got {_brief(combinator)}"
+            )
         negate = _optional_bool(data, "not", False, path)
         raw_rules = data.get("rules", [])
         if not isinstance(raw_rules, list):
             raise _err(_join(path, "rules"), f"must be a list, got {type(raw_rules).__name__}")
-        rules = tuple(
-            _parse_item(item, _join(_join(path, "rules"), i), depth, event_properties)
-            for i, item in enumerate(raw_rules)
-        )
-        return cls(combinator, rules, negate, _given_not="not" in data)
+        rules: list[Condition] = []
+        inside = _Shape(0, 0, 0)
+        for i, item in enumerate(raw_rules):
+            item_path = _join(_join(path, "rules"), i)
+            rule = _parse_item(item, item_path, depth, event_properties)
+            # Checked item by item: the error names the rule that crosses a limit.
+            inside = _add(inside, _shape_of(rule))
+            problem = _limit_problem(_Shape(1, 1 + inside.size, inside.event_rules))
+            if problem:
+                raise _err(item_path, problem)
+            rules.append(rule)
+        try:
+            return cls(combinator, tuple(rules), negate, _given_not="not" in data)
+        except DefinitionError as exc:
+            raise _err(path, exc.reason) from None
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"combinator": self.combinator}
@@ -880,6 +1027,57 @@ class Group(Condition):
 Segment = Group
 
 
+class _Shape(NamedTuple):
+    """What the size limits look at."""
+
+    height: int  # groups on the longest way down, this one included; a ``where`` is a group
+    size: int  # rules and groups, this one included
+    event_rules: int
+
+
+def _add(a: _Shape, b: _Shape) -> _Shape:
+    return _Shape(max(a.height, b.height), a.size + b.size, a.event_rules + b.event_rules)
+
+
+def _shape_of(item: Condition) -> _Shape:
+    if isinstance(item, Group):
+        return item._shape
+    if isinstance(item, EventRule):
+        # from_dict counts a then.where one level deeper than a where: so does this.
+        wheres = [(item.where, 0), (item.then.where if item.then else None, 1)]
+        shape = _Shape(0, 1, 1)
+        for where, extra in wheres:
+            if where is not None:
+                inner = where._shape
+                shape = _add(shape, _Shape(inner.height + extra, inner.size, 0))
+        return shape
+    return _Shape(0, 1, 0)
+
+
+def _group_shape(items: Iterable[Condition]) -> _Shape:
+    inside = _Shape(0, 0, 0)
+    for item in items:
+        inside = _add(inside, _shape_of(item))
+    return _Shape(inside.height + 1, inside.size + 1, inside.event_rules)
+
+
+def _limit_problem(shape: _Shape, through: str = "") -> str:
+    """What a definition of this shape exceeds (``""``: nothing)."""
+    if shape.height - 1 > MAX_DEPTH:
+        return f"groups are nested more than {MAX_DEPTH} levels deep{through}"
+    if shape.size - 1 > MAX_RULES:
+        return (
+            f"the definition has more than {MAX_RULES} rules and groups{through} "
+            "(heapseg.model.MAX_RULES)"
+        )
+    if shape.event_rules > MAX_EVENT_RULES:
+        return (
+            f"the definition has more than {MAX_EVENT_RULES} event rules{through} "
+            "(heapseg.model.MAX_EVENT_RULES)"
+        )
+    return ""
+
+
 def _loads(text: str | bytes) -> Any:
     try:
         return json.loads(text)
@@ -900,7 +1098,7 @@ def _parse_item(item: Any, path: str, depth: int, event_properties: bool) -> Con
         if kind != "event_property":
             raise _err(
                 _join(path, "kind"),
-                f"'where' holds only event_property rules and groups, got {kind!r}",
+                f"'where' holds only event_property rules and groups, got {_brief(kind)}",
             )
         return PropertyRule.from_dict(item, path)
     if kind in ("user", "account"):
@@ -910,7 +1108,114 @@ def _parse_item(item: Any, path: str, depth: int, event_properties: bool) -> Con
     if kind == "segment":
         return SegmentRule.from_dict(item, path)
     valid = "user, account, event, segment"
-    raise _err(_join(path, "kind"), f"unknown rule kind {kind!r}; valid: {valid}")
+    raise _err(_join(path, "kind"), f"unknown rule kind {_brief(kind)}; valid: {valid}")
+
+
+# ---------------------------------------------------------------------------- references and limits
+
+#: What a referenced id stands for when checking limits: its definition, or None (a static
+#: segment, an unknown id) for a rule that adds nothing below it.
+DefinitionOf = Callable[[str], "Group | None"]
+
+
+def references_problem(
+    segment: Group,
+    definition_of: DefinitionOf,
+    *,
+    nesting: int = 0,
+    segment_id: str | None = None,
+) -> str:
+    """What ``segment`` exceeds with the segments it refers to written in place ("": nothing).
+
+    The limits of one definition (:data:`MAX_DEPTH` levels, :data:`MAX_RULES` rules and groups,
+    :data:`MAX_EVENT_RULES` event rules) hold for what compiling it builds, references followed:
+    a chain of 300 references nests 300 groups, and each segment referring twice to the next
+    doubles the query. ``nesting`` is the number of groups around ``segment`` (a referenced
+    segment is checked where it stands). Reference cycles and unknown ids add nothing here:
+    they are errors of their own.
+    """
+    shape, chain = _inlined(segment, definition_of)
+    if segment_id is not None:
+        chain = (segment_id, *chain)
+    through = f" through segment references ({_chain_text(chain)})" if chain else ""
+    return _limit_problem(shape._replace(height=shape.height + nesting), through)
+
+
+def check_references(
+    segment: Group,
+    definition_of: DefinitionOf,
+    *,
+    nesting: int = 0,
+    segment_id: str | None = None,
+    path: str = "",
+) -> None:
+    """Raise :class:`DefinitionError` (at ``path``) for what :func:`references_problem` finds."""
+    problem = references_problem(segment, definition_of, nesting=nesting, segment_id=segment_id)
+    if problem:
+        raise _err(path, problem)
+
+
+def _chain_text(chain: tuple[str, ...]) -> str:
+    if len(chain) <= 6:
+        return " -> ".join(chain)
+    return f"{' -> '.join(chain[:3])} -> ... -> {' -> '.join(chain[-2:])}, {len(chain)} segments"
+
+
+def _inlined(segment: Group, definition_of: DefinitionOf) -> tuple[_Shape, tuple[str, ...]]:
+    """The shape of ``segment`` with its references written in place, and the chain of ids down
+    to its deepest group. The reference graph is walked without recursion (chains may be long);
+    each definition is asked for once."""
+    groups: dict[str, Group | None] = {}
+    done: dict[str, tuple[_Shape, tuple[str, ...]]] = {}
+    active: set[str] = set()
+    stack: list[tuple[str, list[str]]] = []
+
+    def enter(sid: str) -> None:
+        if sid not in groups:
+            groups[sid] = definition_of(sid)
+        group = groups[sid]
+        active.add(sid)
+        stack.append((sid, list(dict.fromkeys(group.referenced_segments())) if group else []))
+
+    for first in dict.fromkeys(segment.referenced_segments()):
+        if first not in done:
+            enter(first)
+        while stack:
+            sid, pending = stack[-1]
+            while pending and (pending[-1] in done or pending[-1] in active):
+                pending.pop()  # known already, or a cycle (reported elsewhere)
+            if pending:
+                enter(pending.pop())
+                continue
+            stack.pop()
+            active.discard(sid)
+            group = groups[sid]
+            done[sid] = _with_references(group, done) if group is not None else (_RULE, ())
+    return _with_references(segment, done)
+
+
+_RULE = _Shape(0, 1, 0)
+
+
+def _with_references(
+    item: Condition, done: Mapping[str, tuple[_Shape, tuple[str, ...]]]
+) -> tuple[_Shape, tuple[str, ...]]:
+    """The shape of ``item`` with the references in ``done`` in place (recursion: groups are
+    at most MAX_DEPTH deep)."""
+    if isinstance(item, SegmentRule):
+        if item.id not in done:
+            return _RULE, ()
+        shape, chain = done[item.id]
+        return shape, (item.id, *chain)
+    if not isinstance(item, Group):
+        return _shape_of(item), ()
+    inside, deepest = _Shape(0, 0, 0), ()
+    for child in item.rules:
+        shape, chain = _with_references(child, done)
+        if shape.height > inside.height:
+            deepest = chain
+        inside = _add(inside, shape)
+    return _Shape(inside.height + 1, inside.size + 1, inside.event_rules), deepest
 
 
 def as_segment(value: Any) -> Group:

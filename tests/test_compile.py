@@ -1023,3 +1023,145 @@ def test_identity_merge_with_event_properties_named_like_its_own_columns():
         "View", aggregate={"fn": "sum", "field": "_from", "operator": "=", "value": 7}
     )
     assert ds.count(group(summed), as_of=AS_OF) == 1
+
+
+# --------------------------------------------------------------------------- big and extreme
+# Issue 14: definitions at the limits compile without deep recursion (balanced AND/OR trees);
+# beyond them, and for windows beyond the calendar, a clear error or the right answer.
+
+
+@pytest.fixture(scope="module")
+def few() -> heapseg.Dataset:
+    users = [
+        {
+            "user_id": "f1",
+            "plan": "p7",
+            "email": "x499@a",
+            "seen": "2024-03-30 10:00",
+            "signup": "2024-03-01",
+        },
+        {
+            "user_id": "f2",
+            "plan": "x",
+            "email": "none",
+            "seen": "0001-01-02 00:00",
+            "signup": "0001-01-01",
+        },
+        {"user_id": "f3", "plan": None, "email": None, "seen": None},
+    ]
+    events = [
+        ("f1", "2024-03-30 12:00", "View"),
+        ("f2", "0001-01-01 00:00", "View"),
+        ("f2", "2024-03-31 12:00", "Buy"),
+    ]
+    return dataset(users, events)
+
+
+@pytest.mark.parametrize("combinator", ["or", "and"])
+def test_a_group_of_a_thousand_rules_compiles_and_counts(few, combinator: str):
+    from heapseg.model import MAX_RULES
+
+    rules = [
+        user_rule("plan", "!=" if combinator == "and" else "=", f"p{i}") for i in range(MAX_RULES)
+    ]
+    expected = {"f1"} if combinator == "or" else {"f2", "f3"}
+    assert ids(few, group(*rules, combinator=combinator)) == expected
+
+
+def test_a_contains_pattern_with_a_thousand_alternatives_compiles_and_counts(few):
+    from heapseg.model import MAX_PATTERN_PARTS
+
+    pattern = "|".join(f"x{i}@" for i in range(MAX_PATTERN_PARTS))
+    assert ids(few, group(user_rule("email", "contains", pattern))) == {"f1"}
+    assert ids(few, group(user_rule("email", "not contains", pattern))) == {"f2", "f3"}
+
+
+def chained(length: int, *, twice: bool = False) -> Resolver:
+    """s0 -> s1 -> ... -> s{length-1}; the last one selects the paid plan (p7)."""
+    saved = {}
+    for i in range(length):
+        if i + 1 == length:
+            rules = [user_rule("plan", "=", "p7")]
+        else:
+            rules = [ref(f"s{i + 1}")] * (2 if twice else 1) + [user_rule("plan", "is set")]
+        saved[f"s{i}"] = heapseg.Segment.from_dict(group(*rules))
+    return Resolver(saved)
+
+
+def test_a_short_chain_of_references_counts(few):
+    assert ids(few, group(ref("s0")), resolver=chained(10)) == {"f1"}
+
+
+def test_a_chain_of_300_references_is_a_definition_error(few):
+    with pytest.raises(DefinitionError) as info:
+        few.count(group(user_rule("plan", "is set"), ref("s0")), as_of=AS_OF, resolver=chained(300))
+    assert info.value.path == "rules[1]"
+    message = str(info.value)
+    assert "nested more than 32 levels deep through segment references" in message
+    assert "s0 -> s1 -> s2 -> ... -> s298 -> s299, 300 segments" in message
+
+
+def test_references_that_double_the_query_at_each_step_are_refused(few):
+    # 12 steps, each referring twice to the next: 4,096 copies of the last segment's rule.
+    with pytest.raises(DefinitionError, match="more than 1000 rules and groups through segment"):
+        few.count(group(ref("s0")), as_of=AS_OF, resolver=chained(12, twice=True))
+
+
+def test_nesting_counts_where_a_reference_stands(few):
+    # 20 levels here plus 20 in the referenced segment: 40 levels in the compiled query.
+    def nest(rule: dict, levels: int) -> dict:
+        for _ in range(levels):
+            rule = group(rule, user_rule("plan", "is set"), negate=True)
+        return rule
+
+    resolver = Resolver({"deep": heapseg.Segment.from_dict(nest(user_rule("plan", "=", "p7"), 20))})
+    assert ids(few, nest(ref("deep"), 5), resolver=resolver) == ids(
+        few, nest(nest(user_rule("plan", "=", "p7"), 20), 5)
+    )
+    with pytest.raises(DefinitionError, match="nested more than 32 levels deep through") as info:
+        few.count(nest(ref("deep"), 20), as_of=AS_OF, resolver=resolver)
+    assert info.value.path == ".".join(["rules[0]"] * 20)
+
+
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [
+        ({"last": 10**6, "unit": "day"}, {"f1", "f2"}),
+        ({"last": 10**5, "unit": "month"}, {"f1", "f2"}),
+        ({"last": 2**63 - 1, "unit": "hour"}, {"f1", "f2"}),
+        ({"last": 2**63 - 1, "unit": "week"}, {"f1", "f2"}),
+        ({"last": 1, "unit": "day", "offset": 10**12}, set()),
+        ({"last": 2**62, "unit": "month", "offset": 2**62}, set()),
+        ({"from": "0001-01-01T00:00+14:00"}, {"f1", "f2"}),
+        ({"to": "9999-12-31T23:59:59-12:00"}, {"f1", "f2"}),
+        ({"from": "0001-01-01T00:00+14:00", "to": "0001-01-01T12:00:00+00:00"}, {"f2"}),
+    ],
+)
+def test_windows_wider_than_the_calendar_mean_any_time(few, window: dict, expected: set):
+    assert ids(few, group(event_rule("View", window=window))) == expected
+    first = event_rule("View", first_time=True, window=window)
+    assert ids(few, group(first)) == expected
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (user_rule("seen", "in last", 2**63 - 1, unit="day"), {"f1", "f2"}),
+        (user_rule("seen", "in last", 2**63 - 1, unit="month"), {"f1", "f2"}),
+        (user_rule("seen", "more than ago", 10**6, unit="day"), set()),
+        (user_rule("signup", "in last", 10**7, unit="week"), {"f1", "f2"}),
+        (user_rule("signup", "more than ago", 2**63 - 1, unit="hour"), set()),
+    ],
+)
+def test_relative_dates_beyond_the_calendar(few, rule: dict, expected: set):
+    assert ids(few, group(rule)) == expected
+
+
+def test_as_of_at_the_start_of_the_calendar(few):
+    early = "0001-01-01T06:00"
+    assert ids(few, group(event_rule("View", window={"last": 3, "unit": "day"})), as_of=early) == {
+        "f2"
+    }
+    assert ids(few, group(user_rule("seen", "in last", 90, unit="month")), as_of=early) == set()
+    with pytest.raises(DefinitionError, match="outside the timestamps"):
+        few.count(group(), as_of="0001-01-01T00:00+14:00")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import datetime
 
 import pytest
 
@@ -13,6 +14,10 @@ from heapseg.model import (
     AGGREGATE_FUNCTIONS,
     COUNT_OPERATORS,
     MAX_DEPTH,
+    MAX_EVENT_RULES,
+    MAX_PATTERN_PARTS,
+    MAX_RULES,
+    MAX_WITHIN,
     PROPERTY_OPERATORS,
     Aggregate,
     Comparison,
@@ -26,6 +31,7 @@ from heapseg.model import (
     Then,
     as_segment,
     parse_contains_pattern,
+    parse_iso_timestamp,
 )
 
 # The three examples at the end of the format spec.
@@ -976,3 +982,152 @@ def test_contains_pattern_empty_alternative_is_an_error(pattern: str):
 def test_contains_pattern_must_be_a_string():
     with pytest.raises(DefinitionError, match="must be a string"):
         parse_contains_pattern(5)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- limits (issue 14)
+# Definitions no analyst writes (thousands of rules, 64-bit overflows, NUL bytes) are refused
+# with the path and the limit, never crash the engine or reach the SQL.
+
+PLAN_IS_SET = {"kind": "user", "field": "plan", "operator": "is set"}
+
+
+def test_the_limits_are_generous_but_below_what_the_engines_survive():
+    assert MAX_DEPTH == 32
+    assert MAX_RULES == 1000
+    assert MAX_EVENT_RULES == 100
+    assert MAX_PATTERN_PARTS == 1000
+
+
+def test_a_definition_with_as_many_rules_as_the_limit_parses():
+    rules = [
+        {"kind": "user", "field": "plan", "operator": "=", "value": f"p{i}"}
+        for i in range(MAX_RULES)
+    ]
+    assert len(Segment.from_dict(seg(*rules)).rules) == MAX_RULES
+
+
+def test_more_rules_than_the_limit_is_a_definition_error():
+    error = parse_error(seg(PLAN_IS_SET, seg(*[PLAN_IS_SET] * MAX_RULES)))
+    assert error.path == "rules[1]"
+    assert f"more than {MAX_RULES} rules and groups" in str(error)
+
+
+def test_where_rules_count_towards_the_limit():
+    big_where = where(*[ep("path", "=", "/x")] * MAX_RULES)
+    error = parse_error(seg(event(where=big_where)))
+    assert f"more than {MAX_RULES} rules and groups" in str(error)
+
+
+def test_more_event_rules_than_the_limit_is_a_definition_error():
+    assert len(Segment.from_dict(seg(*[event()] * MAX_EVENT_RULES)).rules) == MAX_EVENT_RULES
+    error = parse_error(seg(*[event()] * (MAX_EVENT_RULES + 1)))
+    assert error.path == f"rules[{MAX_EVENT_RULES}]"
+    assert f"more than {MAX_EVENT_RULES} event rules" in str(error)
+
+
+def test_a_contains_pattern_with_more_parts_than_the_limit_is_refused():
+    ok = "|".join(f"x{i}" for i in range(MAX_PATTERN_PARTS))
+    assert len(parse_contains_pattern(ok)) == MAX_PATTERN_PARTS
+    rule = {"kind": "user", "field": "email", "operator": "contains", "value": ok + "|y"}
+    error = parse_error(seg(rule))
+    assert error.path == "rules[0].value"
+    assert f"more than {MAX_PATTERN_PARTS}" in str(error)
+
+
+def test_groups_built_in_python_deeper_than_the_limit_are_refused():
+    rule = PropertyRule("user", "plan", "=", "paid")
+    nested = Group("and", (rule,))
+    for _ in range(MAX_DEPTH):
+        nested = Group("or", (nested, rule))
+    with pytest.raises(DefinitionError, match=f"more than {MAX_DEPTH} levels"):
+        Group("and", (nested, rule))
+
+
+def test_groups_built_in_python_with_more_rules_than_the_limit_are_refused():
+    rule = PropertyRule("user", "plan", "=", "paid")
+    with pytest.raises(DefinitionError, match=f"more than {MAX_RULES} rules"):
+        Group("and", (rule,) * (MAX_RULES + 1))
+
+
+BIG = 2**63
+HUGE_INTEGERS = [
+    pytest.param(seg({"kind": "user", "field": "n", "operator": "=", "value": BIG}), "rules[0].value", id="="),
+    pytest.param(seg({"kind": "user", "field": "n", "operator": ">", "value": -BIG - 1}), "rules[0].value", id=">"),
+    pytest.param(seg({"kind": "user", "field": "n", "operator": "in", "value": [1, 10**30]}), "rules[0].value[1]", id="in"),
+    pytest.param(seg({"kind": "user", "field": "n", "operator": "between", "value": [0, BIG]}), "rules[0].value[1]", id="between"),
+    pytest.param(seg({"kind": "user", "field": "d", "operator": "in last", "value": BIG, "unit": "day"}), "rules[0].value", id="in-last"),
+    pytest.param(seg(event(count={"operator": ">", "value": BIG})), "rules[0].count.value", id="count"),
+    pytest.param(seg(event(count={"operator": "between", "value": [1, 2**100]})), "rules[0].count.value[1]", id="count-between"),
+    pytest.param(seg(event(aggregate={"fn": "sum", "field": "r", "operator": ">", "value": BIG})), "rules[0].aggregate.value", id="aggregate"),
+    pytest.param(seg(event(window={"last": BIG, "unit": "day"})), "rules[0].window.last", id="last"),
+    pytest.param(seg(event(window={"last": 1, "unit": "day", "offset": BIG})), "rules[0].window.offset", id="offset"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("definition", "path"), HUGE_INTEGERS)
+def test_integers_beyond_64_bits_are_a_definition_error(definition: dict, path: str):
+    error = parse_error(definition)
+    assert error.path == path
+    assert "64-bit" in str(error)
+
+
+def test_the_largest_64_bit_integers_are_accepted():
+    for value in (BIG - 1, -BIG):
+        Segment.from_dict(seg({"kind": "user", "field": "n", "operator": "=", "value": value}))
+    Segment.from_dict(seg(event(count={"operator": "<", "value": BIG - 1})))
+
+
+@pytest.mark.parametrize("unit", ["hour", "day", "week", "month"])
+def test_then_within_more_than_a_century_is_refused(unit: str):
+    within = {"value": MAX_WITHIN[unit], "unit": unit}
+    Segment.from_dict(seg(event(then={"event": "Buy", "within": within})))
+    within = {"value": MAX_WITHIN[unit] + 1, "unit": unit}
+    error = parse_error(seg(event(then={"event": "Buy", "within": within})))
+    assert error.path == "rules[0].then.within.value"
+    assert "100 years" in str(error) and "leave 'within' out" in str(error)
+
+
+def test_within_limits_are_a_century():
+    assert MAX_WITHIN == {"hour": 876_600, "day": 36_525, "week": 5_218, "month": 1_200}
+
+
+BAD_TEXT = [
+    pytest.param(seg({"kind": "user", "field": "plan", "operator": "=", "value": "a\x00b"}), "rules[0].value", "NUL", id="value-nul"),
+    pytest.param(seg({"kind": "user", "field": "plan", "operator": "in", "value": ["a", "\x00"]}), "rules[0].value[1]", "NUL", id="list-nul"),
+    pytest.param(seg({"kind": "user", "field": "plan", "operator": "contains", "value": "a|\x00"}), "rules[0].value", "NUL", id="contains-nul"),
+    pytest.param(seg({"kind": "user", "field": "pl\x00an", "operator": "is set"}), "rules[0].field", "NUL", id="field-nul"),
+    pytest.param(seg(event("Sess\x00ion")), "rules[0].event", "NUL", id="event-nul"),
+    pytest.param(seg({"kind": "segment", "id": "seg-\x00"}), "rules[0].id", "NUL", id="segment-nul"),
+    pytest.param(seg({"kind": "user", "field": "plan", "operator": "=", "value": "a\ud800"}), "rules[0].value", "surrogate", id="value-surrogate"),
+    pytest.param(seg(event("\udfff")), "rules[0].event", "surrogate", id="event-surrogate"),
+    pytest.param(seg(event(where=where(ep("path", "begins with", "\x00")))), "rules[0].where.rules[0].value", "NUL", id="where-nul"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("definition", "path", "word"), BAD_TEXT)
+def test_text_no_database_accepts_is_a_definition_error(definition: dict, path: str, word: str):
+    error = parse_error(definition)
+    assert error.path == path
+    assert word in str(error)
+
+
+def test_odd_but_valid_unicode_is_kept():
+    text = "é\u200b\u202eñ🙂\t\n"
+    rule = {"kind": "user", "field": "plan", "operator": "=", "value": text}
+    assert Segment.from_dict(seg(rule)).rules[0].value == text
+
+
+def test_window_bounds_beyond_the_representable_range_mean_no_bound():
+    window = {"from": "0001-01-01T00:00+14:00", "to": "9999-12-31T23:59:59-12:00"}
+    parsed = Segment.from_dict(seg(event(window=window)))
+    start, end = parsed.rules[0].window.bounds()
+    assert start == datetime.min and end == datetime.max
+    assert parsed.to_dict()["rules"][0]["window"] == window
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00+14:00", "9999-12-31T23:59:59-12:00"])
+def test_timestamps_outside_the_representable_range_are_a_definition_error(text: str):
+    with pytest.raises(DefinitionError) as info:
+        parse_iso_timestamp(text, "as_of")
+    assert info.value.path == "as_of"
+    assert "0001-01-01" in str(info.value) and "9999-12-31" in str(info.value)
