@@ -16,7 +16,7 @@ from heapseg import (
 )
 from heapseg.builder import EventBuilder
 from heapseg.errors import DefinitionError
-from heapseg.model import EventRule, Group, PropertyRule, Segment, SegmentRule
+from heapseg.model import EventRule, Group, PropertyRule, Segment, SegmentRule, as_segment
 
 
 def as_dict(built) -> dict:
@@ -467,3 +467,55 @@ def test_combining_with_something_else_is_a_type_error():
         user.plan & (user.plan == "paid")  # type: ignore[operator]
     with pytest.raises(TypeError):
         hash(user.plan)
+
+
+# --------------------------------------------------------------------------- long expressions
+# Issue 14: expressions built in a Python loop. Same-combinator chains stay one flat group;
+# nesting and size have the limits of JSON definitions, checked as the expression grows.
+
+
+def test_a_long_chain_of_ors_is_one_flat_group_that_counts():
+    from tests.data_helpers import AS_OF, dataset
+
+    expr = user.plan == "p0"
+    for i in range(1, 1000):
+        expr = expr | (user.plan == f"p{i}")
+    assert isinstance(expr, Group) and len(expr.rules) == 1000 and expr.nesting == 0
+    ds = dataset([{"user_id": "a", "plan": "p999"}, {"user_id": "b", "plan": "q"}])
+    assert ds.count(expr, as_of=AS_OF) == 1
+
+
+def test_a_chain_of_ands_beyond_the_rule_limit_is_a_definition_error():
+    expr = did("View")
+    with pytest.raises(DefinitionError, match="more than 1000 rules and groups"):
+        for i in range(3000):
+            expr = expr & (user.plan == f"p{i}")
+
+
+def test_thousands_of_inversions_stay_flat():
+    for rule in (user.visits < 3, did("View").times() > 2, in_segment("s"), user.plan == "x"):
+        expr = rule
+        for _ in range(3001):
+            expr = ~expr
+        assert as_dict(expr) == as_dict(~rule)
+        assert as_segment(expr).nesting <= 1
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        lambda expr, i: (expr | (user.plan == f"a{i}")) & (user.visits > i),
+        lambda expr, i: ~(expr & (user.plan == f"b{i}")),
+        lambda expr, i: did("View").where(event_prop("path") == "/") | (expr & did(f"E{i}")),
+    ],
+    ids=["and-or", "not-and", "or-and-events"],
+)
+def test_a_3000_deep_expression_is_refused_where_it_passes_the_limit(step):
+    from heapseg.model import MAX_DEPTH
+
+    expr = user.plan == "p"
+    with pytest.raises(DefinitionError, match=f"nested more than {MAX_DEPTH} levels") as info:
+        for i in range(3000):
+            expr = step(expr, i)
+    assert i <= MAX_DEPTH + 1 and expr.nesting <= MAX_DEPTH  # the last expression built
+    assert "groups are" in str(info.value)
