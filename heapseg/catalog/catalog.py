@@ -189,7 +189,10 @@ class Catalog:
     Parameters
     ----------
     path
-        The catalog file. It need not exist yet: the first save creates it.
+        The catalog file. It need not exist yet: the first save creates it. A symbolic link
+        is followed once, here: the catalog is the file it points to (saved in place of
+        it, with the lock, history and snapshots beside it), so the link and the shared
+        file never split.
     user
         Who is writing (recorded as owner and in the history); defaults to the OS login.
     lock_timeout
@@ -404,6 +407,7 @@ class Catalog:
             yield tx
             if tx.records:
                 data = self._file.encode(tx.document)
+                self._file.check_writable()
                 self._history.append(tx.records)
                 signature = self._file.write(data)
                 # What we just wrote is the catalog now: no need to read it back.

@@ -22,7 +22,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from heapseg.catalog.storage import fsync_dir, loads
+from heapseg.catalog.storage import fsync_dir, loads, open_regular, read_regular
+from heapseg.errors import CatalogError
+
+_WHAT = "catalog history"
 
 
 @dataclass(frozen=True)
@@ -83,35 +86,52 @@ class HistoryLog:
         self.bad_lines = 0
 
     def append(self, records: list[HistoryRecord]) -> None:
-        """Append and flush records; call only while holding the catalog's lock."""
+        """Append and flush records; call only while holding the catalog's lock.
+
+        Raises
+        ------
+        CatalogError
+            The file is a link, a FIFO..., or cannot be written (disk full, permissions);
+            the message names it. The catalog itself is written only after this succeeded.
+        """
         if not records:
             return
         data = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in records)
         created = not self.path.exists()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            fd = open_regular(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, _WHAT)
+        except FileNotFoundError:
+            raise CatalogError(f"cannot create {self.path}: its folder does not exist") from None
         try:
             # A writer killed mid-append leaves a line without its newline; start a fresh line
             # so the damage stays confined to that one record.
-            if os.fstat(fd).st_size > 0 and not self._ends_with_newline():
+            size = os.fstat(fd).st_size
+            if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
                 data = "\n" + data
-            os.write(fd, data.encode("utf-8"))
+            _write_all(fd, data.encode("utf-8"))
             os.fsync(fd)
+            if created:
+                fsync_dir(self.path.parent)
+        except OSError as exc:
+            raise CatalogError(
+                f"cannot append to the {_WHAT} {self.path}: {exc.strerror or exc}; nothing was "
+                "saved, the catalog is unchanged"
+            ) from None
         finally:
             os.close(fd)
-        if created:
-            fsync_dir(self.path.parent)
 
-    def _ends_with_newline(self) -> bool:
-        with open(self.path, "rb") as handle:
-            handle.seek(-1, os.SEEK_END)
-            return handle.read(1) == b"\n"
+    def _read(self) -> bytes | None:
+        try:
+            return read_regular(self.path, _WHAT)[0]
+        except FileNotFoundError:
+            return None
 
     def records(self) -> list[HistoryRecord]:
         """Every readable record in file order; unreadable lines are counted in ``bad_lines``."""
-        try:
-            text = self.path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
+        data = self._read()
+        if data is None:
             return []
+        text = data.decode("utf-8", errors="replace")
         out: list[HistoryRecord] = []
         bad = 0
         for line in text.splitlines():
@@ -148,13 +168,25 @@ class HistoryLog:
         """Whether the id ever appeared in the history (ids are never reused)."""
         needle = json.dumps(segment_id, ensure_ascii=False).encode("utf-8")
         try:
-            with open(self.path, "rb") as handle:
-                if os.fstat(handle.fileno()).st_size == 0:
-                    return False
-                with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                    return data.find(needle) != -1
+            fd = open_regular(self.path, os.O_RDONLY, _WHAT)
         except FileNotFoundError:
             return False
+        try:
+            if os.fstat(fd).st_size == 0:
+                return False
+            with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as data:
+                return data.find(needle) != -1
+        except OSError as exc:
+            raise CatalogError(f"cannot read the {_WHAT} {self.path}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    # os.write may write less than asked (a signal, a nearly full disk): finish the job.
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _record(line: str) -> HistoryRecord | None:

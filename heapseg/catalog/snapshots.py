@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from heapseg.catalog.entries import check_members_path, slugify
-from heapseg.catalog.storage import RawJSON, fsync_dir, loads
+from heapseg.catalog.storage import RawJSON, fsync_dir, loads, open_regular, read_regular
 from heapseg.errors import CatalogError
 
 
@@ -29,11 +29,14 @@ def write_members(catalog_path: Path, segment_id: str, as_of: datetime, user_ids
     members of an earlier revision.
     """
     folder = snapshot_dir(catalog_path)
-    folder.mkdir(exist_ok=True)
     stamp = as_of.strftime("%Y%m%dT%H%M%S")
     name = f"{slugify(segment_id, 60)}-{stamp}-{secrets.token_hex(3)}.parquet"
     target = folder / name
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        _check_folder(folder)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _cannot_write(target, exc) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             pq.write_table(pa.table({"user_id": user_ids}), handle)
@@ -41,12 +44,32 @@ def write_members(catalog_path: Path, segment_id: str, as_of: datetime, user_ids
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
-    except BaseException:
+        fsync_dir(folder)
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        with contextlib.suppress(OSError):
+            os.unlink(target)
+        if isinstance(exc, OSError):  # a full disk, a quota, a permission
+            raise _cannot_write(target, exc) from None
         raise
-    fsync_dir(folder)
     return f"{folder.name}/{name}"
+
+
+def _check_folder(folder: Path) -> None:
+    """Create the snapshots folder; refuse a link in its place (writes would land elsewhere)."""
+    if folder.is_symlink():
+        raise CatalogError(
+            f"the snapshots folder {folder} is a symbolic link; heapseg does not write frozen "
+            "members through links: replace it with a folder"
+        )
+    folder.mkdir(exist_ok=True)
+
+
+def _cannot_write(target: Path, exc: OSError) -> CatalogError:
+    return CatalogError(
+        f"cannot write the frozen members {target}: {exc.strerror or exc}; nothing was saved"
+    )
 
 
 def remove_members(catalog_path: Path, relative: str) -> None:
@@ -72,7 +95,10 @@ def read_members(catalog_path: Path, relative: str) -> pa.Array:
     try:
         if path.suffix.lower() == ".json":
             return _json_members(path, relative)
-        table = pq.read_table(path, columns=["user_id"])
+        # Opened here, not by Arrow: a FIFO in the file's place is refused instead of hanging.
+        fd = open_regular(path, os.O_RDONLY, "frozen members file", follow=True)
+        with os.fdopen(fd, "rb") as handle:
+            table = pq.read_table(handle, columns=["user_id"])
     except FileNotFoundError:
         raise CatalogError(
             f"the frozen members file {relative!r} is missing (next to {catalog_path.name})"
@@ -83,8 +109,9 @@ def read_members(catalog_path: Path, relative: str) -> pa.Array:
 
 
 def _json_members(path: Path, relative: str) -> pa.Array:
+    data = read_regular(path, "frozen members file", follow=True)[0]
     try:
-        values = loads(path.read_text(encoding="utf-8"), max_depth=2)
+        values = loads(data.decode("utf-8"), max_depth=2)
     except (ValueError, UnicodeDecodeError) as exc:
         raise CatalogError(f"frozen members {relative!r} are not valid JSON: {exc}") from None
     if not isinstance(values, list) or isinstance(values, RawJSON):

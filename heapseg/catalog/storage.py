@@ -363,6 +363,85 @@ def _json_type(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# Opening heapseg's own files
+
+
+def open_regular(path: Path, flags: int, what: str, *, follow: bool = False) -> int:
+    """Open a regular file; refuse what would block, damage another file or mislead.
+
+    A FIFO, device or folder in the file's place is refused before anything is read or
+    written (opened non-blocking, so a FIFO cannot hang the caller). Unless ``follow``, a
+    symbolic link is refused too (``O_NOFOLLOW``), and so is a file with other hard links:
+    writing through either would change a file that is not heapseg's.
+    ``FileNotFoundError`` passes through; every other failure is a ``CatalogError``
+    naming ``what`` and the path.
+    """
+    nofollow = 0 if follow else os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags | nofollow | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise _open_error(path, what, exc, follow) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise CatalogError(
+                f"the {what} {path} is not a regular file (a FIFO, device or folder is in "
+                "its place); heapseg does not read or write it: remove it"
+            )
+        if not follow and st.st_nlink > 1:
+            raise CatalogError(
+                f"the {what} {path} has {st.st_nlink - 1} other hard link(s); writing it would "
+                "change those files too: replace it with a copy of its own"
+            )
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_error(path: Path, what: str, exc: OSError, follow: bool) -> CatalogError:
+    if exc.errno == errno.ELOOP and not follow:
+        return CatalogError(
+            f"the {what} {path} is a symbolic link; heapseg does not follow links for its own "
+            "files (that could overwrite the file it points to): replace it with the file itself"
+        )
+    if exc.errno in (errno.ENXIO, errno.EISDIR):  # a FIFO without a reader, a folder
+        return CatalogError(
+            f"the {what} {path} is not a regular file (a FIFO, device or folder is in its "
+            "place); heapseg does not read or write it: remove it"
+        )
+    return CatalogError(f"cannot open the {what} {path}: {exc.strerror or exc}")
+
+
+def read_regular(path: Path, what: str, *, follow: bool = False) -> tuple[bytes, os.stat_result]:
+    """The bytes of a regular file and its ``stat`` (see ``open_regular``)."""
+    fd = open_regular(path, os.O_RDONLY, what, follow=follow)
+    try:
+        st = os.fstat(fd)
+        chunks = []
+        while chunk := os.read(fd, max(st.st_size, 1 << 16)):
+            chunks.append(chunk)
+    except OSError as exc:
+        raise CatalogError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks), st
+
+
+def resolve_link(path: Path) -> Path:
+    """The file a symbolic link points to (the path itself when it is not a link).
+
+    A catalog opened through a link is its target: writing the target keeps the link and
+    the shared file one (replacing the link would split them), and the lock, history and
+    snapshots then sit beside the target, where every writer finds them.
+    """
+    return Path(os.path.realpath(path)) if os.path.islink(path) else path
+
+
+# --------------------------------------------------------------------------------------------
 # Writing
 
 
@@ -407,7 +486,10 @@ def atomic_write(path: Path, data: bytes) -> os.stat_result:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
+    except OSError as exc:
+        raise _unchanged(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -416,12 +498,28 @@ def atomic_write(path: Path, data: bytes) -> os.stat_result:
         os.chmod(tmp, mode)
         written = os.stat(tmp)  # a rename keeps inode, size and mtime: the new file's signature
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # a full disk, a quota, a permission: nothing replaced
+            raise _unchanged(path, exc) from None
         raise
-    fsync_dir(path.parent)
+    try:
+        fsync_dir(path.parent)
+    except OSError as exc:
+        raise CatalogError(
+            f"{path} was saved, but its folder could not be flushed to disk "
+            f"({exc.strerror or exc}): the change may be lost if the machine crashes now"
+        ) from None
     return written
+
+
+def _unchanged(path: Path, exc: OSError) -> CatalogError:
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+    return CatalogError(
+        f"cannot save {path}: {exc.strerror or exc}{where}; nothing was saved, the file is "
+        "unchanged"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,10 +540,13 @@ class FileLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        # Never through a link: the holder note truncates and rewrites the file.
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as exc:
-            raise CatalogError(f"cannot open the catalog lock file {self.path}: {exc}") from None
+            fd = open_regular(self.path, os.O_RDWR | os.O_CREAT, "catalog lock file")
+        except FileNotFoundError:
+            raise CatalogError(
+                f"cannot create the catalog lock file {self.path}: its folder does not exist"
+            ) from None
         deadline = time.monotonic() + self.timeout
         pause = 0.001
         while True:
@@ -526,7 +627,7 @@ class CatalogFile:
     """One catalog JSON file: lock-free reads, locked read-modify-write transactions."""
 
     def __init__(self, path: str | os.PathLike[str], lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
-        self.path = Path(path)
+        self.path = resolve_link(Path(path))
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.lock_timeout = lock_timeout
 
@@ -536,6 +637,8 @@ class CatalogFile:
             return _signature(self.path.stat())
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise CatalogError(f"cannot read the catalog {self.path}: {exc.strerror}") from None
 
     def read(self) -> dict | None:
         """The parsed document, or None when the file does not exist yet. Never writes."""
@@ -544,13 +647,9 @@ class CatalogFile:
     def read_content(self) -> FileContent:
         """The parsed document with the signature of exactly the file version that was read."""
         try:
-            with open(self.path, "rb") as handle:
-                st = os.fstat(handle.fileno())
-                data = handle.read()
+            data, st = read_regular(self.path, "catalog", follow=True)
         except FileNotFoundError:
             return FileContent(None, None, 0)
-        except OSError as exc:
-            raise CatalogError(f"cannot read the catalog {self.path}: {exc}") from None
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -575,6 +674,38 @@ class CatalogFile:
             raise CatalogError(
                 f"cannot store text that is not valid Unicode ({exc.reason}: "
                 f"{exc.object[max(exc.start - 20, 0) : exc.end]!r})"
+            ) from None
+
+    def check_writable(self) -> None:
+        """Refuse, before anything is written, a file this writer must not replace.
+
+        A rename would replace a read-only file, or a link, without a word (the folder
+        allows it): a file without write permission for anyone (root included), one the
+        writer may not write, and a link that took the file's place since it was opened are
+        refused. Call under ``locked()``.
+        """
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise CatalogError(f"cannot read the catalog {self.path}: {exc.strerror}") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise CatalogError(
+                f"the catalog {self.path} was replaced by a symbolic link since it was opened; "
+                "nothing was saved (open the catalog again to write where the link points)"
+            )
+        if not st.st_mode & 0o222:
+            raise CatalogError(
+                f"the catalog {self.path} is read-only (mode {stat.S_IMODE(st.st_mode):04o}); "
+                "nothing was saved (make it writable to save changes)"
+            )
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW))
+        except OSError as exc:
+            raise CatalogError(
+                f"the catalog {self.path} is not writable by you ({exc.strerror}); nothing "
+                "was saved"
             ) from None
 
     def write(self, data: bytes) -> tuple[int, int, int, int]:

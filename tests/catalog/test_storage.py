@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -29,7 +30,7 @@ from heapseg.catalog.storage import (
     nesting_depth,
     parse_document,
 )
-from heapseg.errors import CatalogFormatError
+from heapseg.errors import CatalogError, CatalogFormatError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -145,7 +146,7 @@ def test_atomic_write_failing_before_the_rename_leaves_the_old_file(tmp_path, mo
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CatalogError, match=re.escape(f"cannot save {path}: disk full; nothing")):
         atomic_write(path, b"new")
     assert path.read_text() == "old"
     assert os.listdir(tmp_path) == ["team.json"]
