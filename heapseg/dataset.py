@@ -316,7 +316,8 @@ class Dataset:
         moment = self.resolve_as_of(as_of)
 
         def build() -> ir.Expr:
-            return self.members(seg, moment, resolver=resolver).count()
+            # Members without their property columns: a count needs no values at as_of.
+            return self.users.filter(self.predicate(seg, moment, resolver)).count()
 
         return int(self._fetch_row("count", moment, [seg], build)[0])
 

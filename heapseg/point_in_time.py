@@ -14,7 +14,7 @@ Everything here builds ibis expressions; nothing runs and no row comes to Python
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -28,6 +28,8 @@ __all__ = ["HISTORY_FORMS", "PropertyHistory", "first_event_after", "joined_by"]
 
 HistoryForm = Literal["snapshots", "changes"]
 HISTORY_FORMS: tuple[HistoryForm, ...] = ("snapshots", "changes")
+
+_STATE_CACHE_SIZE = 64
 
 #: Makes a literal comparable with a timestamp column of the given type.
 Stamp = Callable[[datetime, dt.DataType], ir.Value]
@@ -47,6 +49,9 @@ class PropertyHistory:
     tracked: tuple[str, ...]
     #: The table's name as the user gave it (for displays and messages).
     label: str = "history"
+    #: States already built, by (as_of, columns): ibis expressions are immutable, and building
+    #: one costs milliseconds that every rule on the same property at the same as_of would repeat.
+    _states: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def bind(cls, table: ir.Table, current: ir.Table, key: str, label: str) -> PropertyHistory:
@@ -94,6 +99,16 @@ class PropertyHistory:
         that the answer never depends on the engine's row order.
         """
         columns = [c for c in dict.fromkeys(columns) if c in self.tracked]
+        cache_key = (as_of, tuple(columns))
+        state = self._states.get(cache_key)
+        if state is None:
+            state = self._build_state(as_of, columns, stamp)
+            if len(self._states) >= _STATE_CACHE_SIZE:
+                self._states.pop(next(iter(self._states)))
+            self._states[cache_key] = state
+        return state
+
+    def _build_state(self, as_of: datetime, columns: list[str], stamp: Stamp) -> ir.Table:
         table, key = self.table, self.key
         if self.form == "snapshots":
             moment = stamp(as_of, table.valid_from.type())
