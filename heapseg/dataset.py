@@ -306,7 +306,7 @@ class Dataset:
             names = [p for p in properties if p != "user_id"]
         return _at(selected, "user_id", names, self.user_history, ctx)
 
-    def count(self, segment: Any, as_of: Any = None, resolver: Any = None) -> int:
+    def count(self, segment: Any, as_of: AsOf = None, resolver: Resolver | None = None) -> int:
         """How many users are in the segment at ``as_of`` (one backend query).
 
         On DuckDB the query compiled for a definition and ``as_of`` is kept and reused (see
@@ -322,7 +322,7 @@ class Dataset:
         return int(self._fetch_row("count", moment, [seg], build)[0])
 
     def counts(
-        self, segments: Mapping[str, Any], as_of: Any = None, resolver: Any = None
+        self, segments: Mapping[str, Any], as_of: AsOf = None, resolver: Resolver | None = None
     ) -> dict[str, int]:
         """The counts of several segments (and ``__total__``, all users) in one backend query."""
         if not segments:
@@ -349,7 +349,7 @@ class Dataset:
             self._sql_cache.clear()
 
     def membership(
-        self, segments: Mapping[str, Any], as_of: Any = None, resolver: Any = None
+        self, segments: Mapping[str, Any], as_of: AsOf = None, resolver: Resolver | None = None
     ) -> ir.Table:
         """One row per user: ``user_id`` and a boolean column per segment (lazy, one query).
 
@@ -367,8 +367,8 @@ class Dataset:
         self,
         segment: Any,
         table: ir.Table | None = None,
-        as_of: Any = None,
-        resolver: Any = None,
+        as_of: AsOf = None,
+        resolver: Resolver | None = None,
     ) -> ir.BooleanValue:
         """A membership flag for any table with a ``user_id`` column (users, events, ...).
 
@@ -385,7 +385,7 @@ class Dataset:
     def sql(
         self,
         segment: Any,
-        as_of: Any = None,
+        as_of: AsOf = None,
         properties: Sequence[str] | None = None,
         dialect: str | None = None,
     ) -> str:
@@ -707,7 +707,7 @@ def _open(
 
 
 def _connect_duckdb_file(
-    path: Path, names: dict, columns: Any, resolver: Any, as_of: Any, name: str
+    path: Path, names: dict, columns: Any, resolver: Resolver | None, as_of: Any, name: str
 ) -> Dataset:
     import duckdb
 
@@ -732,7 +732,9 @@ def _quiet_duckdb(con: Any) -> None:
     con.execute("SET TimeZone = 'UTC'")
 
 
-def _connect_parquet(path: Path, names: dict, columns: Any, resolver: Any, as_of: Any) -> Dataset:
+def _connect_parquet(
+    path: Path, names: dict, columns: Any, resolver: Resolver | None, as_of: Any
+) -> Dataset:
     backend = ibis.duckdb.connect()
     _quiet_duckdb(backend.con)
     tables: dict[str, Any] = {}
@@ -766,7 +768,7 @@ def _bind(
     names: Mapping[str, Any],
     columns: Mapping[str, Mapping[str, str]] | None,
     database: Any,
-    resolver: Any,
+    resolver: Resolver | None,
     as_of: Any,
     name: str,
     opener: Any = None,

@@ -12,6 +12,7 @@ import pandas as pd
 from heapseg.charts import common as c
 from heapseg.compile import shift
 from heapseg.dataset import Dataset
+from heapseg.resolver import Resolver
 
 __all__ = ["breakdown"]
 
@@ -33,7 +34,7 @@ def breakdown(
     top: int = 10,
     bins: int = 10,
     as_of: Any = None,
-    resolver: Any = None,
+    resolver: Resolver | None = None,
     colors: c.SegmentColors | None = None,
     title: str | None = None,
     return_data: bool = False,

@@ -19,6 +19,7 @@ from heapseg.compile import compile_where
 from heapseg.dataset import Dataset
 from heapseg.errors import HeapsegError
 from heapseg.model import Condition, Group, PropertyRule, as_segment
+from heapseg.resolver import Resolver
 
 __all__ = [
     "ALL_USERS",
@@ -157,7 +158,7 @@ class ChartSegment:
 
     name: str
     segment: Group
-    resolver: Any = None
+    resolver: Resolver | None = None
     category: str | None = None
 
 
@@ -189,7 +190,7 @@ def _short(text: str, limit: int = 48) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _entry_segment(entry: Any, resolver: Any) -> tuple[Group, Any]:
+def _entry_segment(entry: Any, resolver: Resolver | None) -> tuple[Group, Any]:
     if not getattr(entry, "is_static", False):
         return entry.segment, resolver
     if resolver is None or not hasattr(resolver, "resolve_segment"):
@@ -201,7 +202,9 @@ def _entry_segment(entry: Any, resolver: Any) -> tuple[Group, Any]:
     return as_segment(reference), resolver
 
 
-def one_segment(item: Any, resolver: Any = None, name: str | None = None) -> ChartSegment:
+def one_segment(
+    item: Any, resolver: Resolver | None = None, name: str | None = None
+) -> ChartSegment:
     """Turn what a user passes (model, dict, entry, catalog name, ``(name, seg)``) into one."""
     if isinstance(item, ChartSegment):
         return replace(item, name=name) if name else item
@@ -231,7 +234,7 @@ def one_segment(item: Any, resolver: Any = None, name: str | None = None) -> Cha
     return ChartSegment(name or _short(segment.describe()), segment, resolver)
 
 
-def chart_segments(items: Any, resolver: Any = None) -> list[ChartSegment]:
+def chart_segments(items: Any, resolver: Resolver | None = None) -> list[ChartSegment]:
     """Every segment of a ``by=`` / ``segments=`` argument, with unique display names.
 
     Accepts one segment, a list of them, ``(name, segment)`` pairs, a dict of name -> segment,
@@ -358,7 +361,9 @@ def timestamp(ds: Dataset, moment: datetime) -> ir.Value:
     return ds.context(moment).timestamp(moment)
 
 
-def predicate(ds: Dataset, seg: ChartSegment, as_of: datetime, resolver: Any) -> ir.BooleanValue:
+def predicate(
+    ds: Dataset, seg: ChartSegment, as_of: datetime, resolver: Resolver | None
+) -> ir.BooleanValue:
     """The segment as a non-NULL boolean over ``ds.users`` (NULL means "not in it")."""
     expr = ds.predicate(seg.segment, as_of, seg.resolver if seg.resolver is not None else resolver)
     return ibis.coalesce(expr, ibis.literal(False))
@@ -368,7 +373,7 @@ def flagged_users(
     ds: Dataset,
     segments: Sequence[ChartSegment],
     as_of: datetime,
-    resolver: Any = None,
+    resolver: Resolver | None = None,
     filter: ChartSegment | None = None,
     columns: Sequence[str] = (),
 ) -> ir.Table:

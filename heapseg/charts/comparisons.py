@@ -10,6 +10,7 @@ import pandas as pd
 from heapseg.charts import common as c
 from heapseg.compile import shift
 from heapseg.dataset import Dataset
+from heapseg.resolver import Resolver
 
 __all__ = ["compare"]
 
@@ -29,7 +30,7 @@ def compare(
     unit: str = "day",
     as_of: Any = None,
     include_all: bool = True,
-    resolver: Any = None,
+    resolver: Resolver | None = None,
     colors: c.SegmentColors | None = None,
     title: str | None = None,
     return_data: bool = False,
@@ -100,7 +101,7 @@ def _aggregate(
     ds: Dataset,
     when: Any,
     segments: list[c.ChartSegment],
-    res: Any,
+    res: Resolver | None,
     event: str | None,
     where: Any,
     measure: str,

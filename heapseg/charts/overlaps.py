@@ -9,6 +9,7 @@ import pandas as pd
 
 from heapseg.charts import common as c
 from heapseg.dataset import Dataset
+from heapseg.resolver import Resolver
 
 __all__ = ["overlap"]
 
@@ -22,7 +23,7 @@ def overlap(
     segments: Any,
     *,
     as_of: Any = None,
-    resolver: Any = None,
+    resolver: Resolver | None = None,
     title: str | None = None,
     return_data: bool = False,
 ) -> Any:

@@ -11,6 +11,7 @@ import pandas as pd
 from heapseg.charts import common as c
 from heapseg.compile import shift
 from heapseg.dataset import Dataset
+from heapseg.resolver import Resolver
 
 __all__ = ["retention"]
 
@@ -29,7 +30,7 @@ def retention(
     cohort_last: int | None = None,
     as_of: Any = None,
     include_all: bool | None = None,
-    resolver: Any = None,
+    resolver: Resolver | None = None,
     colors: c.SegmentColors | None = None,
     title: str | None = None,
     return_data: bool = False,

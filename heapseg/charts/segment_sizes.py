@@ -11,6 +11,7 @@ import pandas as pd
 from heapseg.charts import common as c
 from heapseg.dataset import Dataset
 from heapseg.errors import HeapsegError
+from heapseg.resolver import Resolver
 
 __all__ = ["sizes"]
 
@@ -26,7 +27,7 @@ def sizes(
     *,
     category: str | None = None,
     as_of: Any = None,
-    resolver: Any = None,
+    resolver: Resolver | None = None,
     colors: c.SegmentColors | None = None,
     title: str | None = None,
     return_data: bool = False,
@@ -85,7 +86,7 @@ def sizes(
 
 
 def _count(
-    ds: Dataset, when: Any, chosen: list[c.ChartSegment], res: Any
+    ds: Dataset, when: Any, chosen: list[c.ChartSegment], res: Resolver | None
 ) -> tuple[dict[str, int], dict[str, str], int]:
     problems: dict[str, str] = {}
     good: list[tuple[c.ChartSegment, Any]] = []

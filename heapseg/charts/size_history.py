@@ -10,6 +10,7 @@ import pandas as pd
 
 from heapseg.charts import common as c
 from heapseg.dataset import Dataset
+from heapseg.resolver import Resolver
 
 __all__ = ["size_over_time"]
 
@@ -27,7 +28,7 @@ def size_over_time(
     start: Any = None,
     as_of: Any = None,
     share: bool = False,
-    resolver: Any = None,
+    resolver: Resolver | None = None,
     colors: c.SegmentColors | None = None,
     title: str | None = None,
     return_data: bool = False,
@@ -79,7 +80,10 @@ def size_over_time(
 
 
 def counts_at(
-    ds: Dataset, segments: list[c.ChartSegment], moments: list[Any], resolver: Any = None
+    ds: Dataset,
+    segments: list[c.ChartSegment],
+    moments: list[Any],
+    resolver: Resolver | None = None,
 ) -> pd.DataFrame:
     """Counts of every segment at every moment: one backend query per :data:`BATCH` moments."""
     users = ds.users

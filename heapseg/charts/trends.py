@@ -9,6 +9,7 @@ import pandas as pd
 
 from heapseg.charts import common as c
 from heapseg.dataset import Dataset
+from heapseg.resolver import Resolver
 
 __all__ = ["trend"]
 
@@ -29,7 +30,7 @@ def trend(
     start: Any = None,
     as_of: Any = None,
     include_all: bool | None = None,
-    resolver: Any = None,
+    resolver: Resolver | None = None,
     colors: c.SegmentColors | None = None,
     title: str | None = None,
     return_data: bool = False,

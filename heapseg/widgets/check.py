@@ -10,6 +10,7 @@ from typing import Any
 from heapseg.compile import UnknownEventWarning
 from heapseg.errors import HeapsegError
 from heapseg.model import Group
+from heapseg.resolver import Resolver
 from heapseg.widgets.group import GroupBox
 from heapseg.widgets.rows.base import Node
 
@@ -74,7 +75,7 @@ def _strip_path(text: str) -> str:
     return re.sub(r"^[\w\[\].<>-]*: ", "", text)
 
 
-def make_plan(root: GroupBox, dataset: Any, as_of: Any, resolver: Any) -> Plan:
+def make_plan(root: GroupBox, dataset: Any, as_of: Any, resolver: Resolver | None) -> Plan:
     """Validate every row on its own (so each shows its own error) and list what to count.
 
     Rules are parsed and compiled one by one (compiling runs nothing on the backend); the whole
