@@ -829,6 +829,8 @@ class Catalog:
         With ``dataset``, each usable definition is also compiled against it, which reports
         unknown properties and wrong value types (nothing is run on the backend).
         """
+        from heapseg.model import references_problem
+
         state = self._state()
         problems = list(state.problems)
         usable = {row.id: row.entry for row in state.rows if row.entry is not None}
@@ -866,6 +868,19 @@ class Catalog:
                         f"segment reference cycle: {' -> '.join(chain)}",
                     )
                 )
+                continue
+            # The size limits, references followed (a static segment adds only its members).
+            too_big = references_problem(
+                entry.segment,
+                lambda sid: (
+                    None
+                    if usable.get(sid) is None or usable[sid].is_static
+                    else usable[sid].segment
+                ),
+                segment_id=entry.id,
+            )
+            if too_big:
+                problems.append(EntryProblem(entry.id, row.index, "definition", too_big))
                 continue
             if dataset is not None:
                 problems.extend(analysis.compile_problem(self, dataset, entry, row.index))
