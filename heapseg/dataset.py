@@ -18,6 +18,13 @@ import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from heapseg.as_of import AsOf, resolve_as_of
+from heapseg.checks import (
+    check_columns,
+    check_duckdb_file,
+    duckdb_open_error,
+    parquet_files,
+    parquet_view_sql,
+)
 from heapseg.compile import CompileContext, compile_segment, warn_unknown_events
 from heapseg.errors import DataError, HeapsegError
 from heapseg.model import Group, PropertyRule, as_segment
@@ -347,6 +354,17 @@ class Dataset:
         """Forget the SQL compiled for earlier counts (benchmarks use it to time cold runs)."""
         with self._sql_lock:
             self._sql_cache.clear()
+
+    def refresh(self) -> None:
+        """Forget what was read from the data once: event names, the two facts the join test
+        uses (whether some user lacks ``joined_at``, the latest event time) and compiled SQL.
+
+        Call it when the tables have changed (new events loaded) and the dataset stays open.
+        """
+        with self._lock:
+            self._event_names = None
+            self._join_facts = None
+        self.clear_query_cache()
 
     def membership(
         self, segments: Mapping[str, Any], as_of: AsOf = None, resolver: Resolver | None = None
@@ -698,10 +716,17 @@ def _open(
         )
     if isinstance(source, (str, os.PathLike)):
         path = Path(source).expanduser()
+        if "\x00" in str(path):
+            raise DataError(f"a path cannot hold a NUL character: {str(path)!r}")
         if path.is_dir():
             return _connect_parquet(path, names, columns, resolver, as_of)
-        if path.exists():
+        if path.is_file():
             return _connect_duckdb_file(path, names, columns, resolver, as_of, path.stem)
+        if path.exists():  # reading a FIFO would wait for a writer forever
+            raise DataError(
+                f"{path} is not a regular file (a FIFO, a socket or a device): "
+                "pass a DuckDB database file or a folder of Parquet files"
+            )
         raise DataError(f"no such file or folder: {path}")
     return _bind(source, names, columns, database, resolver, as_of, _dialect(source))
 
@@ -711,10 +736,11 @@ def _connect_duckdb_file(
 ) -> Dataset:
     import duckdb
 
+    check_duckdb_file(path)
     try:
         raw = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
-        raise DataError(f"cannot open DuckDB file {path}: {exc}") from exc
+        raise duckdb_open_error(path, exc) from exc
     _quiet_duckdb(raw)
 
     def open_cursor() -> Dataset:
@@ -735,6 +761,8 @@ def _quiet_duckdb(con: Any) -> None:
 def _connect_parquet(
     path: Path, names: dict, columns: Any, resolver: Resolver | None, as_of: Any
 ) -> Dataset:
+    import duckdb
+
     backend = ibis.duckdb.connect()
     _quiet_duckdb(backend.con)
     tables: dict[str, Any] = {}
@@ -743,6 +771,8 @@ def _connect_parquet(
             tables[role] = name
             continue
         table_name = role if name == _AUTO else name
+        if "\x00" in table_name:
+            raise DataError(f"{role}= cannot hold a NUL character: {table_name!r}")
         candidates = [path / f"{table_name}.parquet", path / table_name]
         found = next((c for c in candidates if c.exists()), None)
         if found is None:
@@ -753,12 +783,12 @@ def _connect_parquet(
                 f"no {table_name}.parquet or {table_name}/ in {path} "
                 f"(found: {', '.join(sorted(p.name for p in path.iterdir()))})"
             )
-        pattern = str(found / "*.parquet") if found.is_dir() else str(found)
+        files = parquet_files(path, found, role, optional=name == _AUTO)
         # A plain (not temporary) view is seen by every cursor of this in-memory database.
-        quoted = pattern.replace("'", "''")
-        backend.con.execute(
-            f"CREATE VIEW \"{table_name}\" AS SELECT * FROM read_parquet('{quoted}')"
-        )
+        try:
+            backend.con.execute(parquet_view_sql(table_name, files))
+        except duckdb.Error as exc:
+            raise DataError(f"cannot read {found} as the {role} table: {exc}") from exc
         tables[role] = table_name
     return _bind(backend, tables, columns, None, resolver, as_of, path.name)
 
@@ -773,7 +803,7 @@ def _bind(
     name: str,
     opener: Any = None,
 ) -> Dataset:
-    columns = columns or {}
+    columns = check_columns(columns)
     if (
         opener is None
         and _dialect(backend) == "duckdb"
@@ -826,8 +856,8 @@ def _bind(
         raise DataError("a dataset needs a users table and an events table")
     accounts = table("accounts")
     user_history = table("user_history")
-    account_history = table("account_history")
-    if account_history is not None and accounts is None:
+    account_history = table("account_history") if accounts is not None else None
+    if accounts is None and names.get("account_history") not in (None, _AUTO):
         raise DataError("an account_history table needs an accounts table")
     return Dataset(
         backend,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import warnings
 
@@ -521,3 +522,195 @@ def test_check_events_off_compiles_without_the_unknown_event_warning():
     ds.check_events = True
     with pytest.warns(heapseg.UnknownEventWarning, match="Never Happened"):
         ds.count(did("Never Happened"))
+
+
+# --------------------------------------------------------------------------- unusable sources
+# Issue 14, findings 10 and 13: every source heapseg cannot use is a DataError that says what
+# to do; names and paths never reach SQL unquoted.
+
+
+def test_a_corrupt_parquet_file_is_named(tmp_path):
+    folder = tmp_path / "export"
+    write_parquet_folder(folder)
+    (folder / "users.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(DataError, match=r"users\.parquet is not a readable Parquet file") as info:
+        heapseg.connect(folder)
+    assert "replace it or remove it" in str(info.value)
+
+
+def test_a_corrupt_file_among_the_events_files_is_named_at_connect(tmp_path):
+    folder = tmp_path / "export"
+    write_parquet_folder(folder)
+    (folder / "events" / "part-2.parquet").write_bytes(b"garbage")
+    with pytest.raises(DataError, match=r"events/part-2\.parquet is not a readable Parquet file"):
+        heapseg.connect(folder)
+
+
+def test_an_empty_events_folder_says_what_to_do(tmp_path):
+    folder = tmp_path / "export"
+    write_parquet_folder(folder)
+    for part in (folder / "events").iterdir():
+        part.unlink()
+    with pytest.raises(DataError, match=r"events/ in .* holds no \.parquet files") as info:
+        heapseg.connect(folder)
+    assert "put the events' Parquet files in it" in str(info.value)
+    with pytest.raises(DataError, match=r"accounts/ in .* holds no \.parquet files"):
+        (folder / "events" / "part-0.parquet").write_bytes(b"")
+        (folder / "events" / "part-0.parquet").unlink()
+        events_frame(EVENTS).to_parquet(folder / "events" / "part-0.parquet")
+        (folder / "accounts.parquet").unlink()
+        (folder / "accounts").mkdir()
+        heapseg.connect(folder)
+    assert heapseg.connect(folder, accounts=None).total_users() == 5
+
+
+@pytest.mark.parametrize("name", ["shop[1]", "shop*", "shop?", "it's [a] *b*", "shop{1,2}"])
+def test_a_folder_named_with_glob_characters_reads_its_own_files(tmp_path, name: str):
+    # A sibling that the name, read as a glob, would match: its one user must not count.
+    decoy = tmp_path / "shop1"
+    decoy.mkdir()
+    users_frame(USERS[:1]).to_parquet(decoy / "users.parquet")
+    events_frame(EVENTS[:1]).to_parquet(decoy / "events.parquet")
+    (decoy / "events").mkdir()
+    events_frame(EVENTS[:1]).to_parquet(decoy / "events" / "part-0.parquet")
+    write_parquet_folder(tmp_path / name)
+    opened = heapseg.connect(tmp_path / name)
+    assert opened.table_counts() == {"users": 5, "events": 6, "accounts": 2}
+    assert ids(opened, PAID_VIEWERS) == {"p1", "p3"}
+
+
+def test_events_files_with_different_columns_are_refused_with_a_way_out(tmp_path):
+    folder = tmp_path / "export"
+    write_parquet_folder(folder)
+    extra = events_frame(EVENTS[:1]).assign(coupon="X")
+    extra.to_parquet(folder / "events" / "part-2.parquet")
+    with pytest.raises(DataError) as info:
+        heapseg.connect(folder)
+    message = str(info.value)
+    assert "events/part-2.parquet has column 'coupon'" in message
+    assert "events/part-0.parquet has not" in message
+    assert "union_by_name=true" in message
+
+
+def test_events_files_with_different_column_types_are_refused(tmp_path):
+    folder = tmp_path / "export"
+    write_parquet_folder(folder)
+    other = events_frame(EVENTS[:1]).astype({"user_id": "object"})
+    other["user_id"] = [42]
+    other.to_parquet(folder / "events" / "part-2.parquet")
+    with pytest.raises(DataError, match=r"column 'user_id' is string in events/part-0\.parquet"):
+        heapseg.connect(folder)
+
+
+def test_timestamp_units_may_differ_between_files(tmp_path):
+    folder = tmp_path / "export"
+    write_parquet_folder(folder)
+    part = events_frame(EVENTS[:1])
+    part["time"] = part["time"].astype("datetime64[ns]")
+    part.to_parquet(folder / "events" / "part-2.parquet")
+    assert heapseg.connect(folder).table_counts()["events"] == 7
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [{"users": "user_id"}, ["users"], {"users": {"user_id": 3}}, {"users": {3: "id"}}, "users"],
+    ids=["table-string", "list", "value-int", "key-int", "string"],
+)
+def test_columns_of_the_wrong_shape_are_a_data_error(tmp_path, columns):
+    with pytest.raises(DataError, match=r"columns= maps tables to \{model name: your column\}"):
+        heapseg.connect(load(USERS, EVENTS), columns=columns)
+
+
+def test_a_file_that_is_not_a_duckdb_database(tmp_path):
+    catalog = tmp_path / "team.json"
+    catalog.write_text('{"format": "heapseg-catalog", "version": 1, "segments": []}')
+    with pytest.raises(DataError, match="team.json is not a DuckDB database") as info:
+        heapseg.connect(catalog)
+    assert "--catalog" in str(info.value)
+    parquet = tmp_path / "users.parquet"
+    users_frame(USERS).to_parquet(parquet)
+    with pytest.raises(DataError, match="pass the folder that holds it"):
+        heapseg.connect(parquet)
+    empty = tmp_path / "empty.duckdb"
+    empty.write_bytes(b"")
+    with pytest.raises(DataError, match="empty.duckdb is not a DuckDB database"):
+        heapseg.connect(empty)
+
+
+def test_a_fifo_is_refused_without_hanging(tmp_path):
+    fifo = tmp_path / "data.duckdb"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def attempt() -> None:
+        try:
+            heapseg.connect(fifo)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert outcome, "connect() hung on a FIFO"
+    assert isinstance(outcome[0], DataError) and "not a regular file" in str(outcome[0])
+
+
+def test_a_duckdb_file_already_open_in_this_process(tmp_path):
+    path = tmp_path / "shop.duckdb"
+    write_duckdb_file(path)
+    writer = duckdb.connect(str(path))
+    try:
+        with pytest.raises(DataError, match="already open in this process") as info:
+            heapseg.connect(path)
+        assert "ibis.duckdb.from_connection" in str(info.value)
+        # What the message says to do works.
+        assert heapseg.connect(ibis.duckdb.from_connection(writer)).total_users() == 5
+    finally:
+        writer.close()
+
+
+def test_table_names_never_reach_sql_unquoted(tmp_path):
+    folder = tmp_path / "export"
+    write_parquet_folder(folder)
+    name = 'u" AS SELECT 1; CREATE TABLE pwned AS SELECT 42 AS x; --'
+    (folder / "users.parquet").rename(folder / f"{name}.parquet")
+    opened = heapseg.connect(folder, users=name)
+    assert "pwned" not in opened.backend.list_tables()
+    assert opened.total_users() == 5
+    assert ids(opened, PAID_VIEWERS) == {"p1", "p3"}
+
+
+def test_file_names_with_quotes_are_read_as_they_are(tmp_path):
+    folder = tmp_path / "export"
+    write_parquet_folder(folder)
+    part = folder / "events" / "part-1.parquet"
+    part.rename(folder / "events" / "it's'); DROP VIEW users; --.parquet")
+    opened = heapseg.connect(folder)
+    assert opened.table_counts() == {"users": 5, "events": 6, "accounts": 2}
+
+
+# ---------------------------------------------------------------------------- time: caches, auto
+
+
+def test_refresh_forgets_the_join_facts_after_new_events():
+    con = load([{"user_id": "a"}, {"user_id": "b"}], [("a", "2024-03-01 10:00", "View")])
+    ds = heapseg.connect(con)
+    everyone = group()
+    assert ds.count(everyone, as_of="2024-03-02") == 2  # b has no events: always a user
+    con.raw_sql("INSERT INTO events (user_id, time, event) VALUES ('b', '2024-03-05', 'View')")
+    # b's first event is now after as_of: not a user then, once the dataset re-reads its facts.
+    ds.refresh()
+    assert ds.count(everyone, as_of="2024-03-02") == 1
+    assert ds.count(everyone, as_of="2024-03-06") == 2
+
+
+def test_accounts_none_leaves_an_automatic_account_history_out():
+    con = load(USERS, [], ACCOUNTS)
+    history = accounts_frame(ACCOUNTS).assign(valid_from=ibis.timestamp("2024-01-01").execute())
+    con.create_table("account_history", history)
+    assert heapseg.connect(con).account_history is not None
+    ds = heapseg.connect(con, accounts=None)
+    assert ds.accounts is None and ds.account_history is None
+    with pytest.raises(DataError, match="account_history table needs an accounts table"):
+        heapseg.connect(con, accounts=None, account_history="account_history")
