@@ -549,18 +549,21 @@ def test_a_corrupt_file_among_the_events_files_is_named_at_connect(tmp_path):
 def test_an_empty_events_folder_says_what_to_do(tmp_path):
     folder = tmp_path / "export"
     write_parquet_folder(folder)
-    for part in (folder / "events").iterdir():
+    parts = sorted((folder / "events").iterdir())
+    saved = [part.read_bytes() for part in parts]
+    for part in parts:
         part.unlink()
     with pytest.raises(DataError, match=r"events/ in .* holds no \.parquet files") as info:
         heapseg.connect(folder)
     assert "put the events' Parquet files in it" in str(info.value)
-    with pytest.raises(DataError, match=r"accounts/ in .* holds no \.parquet files"):
-        (folder / "events" / "part-0.parquet").write_bytes(b"")
-        (folder / "events" / "part-0.parquet").unlink()
-        events_frame(EVENTS).to_parquet(folder / "events" / "part-0.parquet")
-        (folder / "accounts.parquet").unlink()
-        (folder / "accounts").mkdir()
+    # An optional table's empty folder: the same error, with its own way out.
+    for part, data in zip(parts, saved, strict=True):
+        part.write_bytes(data)
+    (folder / "accounts.parquet").unlink()
+    (folder / "accounts").mkdir()
+    with pytest.raises(DataError, match=r"accounts/ in .* holds no \.parquet files") as info:
         heapseg.connect(folder)
+    assert "pass accounts=None" in str(info.value)
     assert heapseg.connect(folder, accounts=None).total_users() == 5
 
 
@@ -598,7 +601,9 @@ def test_events_files_with_different_column_types_are_refused(tmp_path):
     other = events_frame(EVENTS[:1]).astype({"user_id": "object"})
     other["user_id"] = [42]
     other.to_parquet(folder / "events" / "part-2.parquet")
-    with pytest.raises(DataError, match=r"column 'user_id' is string in events/part-0\.parquet"):
+    with pytest.raises(
+        DataError, match=r"column 'user_id' is (large_)?string in events/part-0\.parquet but int64"
+    ):
         heapseg.connect(folder)
 
 
@@ -624,7 +629,7 @@ def test_columns_of_the_wrong_shape_are_a_data_error(tmp_path, columns):
 def test_a_file_that_is_not_a_duckdb_database(tmp_path):
     catalog = tmp_path / "team.json"
     catalog.write_text('{"format": "heapseg-catalog", "version": 1, "segments": []}')
-    with pytest.raises(DataError, match="team.json is not a DuckDB database") as info:
+    with pytest.raises(DataError, match=r"team\.json is not a DuckDB database") as info:
         heapseg.connect(catalog)
     assert "--catalog" in str(info.value)
     parquet = tmp_path / "users.parquet"
@@ -633,7 +638,7 @@ def test_a_file_that_is_not_a_duckdb_database(tmp_path):
         heapseg.connect(parquet)
     empty = tmp_path / "empty.duckdb"
     empty.write_bytes(b"")
-    with pytest.raises(DataError, match="empty.duckdb is not a DuckDB database"):
+    with pytest.raises(DataError, match=r"empty\.duckdb is not a DuckDB database"):
         heapseg.connect(empty)
 
 
