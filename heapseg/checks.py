@@ -7,19 +7,37 @@ backend's message, or not at all with a wrong answer.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from heapseg.errors import DataError
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+
+from heapseg.errors import DataError, HeapsegError
+
+
+class UserIdWarning(UserWarning):
+    """The users table's ids had problems that ``on_bad_ids="warn"`` worked around."""
+
 
 __all__ = [
+    "ON_BAD_IDS",
+    "UserIdWarning",
     "check_columns",
     "check_duckdb_file",
+    "check_user_ids",
     "duckdb_open_error",
     "parquet_files",
     "parquet_view_sql",
 ]
+
+#: What ``connect(on_bad_ids=...)`` does with bad user ids: refuse the data, or warn and
+#: work around them (NULL ids left out, one row per id, events' ids cast to the users' type).
+ON_BAD_IDS = ("raise", "warn")
+_SHOWN_IDS = 5
 
 _COLUMNS_EXAMPLE = "columns={'events': {'event': 'event_name', 'time': 'ts'}}"
 #: Characters DuckDB reads as a glob in a path, and how to write each one literally.
@@ -208,3 +226,109 @@ def _sql_string(text: str) -> str:
 
 def _sql_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+# ---------------------------------------------------------------------------- user ids
+
+
+def check_user_ids(
+    users: ir.Table, events: ir.Table, on_bad_ids: str = "raise"
+) -> tuple[ir.Table, ir.Table]:
+    """The users and events tables once their ids can be trusted, with one aggregate query.
+
+    A NULL ``user_id`` would count as a user (and match every ``did not``), a duplicated one
+    would count its user twice, and ids of different types in users and events cannot be
+    matched. With ``on_bad_ids="raise"`` each is a :class:`DataError` naming the offending ids;
+    with ``"warn"`` a :class:`UserIdWarning`, and the tables returned leave NULL ids out, keep
+    one row of each id (any one) and compare events' ids as the users' type.
+    """
+    if on_bad_ids not in ON_BAD_IDS:
+        raise DataError(f"on_bad_ids must be 'raise' or 'warn', got {_brief(on_bad_ids)}")
+    problems: list[str] = []
+    fixes: list[str] = []
+    user_type, event_type = users.user_id.type(), events.user_id.type()
+    if _id_kind(user_type) != _id_kind(event_type):
+        problems.append(
+            f"users.user_id is {user_type} but events.user_id is {event_type}, so no event "
+            "can be matched to a user: store both as one type (e.g. a view with "
+            "CAST(user_id AS VARCHAR))"
+        )
+        fixes.append(f"events.user_id compared as {user_type} (ids that do not convert: nobody's)")
+        events = events.mutate(user_id=events.user_id.try_cast(user_type))
+    nulls, duplicated = _id_counts(users)
+    if nulls:
+        problems.append(
+            f"{nulls} users rows have no user_id (NULL): they would count as users and match "
+            "every 'did not' rule; fill in or remove them"
+        )
+        fixes.append("the users rows without a user_id left out")
+        users = users.filter(users.user_id.notnull())
+    if duplicated:
+        problems.append(
+            f"the users table has {duplicated} duplicated user_id rows, "
+            f"{_duplicates(users)}: each such user would count more than once; "
+            "de-duplicate the users table"
+        )
+        fixes.append("kept one row of each user_id (any one)")
+        users = _one_row_per_id(users)
+    if problems and on_bad_ids == "raise":
+        raise DataError(
+            "; also ".join(problems)
+            + ". Or pass on_bad_ids='warn' to go on with "
+            + ", ".join(fixes)
+        )
+    if problems:
+        warnings.warn(
+            "; also ".join(problems) + ". Went on with " + ", ".join(fixes),
+            UserIdWarning,
+            stacklevel=4,
+        )
+    return users, events
+
+
+def _id_kind(dtype: dt.DataType) -> str:
+    """Id types that compare with each other: all integers, all strings."""
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_string():
+        return "string"
+    return str(dtype.copy(nullable=True))
+
+
+def _id_counts(users: ir.Table) -> tuple[int, int]:
+    """NULL ids and duplicated rows (rows beyond the first of each id), in one query."""
+    stats = users.aggregate(
+        rows=users.count(), ids=users.user_id.count(), distinct=users.user_id.nunique()
+    )
+    row = _run(stats).iloc[0]
+    rows, ids, distinct = (int(row[c]) for c in ("rows", "ids", "distinct"))
+    return rows - ids, ids - distinct
+
+
+def _duplicates(users: ir.Table) -> str:
+    """The most repeated ids, for the message (asked only when there are some)."""
+    present = users.filter(users.user_id.notnull())
+    counts = present.group_by("user_id").aggregate(n=present.count())
+    top = counts.filter(counts.n > 1).order_by([ibis.desc("n"), "user_id"]).limit(_SHOWN_IDS + 1)
+    rows = list(_run(top).itertuples(index=False))
+    shown = ", ".join(f"{_plain(r.user_id)!r} ({r.n} rows)" for r in rows[:_SHOWN_IDS])
+    return shown + (", ..." if len(rows) > _SHOWN_IDS else "")
+
+
+def _one_row_per_id(users: ir.Table) -> ir.Table:
+    rank = "_heapseg_id_rank"
+    ranked = users.mutate(**{rank: ibis.row_number().over(group_by="user_id")})
+    return ranked.filter(ranked[rank] == 0).drop(rank)
+
+
+def _run(expr: ir.Expr) -> Any:
+    try:
+        return expr.execute()
+    except HeapsegError:
+        raise
+    except Exception as exc:
+        raise DataError(f"cannot check the users table's ids: {exc}") from exc
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

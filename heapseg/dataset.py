@@ -21,6 +21,7 @@ from heapseg.as_of import AsOf, resolve_as_of
 from heapseg.checks import (
     check_columns,
     check_duckdb_file,
+    check_user_ids,
     duckdb_open_error,
     parquet_files,
     parquet_view_sql,
@@ -646,6 +647,7 @@ def connect(
     resolver: Resolver | None = None,
     as_of: AsOf = None,
     joining: bool = True,
+    on_bad_ids: str = "raise",
 ) -> Dataset:
     """Open a dataset: the bundled sample, a DuckDB file, a Parquet folder or an ibis backend.
 
@@ -680,6 +682,12 @@ def connect(
         Users count from when they joined: ``users.joined_at`` where set, else their first
         event (a user with neither is always a user). ``False`` makes every ``users`` row a
         user at every ``as_of``, for data whose users table has no time.
+    on_bad_ids
+        The users table's ids are checked once, with one aggregate query: a NULL or
+        duplicated ``user_id``, or ids of another type than ``events.user_id``, raise a
+        :class:`DataError` naming them (``"raise"``). ``"warn"`` goes on with a
+        :class:`heapseg.checks.UserIdWarning`: NULL ids left out, one row kept per id,
+        events' ids compared as the users' type; no user ever counts twice.
 
     Examples
     --------
@@ -695,7 +703,7 @@ def connect(
         "user_history": user_history,
         "account_history": account_history,
     }
-    dataset = _open(source, names, columns, database, resolver, as_of)
+    dataset = _open(source, names, columns, database, resolver, as_of, on_bad_ids=on_bad_ids)
     dataset.joining = joining
     return dataset
 
@@ -707,32 +715,51 @@ def _open(
     database: Any,
     resolver: Resolver | None,
     as_of: AsOf,
+    *,
+    on_bad_ids: str = "raise",
 ) -> Dataset:
     if source is None:
         from heapseg.sample import SAMPLE_AS_OF, ensure_sample
 
         return _connect_duckdb_file(
-            ensure_sample(), names, columns, resolver, as_of or SAMPLE_AS_OF, "sample"
+            ensure_sample(),
+            names,
+            columns,
+            resolver,
+            as_of or SAMPLE_AS_OF,
+            "sample",
+            on_bad_ids=on_bad_ids,
         )
     if isinstance(source, (str, os.PathLike)):
         path = Path(source).expanduser()
         if "\x00" in str(path):
             raise DataError(f"a path cannot hold a NUL character: {str(path)!r}")
         if path.is_dir():
-            return _connect_parquet(path, names, columns, resolver, as_of)
+            return _connect_parquet(path, names, columns, resolver, as_of, on_bad_ids=on_bad_ids)
         if path.is_file():
-            return _connect_duckdb_file(path, names, columns, resolver, as_of, path.stem)
+            return _connect_duckdb_file(
+                path, names, columns, resolver, as_of, path.stem, on_bad_ids=on_bad_ids
+            )
         if path.exists():  # reading a FIFO would wait for a writer forever
             raise DataError(
                 f"{path} is not a regular file (a FIFO, a socket or a device): "
                 "pass a DuckDB database file or a folder of Parquet files"
             )
         raise DataError(f"no such file or folder: {path}")
-    return _bind(source, names, columns, database, resolver, as_of, _dialect(source))
+    return _bind(
+        source, names, columns, database, resolver, as_of, _dialect(source), on_bad_ids=on_bad_ids
+    )
 
 
 def _connect_duckdb_file(
-    path: Path, names: dict, columns: Any, resolver: Resolver | None, as_of: Any, name: str
+    path: Path,
+    names: dict,
+    columns: Any,
+    resolver: Resolver | None,
+    as_of: Any,
+    name: str,
+    *,
+    on_bad_ids: str = "raise",
 ) -> Dataset:
     import duckdb
 
@@ -747,10 +774,14 @@ def _connect_duckdb_file(
         cursor = raw.cursor()
         _quiet_duckdb(cursor)
         backend = ibis.duckdb.from_connection(cursor)
-        return _bind(backend, names, columns, None, resolver, as_of, name, open_cursor)
+        return _bind(
+            backend, names, columns, None, resolver, as_of, name, open_cursor, on_bad_ids=on_bad_ids
+        )
 
     backend = ibis.duckdb.from_connection(raw)
-    return _bind(backend, names, columns, None, resolver, as_of, name, open_cursor)
+    return _bind(
+        backend, names, columns, None, resolver, as_of, name, open_cursor, on_bad_ids=on_bad_ids
+    )
 
 
 def _quiet_duckdb(con: Any) -> None:
@@ -759,7 +790,13 @@ def _quiet_duckdb(con: Any) -> None:
 
 
 def _connect_parquet(
-    path: Path, names: dict, columns: Any, resolver: Resolver | None, as_of: Any
+    path: Path,
+    names: dict,
+    columns: Any,
+    resolver: Resolver | None,
+    as_of: Any,
+    *,
+    on_bad_ids: str = "raise",
 ) -> Dataset:
     import duckdb
 
@@ -790,7 +827,7 @@ def _connect_parquet(
         except duckdb.Error as exc:
             raise DataError(f"cannot read {found} as the {role} table: {exc}") from exc
         tables[role] = table_name
-    return _bind(backend, tables, columns, None, resolver, as_of, path.name)
+    return _bind(backend, tables, columns, None, resolver, as_of, path.name, on_bad_ids=on_bad_ids)
 
 
 def _bind(
@@ -802,6 +839,8 @@ def _bind(
     as_of: Any,
     name: str,
     opener: Any = None,
+    *,
+    on_bad_ids: str = "raise",
 ) -> Dataset:
     columns = check_columns(columns)
     if (
@@ -813,7 +852,17 @@ def _bind(
         # database sees the same tables and views.
         def opener() -> Dataset:
             cursor = ibis.duckdb.from_connection(backend.con.cursor())
-            return _bind(cursor, names, columns, database, resolver, as_of, name, opener)
+            return _bind(
+                cursor,
+                names,
+                columns,
+                database,
+                resolver,
+                as_of,
+                name,
+                opener,
+                on_bad_ids=on_bad_ids,
+            )
 
     if _dialect(backend) == "duckdb":
         # Calendar periods are UTC periods; DuckDB truncates zoned timestamps in the session zone.
@@ -859,6 +908,7 @@ def _bind(
     account_history = table("account_history") if accounts is not None else None
     if accounts is None and names.get("account_history") not in (None, _AUTO):
         raise DataError("an account_history table needs an accounts table")
+    users, events = check_user_ids(users, events, on_bad_ids)
     return Dataset(
         backend,
         users,
