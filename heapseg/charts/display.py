@@ -10,9 +10,32 @@ import altair as alt
 
 from heapseg.charts.common import ChartError
 
-__all__ = ["enable_notebook", "save", "to_png", "to_svg"]
+__all__ = ["FONT_ENV", "chart_font", "enable_notebook", "save", "to_png", "to_svg"]
 
 MODES = ("interactive", "static")
+#: The environment variable that names the font family of charts drawn in the kernel (static
+#: notebook charts and PNG/SVG exports), e.g. a house font; unset, Vega's default (sans-serif).
+FONT_ENV = "HEAPSEG_CHART_FONT"
+
+
+def chart_font() -> str | None:
+    """The font family set in ``$HEAPSEG_CHART_FONT`` for charts drawn in the kernel, if any."""
+    return os.environ.get(FONT_ENV, "").strip() or None
+
+
+def _with_font(spec: dict) -> dict:
+    """A Vega-Lite spec with :func:`chart_font` as its default font (the spec itself, unset)."""
+    font = chart_font()
+    if font is None:
+        return spec
+    return {**spec, "config": {**spec.get("config", {}), "font": font}}
+
+
+def _static_svg(spec: dict, **metadata: Any) -> dict[str, str]:
+    """Altair's ``svg`` renderer (vl-convert, in the kernel) with :func:`chart_font` applied."""
+    from altair.vegalite.v6.display import svg_renderer
+
+    return svg_renderer(_with_font(spec), **metadata)
 
 
 def enable_notebook(mode: str = "interactive") -> str:
@@ -22,7 +45,12 @@ def enable_notebook(mode: str = "interactive") -> str:
     ``"interactive"`` mode shows each chart as Altair's ``JupyterChart`` widget with the
     JavaScript bundled by vl-convert (tooltips, legend toggles and selections work; needs the
     ``anywidget`` package). The ``"static"`` mode shows each chart as an SVG image rendered in
-    the kernel by vl-convert: no JavaScript at all, stable notebook outputs, no interactivity.
+    the kernel by vl-convert: no JavaScript at all, small notebook outputs, no interactivity.
+    Static charts use the font family named in ``$HEAPSEG_CHART_FONT`` when it is set.
+
+    A rendered chart's pixels depend on the fonts of the machine that drew it (text widths move
+    axes by a pixel), so notebooks that are tested should check the numbers behind a chart
+    (``chart.data``), not its SVG.
 
     Parameters
     ----------
@@ -43,6 +71,8 @@ def enable_notebook(mode: str = "interactive") -> str:
     if mode not in MODES:
         raise ChartError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if mode == "static":
+        # Altair's own svg renderer, drawn with the house font when $HEAPSEG_CHART_FONT is set.
+        alt.renderers.register("svg", _static_svg)
         alt.renderers.enable("svg")
         return "svg"
     try:
@@ -60,17 +90,18 @@ def enable_notebook(mode: str = "interactive") -> str:
 
 
 def to_png(chart: Any, scale: float = 2.0) -> bytes:
-    """The chart as PNG bytes, rendered locally by vl-convert (no browser, no internet)."""
+    """The chart as PNG bytes, rendered locally by vl-convert (no browser, no internet), in the
+    font of ``$HEAPSEG_CHART_FONT`` when it is set."""
     import vl_convert as vlc
 
-    return vlc.vegalite_to_png(chart.to_dict(), scale=scale)
+    return vlc.vegalite_to_png(_with_font(chart.to_dict()), scale=scale)
 
 
 def to_svg(chart: Any) -> str:
-    """The chart as an SVG document, rendered locally by vl-convert."""
+    """The chart as an SVG document, rendered locally by vl-convert (font: as :func:`to_png`)."""
     import vl_convert as vlc
 
-    return vlc.vegalite_to_svg(chart.to_dict())
+    return vlc.vegalite_to_svg(_with_font(chart.to_dict()))
 
 
 def save(chart: Any, path: str | os.PathLike[str], scale: float = 2.0) -> Path:
