@@ -446,21 +446,13 @@ class Dataset:
         with self._lock:
             if self._join_facts is None:
                 users, events = self.users, self.raw_events
-                unset = (
-                    users.joined_at.isnull().any()
-                    if "joined_at" in users.columns
-                    else ibis.literal(True)
-                )
-                row = self.execute(
-                    users.aggregate(unset=unset).cross_join(
-                        events.aggregate(latest=events.time.max())
-                    )
-                )
+                facts = events.aggregate(latest=events.time.max())
+                if "joined_at" in users.columns:
+                    facts = facts.cross_join(users.aggregate(unset=users.joined_at.isnull().any()))
+                row = self.execute(facts)
                 latest = row["latest"].iloc[0]
-                self._join_facts = (
-                    bool(row["unset"].iloc[0]),
-                    None if latest is None or latest != latest else resolve_as_of(latest),
-                )
+                unset = bool(row["unset"].iloc[0]) if "unset" in row.columns else True
+                self._join_facts = (unset, _ceil_to_microsecond(latest))
             return self._join_facts
 
     def _known_events(self) -> set[str]:
@@ -967,8 +959,19 @@ def _history(
 ) -> PropertyHistory | None:
     if table is None or current is None:
         return None
-    label = spec if isinstance(spec, str) and spec != _AUTO else f"{key[:-3]}_history"
-    return PropertyHistory.bind(table, current, key, label)
+    role = f"{key[:-3]}_history"
+    label = spec if isinstance(spec, str) and spec != _AUTO else role
+    return PropertyHistory.bind(table, current, key, label, role)
+
+
+def _ceil_to_microsecond(moment: Any) -> datetime | None:
+    """A backend timestamp as a naive UTC datetime, rounded up to the microsecond: comparing
+    ``as_of`` with it must not lose an event a few nanoseconds after ``as_of``."""
+    import pandas as pd
+
+    if moment is None or pd.isna(moment):
+        return None
+    return resolve_as_of(pd.Timestamp(moment).ceil("us"))
 
 
 def _identity_moves(migrations: ir.Table, events: ir.Table) -> ir.Table:

@@ -54,13 +54,16 @@ class PropertyHistory:
     _states: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def bind(cls, table: ir.Table, current: ir.Table, key: str, label: str) -> PropertyHistory:
+    def bind(
+        cls, table: ir.Table, current: ir.Table, key: str, label: str, role: str | None = None
+    ) -> PropertyHistory:
         """Check a (column-mapped) history table against the current table and normalise it.
 
         The form is told by the columns: ``valid_from`` (and optionally ``valid_to``) is the
         snapshots form, ``time`` the changes form. The key and every tracked column are cast to
         the current table's types; a kind that differs (a string id against an integer one) is a
-        :class:`DataError`, as is a missing key or time column.
+        :class:`DataError`, as is a missing key or time column. ``label`` names the table in
+        messages; ``role`` is its keyword in ``connect`` (``user_history``), for the hints.
         """
         columns = table.columns
         if key not in columns:
@@ -77,7 +80,7 @@ class PropertyHistory:
             raise DataError(
                 f"the {label} table needs valid_from (and valid_to) columns for the snapshots form "
                 f"or a time column for the changes form (columns: {', '.join(columns)}); map "
-                f"yours with columns={{'{label}': {{'valid_from': 'dbt_valid_from', "
+                f"yours with columns={{'{role or label}': {{'valid_from': 'dbt_valid_from', "
                 f"'valid_to': 'dbt_valid_to'}}}}"
             )
         fixed = {key, *times}
