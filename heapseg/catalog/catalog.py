@@ -31,7 +31,7 @@ from heapseg.catalog.entries import (
     timestamp,
 )
 from heapseg.catalog.history import HistoryLog, HistoryRecord
-from heapseg.catalog.storage import DEFAULT_LOCK_TIMEOUT, CatalogFile, new_document
+from heapseg.catalog.storage import DEFAULT_LOCK_TIMEOUT, CatalogFile, FileContent, new_document
 from heapseg.errors import (
     CatalogError,
     ConflictError,
@@ -246,12 +246,13 @@ class Catalog:
         if cached is not None and cached.signature == signature:
             return cached
         content = self._file.read_content()
-        return self._remember(content.document or new_document(), content.signature, content.depth)
+        return self._remember(content.document or new_document(), content)
 
-    def _remember(self, document: dict, signature: Any, depth: int) -> _State:
-        # Definitions start four levels down in the file: a shallow file needs no depth walk.
-        deep = depth > MAX_DEFINITION_DEPTH + 3
-        state = _build_state(document, signature, deep, self._state_cache)
+    def _remember(self, document: dict, content: FileContent) -> _State:
+        # Definitions start four levels down in the file: a shallow file needs no walk of
+        # each definition, unless it holds numbers too long to convert (kept as text).
+        deep = content.depth > MAX_DEFINITION_DEPTH + 3 or content.long_numbers
+        state = _build_state(document, content.signature, deep, self._state_cache)
         self._state_cache = state
         return state
 
@@ -411,7 +412,7 @@ class Catalog:
                 self._history.append(tx.records)
                 signature = self._file.write(data)
                 # What we just wrote is the catalog now: no need to read it back.
-                self._remember(tx.document, signature, content.depth)
+                self._remember(tx.document, content._replace(signature=signature))
         for record in tx.records:
             if record.after is not None:
                 self._seen[record.segment_id] = record.revision

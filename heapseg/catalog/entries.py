@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import re
 import secrets
+import sys
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from heapseg.catalog.storage import MAX_DEPTH, RawJSON, _json_type
+from heapseg.catalog.storage import MAX_DEPTH, LongNumber, RawJSON, _json_type
 from heapseg.errors import DefinitionError
 
 if TYPE_CHECKING:
@@ -306,8 +307,9 @@ def check_members_path(value: Any) -> PurePosixPath:
     return members
 
 
-def too_deep(value: Any, limit: int, root: str = "") -> str | None:
-    """Path of the first part nested deeper than ``limit`` levels or left unparsed, else None.
+def unreadable(value: Any, limit: int, root: str = "") -> tuple[str, str] | None:
+    """Path of the first part left unparsed, and why: nested deeper than ``limit`` levels, or
+    an integer too long to convert (``LongNumber``); None when everything was read.
 
     Iterative, and it never looks below ``limit``: neither time nor memory grows with the
     depth of a hostile structure (building every path string would be quadratic).
@@ -317,8 +319,16 @@ def too_deep(value: Any, limit: int, root: str = "") -> str | None:
     while stack:
         index = stack.pop()
         node, depth, _, _ = nodes[index]
+        if isinstance(node, LongNumber):
+            return _path_to(nodes, index, root), (
+                f"is a number of {node.digits} digits; heapseg reads whole numbers of at most "
+                f"{sys.get_int_max_str_digits()} digits"
+            )
         if isinstance(node, RawJSON) or depth > limit:
-            return _path_to(nodes, index, root)
+            return _path_to(nodes, index, root), (
+                f"the definition is nested more than {MAX_DEFINITION_DEPTH} levels deep; "
+                "heapseg refuses it rather than risk a crash"
+            )
         if isinstance(node, dict):
             children = ((f".{k}", v) for k, v in node.items())
         elif isinstance(node, list):
@@ -347,7 +357,8 @@ def load_definition(
 ) -> Segment:
     """Validate a format-1 group and return the model; never crashes on depth.
 
-    ``check_depth=False`` skips the depth walk when the caller knows the whole file is shallow.
+    ``check_depth=False`` skips the walk for parts left unparsed (too deep, numbers too
+    long) when the caller knows the file has none.
 
     Raises
     ------
@@ -356,13 +367,10 @@ def load_definition(
     """
     from heapseg.model import Segment
 
-    deep = too_deep(definition, MAX_DEFINITION_DEPTH, path) if check_depth else None
-    if deep is not None:
-        raise DefinitionError(
-            f"the definition is nested more than {MAX_DEFINITION_DEPTH} levels deep; "
-            "heapseg refuses it rather than risk a crash",
-            path=deep,
-        )
+    found = unreadable(definition, MAX_DEFINITION_DEPTH, path) if check_depth else None
+    if found is not None:
+        where, why = found
+        raise DefinitionError(why, path=where)
     try:
         return Segment.from_dict(definition)
     except DefinitionError as exc:

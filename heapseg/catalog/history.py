@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from heapseg.catalog.storage import fsync_dir, loads, open_regular, read_regular
+from heapseg.catalog.storage import fsync_dir, loads, open_regular, read_regular, to_json
 from heapseg.errors import CatalogError
 
 _WHAT = "catalog history"
@@ -96,7 +96,7 @@ class HistoryLog:
         """
         if not records:
             return
-        data = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in records)
+        data = "".join(to_json(r.to_dict()) + "\n" for r in records)
         created = not self.path.exists()
         try:
             fd = open_regular(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, _WHAT)

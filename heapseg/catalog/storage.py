@@ -51,6 +51,40 @@ class RawJSON:
     def __repr__(self) -> str:
         return f"RawJSON(<{len(self.text)} characters>)"
 
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.text == self.text  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.text))
+
+
+class LongNumber(RawJSON):
+    """An integer with more digits than Python converts safely, kept as its source text.
+
+    Python refuses to convert integers of more than ``sys.get_int_max_str_digits()`` digits
+    (4300 by default: the conversion time grows with the square of the length). Such a
+    number is kept as text, reported where a number is expected, and written back unchanged.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<a {len(self.text.lstrip('-'))}-digit number>"
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def digits(self) -> int:
+        return len(self.text.lstrip("-"))
+
+
+def _int_or_long(literal: str) -> int | LongNumber:
+    try:
+        return int(literal)
+    except ValueError:  # more digits than Python converts
+        return LongNumber(literal)
+
 
 # --------------------------------------------------------------------------------------------
 # Reading
@@ -96,20 +130,37 @@ def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON; subtrees nested deeper than ``max_depth`` become ``RawJSON``.
 
     The fast C parser is used whenever the text is shallow enough; otherwise an iterative
-    parser that cannot hit Python's recursion limit. Raises ``ValueError`` on bad JSON.
+    parser that cannot hit Python's recursion limit. Integers too long for Python to convert
+    become ``LongNumber``. Raises ``ValueError`` on bad JSON.
     """
-    return loads_measured(text, max_depth)[0]
+    return loads_measured(text, max_depth).value
 
 
-def loads_measured(text: str, max_depth: int = MAX_DEPTH) -> tuple[Any, int]:
-    """``loads``, and the text's nesting depth (callers skip depth checks on shallow files)."""
+class Loaded(NamedTuple):
+    """Parsed JSON, its nesting depth, and whether some integer was kept as ``LongNumber``.
+
+    Callers skip the checks for deep or unconverted values when neither can be there.
+    """
+
+    value: Any
+    depth: int
+    long_numbers: bool
+
+
+def loads_measured(text: str, max_depth: int = MAX_DEPTH) -> Loaded:
+    """``loads``, with what its callers need to know to skip checks (see ``Loaded``)."""
     depth = nesting_depth(text)
-    if depth <= max_depth:
-        try:
-            return json.loads(text), depth
-        except RecursionError as exc:  # cannot happen below MAX_DEPTH; kept as a last guard
-            raise ValueError("JSON nested too deeply to read") from exc
-    return _BoundedParser(text, max_depth).parse(), depth
+    if depth > max_depth:
+        parser = _BoundedParser(text, max_depth)
+        return Loaded(parser.parse(), depth, parser.long_numbers)
+    try:
+        return Loaded(json.loads(text), depth, False)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # an integer too long to convert: parse again, keeping it as text
+        return Loaded(json.loads(text, parse_int=_int_or_long), depth, True)
+    except RecursionError as exc:  # cannot happen below MAX_DEPTH; kept as a last guard
+        raise ValueError("JSON nested too deeply to read") from exc
 
 
 class _BoundedParser:
@@ -118,6 +169,7 @@ class _BoundedParser:
     def __init__(self, text: str, max_depth: int) -> None:
         self.text = text
         self.max_depth = max_depth
+        self.long_numbers = False
 
     def _ws(self, idx: int) -> int:
         return _WS_RE.match(self.text, idx).end()  # type: ignore[union-attr]
@@ -156,8 +208,11 @@ class _BoundedParser:
         number = _NUMBER_RE.match(text, idx)
         if number:
             literal = number.group()
-            is_float = number.group(1) or number.group(2)
-            return (float(literal) if is_float else int(literal)), number.end()
+            if number.group(1) or number.group(2):
+                return float(literal), number.end()
+            value = _int_or_long(literal)
+            self.long_numbers = self.long_numbers or isinstance(value, LongNumber)
+            return value, number.end()
         for word, value in _CONSTANTS.items():
             if text.startswith(word, idx):
                 return value, idx + len(word)
@@ -225,17 +280,8 @@ def dumps(document: Any) -> str:
     value goes through the C encoder, which the ``indent=`` mode of ``json`` does not use.
     Every ``RawJSON`` is written back as its original text.
     """
-    raw: dict[str, str] = {}
-    token = secrets.token_hex(8)
-
-    def placeholder(obj: Any) -> Any:
-        if isinstance(obj, RawJSON):
-            key = f"@@heapseg-raw-{token}-{len(raw)}@@"
-            raw[key] = obj.text
-            return key
-        raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-
-    encode_any = _compact_encoder(placeholder)
+    raw = _RawValues()
+    encode_any = _compact_encoder(raw.placeholder)
     quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
     keys: dict[str, str] = {}
 
@@ -273,9 +319,36 @@ def dumps(document: Any) -> str:
         return encode(value)
 
     text = block(document, "", top) if isinstance(document, dict) else encode(document)
-    for key, source in raw.items():
-        text = text.replace(f'"{key}"', source, 1)
-    return text + "\n"
+    return raw.put_back(text) + "\n"
+
+
+def to_json(value: Any, indent: int | None = None) -> str:
+    """``json.dumps`` for values read from a catalog (Unicode kept, ``RawJSON`` as its text)."""
+    raw = _RawValues()
+    return raw.put_back(
+        json.dumps(value, ensure_ascii=False, indent=indent, default=raw.placeholder)
+    )
+
+
+class _RawValues:
+    """``RawJSON`` values met while encoding: a unique placeholder string each, then the
+    original text put back in their place."""
+
+    def __init__(self) -> None:
+        self.token = secrets.token_hex(8)
+        self.texts: dict[str, str] = {}
+
+    def placeholder(self, obj: Any) -> str:
+        if isinstance(obj, RawJSON):
+            key = f"@@heapseg-raw-{self.token}-{len(self.texts)}@@"
+            self.texts[key] = obj.text
+            return key
+        raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+    def put_back(self, text: str) -> str:
+        for key, source in self.texts.items():
+            text = text.replace(f'"{key}"', source, 1)
+        return text
 
 
 def _compact_encoder(default: Any) -> Any:
@@ -290,19 +363,21 @@ def _compact_encoder(default: Any) -> Any:
 
 
 class FileContent(NamedTuple):
-    """A catalog as read: the document, the file version it came from, its nesting depth."""
+    """A catalog as read: the document, the file version it came from, its nesting depth,
+    and whether some integer in it was kept as text (``LongNumber``)."""
 
     document: dict | None
     signature: tuple[int, int, int, int] | None
     depth: int
+    long_numbers: bool = False
 
 
 def parse_document(text: str, source: str) -> dict:
     """Parse and check the top level of a catalog file (see ``parse_document_measured``)."""
-    return parse_document_measured(text, source)[0]
+    return parse_document_measured(text, source).value
 
 
-def parse_document_measured(text: str, source: str) -> tuple[dict, int]:
+def parse_document_measured(text: str, source: str) -> Loaded:
     """Parse and check the top level of a catalog file; entries are checked one by one later.
 
     Raises
@@ -313,11 +388,12 @@ def parse_document_measured(text: str, source: str) -> tuple[dict, int]:
     if not text.strip():
         raise CatalogFormatError(f"{source} is empty: it is not a heapseg catalog")
     try:
-        document, depth = loads_measured(text)
+        loaded = loads_measured(text)
     except ValueError as exc:
         raise CatalogFormatError(
             f"{source} is not valid JSON (truncated or damaged?): {exc}"
         ) from None
+    document = loaded.value
     if not isinstance(document, dict):
         raise CatalogFormatError(
             f"{source}: the top level must be a JSON object with "
@@ -343,7 +419,7 @@ def parse_document_measured(text: str, source: str) -> tuple[dict, int]:
         raise CatalogFormatError(
             f'{source}: "segments" must be a list, found {_json_type(document.get("segments"))}'
         )
-    return document, depth
+    return loaded
 
 
 def new_document() -> dict:
@@ -355,6 +431,8 @@ def _json_type(value: Any) -> str:
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
     if value is None:
         return "nothing (null or missing)"
+    if isinstance(value, LongNumber):
+        return f"a number of {value.digits} digits (too long to read)"
     if isinstance(value, RawJSON):
         return "a structure nested too deeply"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -656,8 +734,8 @@ class CatalogFile:
             raise CatalogFormatError(
                 f"{self.path} is not UTF-8 text (byte {exc.start}): it is not a heapseg catalog"
             ) from None
-        document, depth = parse_document_measured(text, str(self.path))
-        return FileContent(document, _signature(st), depth)
+        loaded = parse_document_measured(text, str(self.path))
+        return FileContent(loaded.value, _signature(st), loaded.depth, loaded.long_numbers)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -675,6 +753,8 @@ class CatalogFile:
                 f"cannot store text that is not valid Unicode ({exc.reason}: "
                 f"{exc.object[max(exc.start - 20, 0) : exc.end]!r})"
             ) from None
+        except ValueError as exc:  # a Python int longer than Python converts to text
+            raise CatalogError(f"cannot store this value in {self.path}: {exc}") from None
 
     def check_writable(self) -> None:
         """Refuse, before anything is written, a file this writer must not replace.

@@ -268,3 +268,42 @@ def test_unknown_keys_of_a_newer_version_survive_rewrites(catalog_path):
     assert a["definition"] == SESSIONS_OVER_5 and a["revision"] == 2
     assert b["color"] == "teal" and b["name"] == "Bee"
     assert cat.get("seg-a").to_dict() == a
+
+
+def test_an_entry_with_a_5000_digit_integer_is_reported_and_the_others_stay_usable(
+    catalog_path,
+):
+    """Issue 14, finding 7: one huge integer made the whole catalog unreadable."""
+    huge = "9" * 5000
+    too_many = {
+        "combinator": "and",
+        "rules": [
+            {"kind": "event", "event": "Session", "count": {"operator": ">", "value": "@HUGE@"}}
+        ],
+    }
+    segments = [
+        entry("seg-a", "A"),
+        entry("seg-count", "Count", too_many),
+        entry("seg-revision", "Revision", revision="@HUGE@"),
+        entry("seg-b", "B", note={"big": "@HUGE@"}),
+    ]
+    text = json.dumps({"format": "heapseg-catalog", "version": 1, "segments": segments})
+    catalog_path.write_text(text.replace('"@HUGE@"', huge))
+    cat = Catalog(catalog_path, user="bob")
+    assert [e.id for e in cat.list()] == ["seg-a", "seg-b"]
+    found = {(p.segment_id, p.path): p.message for p in cat.problems}
+    assert set(found) == {
+        ("seg-count", "definition.rules[0].count.value"),
+        ("seg-revision", "revision"),
+    }
+    assert "5000 digits" in found[("seg-count", "definition.rules[0].count.value")]
+    assert "5000-digit number" in found[("seg-revision", "revision")]
+    with pytest.raises(DefinitionError, match="5000 digits"):
+        cat.get("seg-count")
+    # Rewriting keeps every digit, and the file reads the same again.
+    cat.save(SESSIONS_OVER_5, "C")
+    cat.update("seg-b", description="edited")
+    assert catalog_path.read_text().count(huge) == 3
+    again = Catalog(catalog_path, user="carol")
+    assert [e.id for e in again.list()] == ["seg-a", "seg-b", again.get("C").id]
+    assert str(again.get("seg-b").extra["note"]["big"]) == huge
