@@ -10,7 +10,7 @@ Usage::
     heapseg catalog validate [--json]          (with --data: also checked against the data)
     heapseg catalog history ID [--json]
     heapseg count ID
-    heapseg export ID -o FILE [--properties a,b,c]
+    heapseg export ID -o FILE [--properties a,b,c] [--force]
     heapseg sql ID
 
 ``ID`` is a segment id or its name (ignoring case). The options may come before or after
@@ -19,7 +19,9 @@ folder of Parquet files) to ``$HEAPSEG_DATA``, else the bundled sample data; ``-
 ISO-8601 date or timestamp (default: the data's own default, else now).
 
 Results go to standard output (``count`` prints the number alone), messages to standard error
-as ``heapseg: error: ...``.
+as ``heapseg: error: ...``. Text from the catalog is printed with its control characters
+escaped (``\x1b``, ``\u202e``): a name or description cannot drive the terminal.
+``export`` refuses to replace an existing file unless given ``--force``.
 
 Exit codes
 ----------
@@ -33,7 +35,9 @@ Exit codes
 3
     Not found: no segment with that id or name, or no catalog file.
 4
-    Data error: the data cannot be opened or the backend failed (missing table, column...).
+    Data error: the data cannot be opened or the backend failed (missing table, column...),
+    or the export file cannot be written (missing or read-only folder, an existing file
+    without ``--force``, disk full).
 5
     Catalog file error: not a valid catalog (empty, truncated, other format), locked by
     another writer for too long, or not readable.
@@ -42,8 +46,8 @@ Exit codes
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -139,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--properties", metavar="A,B", help="user properties after user_id (default: all)"
     )
+    export.add_argument("--force", action="store_true", help="replace FILE if it exists")
     sql = commands.add_parser("sql", parents=[common], help="print the SQL of a segment")
     sql.add_argument("id", metavar="ID")
     return parser
@@ -182,7 +187,32 @@ def _as_of(args: argparse.Namespace) -> Any:
     return args.as_of
 
 
+#: What must not reach a terminal raw: C0/C1 controls (ESC, BEL, CR, CSI...), DEL, the bidi
+#: controls that reorder what follows, line separators, and lone surrogates (unprintable).
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+#: The same in JSON text, but for the whitespace between its tokens (JSON itself escapes
+#: controls inside strings; what it leaves raw there is escaped as \uXXXX, meaning the same).
+_UNSAFE_IN_JSON = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def _printable(text: str) -> str:
+    """Text from the catalog as a terminal may show it: unsafe characters escaped (``\\x1b``)."""
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _json_text(value: Any, indent: int | None = 2) -> str:
+    """JSON of catalog values, with what must not reach a terminal as ``\\u`` escapes."""
+    from heapseg.catalog.storage import to_json
+
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", to_json(value, indent))
+
+
 def _print_table(rows: list[list[str]], header: list[str]) -> None:
+    rows = [[_printable(cell) for cell in row] for row in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -197,7 +227,7 @@ def _list(args: argparse.Namespace) -> int:
         everyone=args.all,
     )
     if args.json:
-        print(json.dumps([e.to_dict() for e in entries], indent=2, ensure_ascii=False))
+        print(_json_text([e.to_dict() for e in entries]))
         return OK
     rows = [
         [e.id, e.name, e.category, e.type, e.visibility, e.owner, str(e.revision)] for e in entries
@@ -209,7 +239,7 @@ def _list(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     entry = _catalog(args).get(args.id)
     if args.json:
-        print(json.dumps(entry.to_dict(), indent=2, ensure_ascii=False))
+        print(_json_text(entry.to_dict()))
         return OK
     fields = [
         ("id", entry.id),
@@ -230,9 +260,9 @@ def _show(args: argparse.Namespace) -> int:
         )
     fields.append(("selects", entry.segment.describe()))
     for key, value in fields:
-        print(f"{key + ':':13s}{value}")
+        print(f"{key + ':':13s}{_printable(value)}")
     print("definition:")
-    print(json.dumps(entry.definition, indent=2, ensure_ascii=False))
+    print(_json_text(entry.definition))
     return OK
 
 
@@ -242,18 +272,16 @@ def _validate(args: argparse.Namespace) -> int:
     problems = catalog.validate(dataset)
     if args.json:
         print(
-            json.dumps(
+            _json_text(
                 [
                     {"id": p.segment_id, "index": p.index, "path": p.path, "message": p.message}
                     for p in problems
-                ],
-                indent=2,
-                ensure_ascii=False,
+                ]
             )
         )
     else:
         for problem in problems:
-            print(problem)
+            print(_printable(str(problem)))
     usable = len(catalog.list(everyone=True))
     if problems:
         _say(f"{len(problems)} problem(s) found; {usable} segment(s) usable")
@@ -266,7 +294,7 @@ def _history(args: argparse.Namespace) -> int:
     records = _catalog(args).history(args.id)
     if args.json:
         for record in records:
-            print(json.dumps(record.to_dict(), ensure_ascii=False))
+            print(_json_text(record.to_dict(), indent=None))
         return OK
     rows = [
         [str(r.revision), r.action, r.user, r.at.isoformat(), _change_summary(r)] for r in records
@@ -300,7 +328,9 @@ def _export(args: argparse.Namespace) -> int:
     properties = None
     if args.properties is not None:
         properties = [p.strip() for p in args.properties.split(",") if p.strip()]
-    target = catalog.export(entry, _dataset(args), args.output, properties, _as_of(args))
+    target = catalog.export(
+        entry, _dataset(args), args.output, properties, _as_of(args), overwrite=args.force
+    )
     _say(f"wrote the members of {entry.id} to {target}")
     return OK
 

@@ -32,6 +32,11 @@ class DataError(HeapsegError):
     """The data source is unusable: a missing table or column, a backend failure."""
 
 
+class ExportError(DataError):
+    """Members cannot be written where asked: the folder is missing or not writable, the file
+    exists (and replacing it was not asked for), or the disk is full."""
+
+
 class SegmentReferenceError(HeapsegError):
     """A ``kind: segment`` reference cannot be resolved: unknown id or a cycle."""
 

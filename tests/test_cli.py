@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -240,3 +241,128 @@ def test_an_unknown_event_is_a_warning_on_stderr(tmp_path, data_file, capsys):
     assert captured.out == "0\n"
     assert captured.err.startswith("heapseg: warning: ")
     assert "Sesion" in captured.err and "did you mean 'Session'" in captured.err
+
+
+# ------------------------------------------------------------------------- hostile inputs
+
+
+def test_export_refuses_to_overwrite_without_force(catalog_file, data_file, tmp_path, capsys):
+    """Issue 14, finding 5."""
+    target = tmp_path / "paid.csv"
+    target.write_text("keep me\n")
+    argv = ["--catalog", str(catalog_file), "--data", str(data_file)]
+    assert run(*argv, "export", "Paid users", "-o", str(target)) == cli.DATA_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(f"heapseg: error: {target} already exists")
+    assert "--force" in err
+    assert target.read_text() == "keep me\n"
+    assert run(*argv, "export", "Paid users", "-o", str(target), "--force") == 0
+    assert pd.read_csv(target)["user_id"].tolist() == ["u2", "u3", "u6"]
+    assert sorted(os.listdir(tmp_path)) == sorted(["paid.csv", *KEPT])
+
+
+KEPT = ["shop.duckdb", "team.json", "team.json.lock", "team.json.history.jsonl"]
+
+
+def run_unprivileged(*argv: str) -> subprocess.CompletedProcess:
+    """The CLI as a process without root's permission override (see tests/catalog)."""
+    from tests.catalog.test_hostile_paths import as_unprivileged
+
+    command = as_unprivileged([sys.executable, "-m", "heapseg.cli", *argv])
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def test_export_into_a_missing_or_read_only_folder_is_a_clear_error(
+    catalog_file, data_file, tmp_path
+):
+    """Issue 14, finding 11: these were tracebacks with exit code 1."""
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    argv = ["--catalog", str(catalog_file), "--data", str(data_file), "export", "Paid users"]
+    for target, says in (
+        (tmp_path / "nodir" / "x.csv", f"the folder {tmp_path / 'nodir'} does not exist"),
+        (read_only / "x.parquet", f"cannot write into {read_only}: Permission denied"),
+    ):
+        done = run_unprivileged(*argv, "-o", str(target))
+        assert (done.returncode, done.stdout) == (cli.DATA_ERROR, ""), done.stderr
+        assert done.stderr.startswith("heapseg: error: "), done.stderr
+        assert says in done.stderr and "Traceback" not in done.stderr
+    assert os.listdir(read_only) == []
+    assert sorted(os.listdir(tmp_path)) == sorted(["read-only", *KEPT])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_export_cut_short_leaves_no_files_behind(
+    catalog_file, data_file, tmp_path, monkeypatch, suffix
+):
+    """Issue 14, finding 11: a failed export left ``tmp_*`` files next to the target."""
+    import ibis.expr.types as ir
+
+    def cut_short(self, path, *args, **kwargs):
+        # What DuckDB leaves when its COPY is cut short: its own temp file beside ours.
+        Path(path).with_name(f"tmp_{Path(path).name}").write_text("half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ir.Table, f"to_{suffix[1:]}", cut_short)
+    target = tmp_path / f"paid{suffix}"
+    argv = ["--catalog", str(catalog_file), "--data", str(data_file)]
+    assert run(*argv, "export", "Paid users", "-o", str(target)) == 130
+    assert sorted(os.listdir(tmp_path)) == sorted(KEPT)
+
+
+NASTY = "\x1b]0;pwned\x07\x1b[2J\rEvil\x9b31m\u202ereversed\x7f"
+UNSAFE = ["\x1b", "\x07", "\r", "\x9b", "\u202e", "\x7f"]
+
+
+def test_list_and_show_escape_control_characters(tmp_path, capsys):
+    """Issue 14, finding 14: ESC, BEL, CR... from the file reached the terminal raw."""
+    path = tmp_path / "team.json"
+    cat = Catalog(path, user="mallory\x1b[8m")
+    cat.save(PAID, "Nasty", description=NASTY, category=NASTY)
+    outputs = []
+    for command in (["list"], ["list", "--json"], ["show", "Nasty"], ["show", "Nasty", "--json"]):
+        assert run("--catalog", str(path), "catalog", *command) == 0
+        outputs.append(capsys.readouterr().out)
+    for out in outputs:
+        assert not [c for c in UNSAFE if c in out], out
+    table, listed, shown, entry = outputs
+    assert "\\x1b]0;pwned\\x07\\x1b[2J\\rEvil\\x9b31m\\u202ereversed\\x7f" in table
+    assert "mallory\\x1b[8m" in table
+    assert "description: \\x1b]0;pwned" in shown and "owner:       mallory\\x1b[8m" in shown
+    # The JSON says the same text, escaped the JSON way.
+    assert json.loads(listed)[0]["description"] == NASTY
+    assert json.loads(entry)["category"] == NASTY
+
+
+def test_validate_escapes_control_characters(tmp_path, capsys):
+    path = tmp_path / "team.json"
+    Catalog(path, user="alice").save(PAID, "Fine")
+    doc = json.loads(path.read_text())
+    bad = dict(doc["segments"][0], id="seg-\u202eevil", name="Bad", revision=NASTY)
+    doc["segments"].append(bad)
+    path.write_text(json.dumps(doc))
+    assert run("--catalog", str(path), "catalog", "validate") == cli.PROBLEMS
+    out = capsys.readouterr().out
+    assert "seg-\\u202eevil" in out and "revision" in out
+    assert not [c for c in UNSAFE if c in out], out
+    assert run("--catalog", str(path), "catalog", "validate", "--json") == cli.PROBLEMS
+    out = capsys.readouterr().out
+    assert not [c for c in UNSAFE if c in out], out
+    assert json.loads(out)[0]["id"] == "seg-\u202eevil"
+
+
+def test_a_5000_digit_integer_is_listed_and_shown_as_written(tmp_path, capsys):
+    """Issue 14, finding 7, from the command line."""
+    path = tmp_path / "team.json"
+    cat = Catalog(path, user="alice")
+    cat.save(PAID, "Fine")
+    huge = "7" * 5000
+    text = path.read_text().replace('"revision": 1', f'"revision": 1, "note": {huge}')
+    path.write_text(text)
+    assert run("--catalog", str(path), "catalog", "list", "--json") == 0
+    out = capsys.readouterr().out
+    assert f'"note": {huge}' in out
+    assert run("--catalog", str(path), "catalog", "show", "Fine", "--json") == 0
+    assert f'"note": {huge}' in capsys.readouterr().out
+    assert run("--catalog", str(path), "catalog", "validate") == 0

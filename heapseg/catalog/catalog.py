@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from heapseg.catalog import analysis, snapshots
+from heapseg.catalog import analysis, export_files, snapshots
 from heapseg.catalog.entries import (
     MAX_DEFINITION_DEPTH,
     TYPES,
@@ -36,6 +36,7 @@ from heapseg.errors import (
     CatalogError,
     ConflictError,
     DefinitionError,
+    ExportError,
     NotFoundError,
     SegmentReferenceError,
 )
@@ -1039,9 +1040,28 @@ class Catalog:
         path: str | os.PathLike[str],
         properties: Sequence[str] | None = None,
         as_of: Any = None,
+        *,
+        overwrite: bool = True,
     ) -> Path:
-        """Write the members (``user_id`` + ``properties``) to a ``.csv`` or ``.parquet`` file."""
-        return analysis.export(self, dataset, self._current(segment), path, properties, as_of)
+        """Write the members (``user_id`` + ``properties``) to a ``.csv`` or ``.parquet`` file.
+
+        The file is written beside its target and renamed into place: a failed or
+        interrupted export leaves neither a half file nor temporary files behind.
+
+        Raises
+        ------
+        ExportError
+            The folder is missing or not writable, the target is a folder, it exists and
+            ``overwrite`` is false, or the disk filled up; nothing was written.
+        """
+        target = Path(path)
+        export_files.check_target(target, overwrite)
+        entry = self._current(segment)
+        try:
+            with export_files.no_leftovers(target):
+                return analysis.export(self, dataset, entry, target, properties, as_of)
+        except OSError as exc:
+            raise ExportError(f"cannot export to {target}: {exc.strerror or exc}") from None
 
 
 # ------------------------------------------------------------------------------------ helpers
