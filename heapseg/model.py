@@ -11,6 +11,7 @@ from datetime import date, datetime, timezone
 from typing import Any, ClassVar, NamedTuple
 
 from heapseg.errors import DefinitionError
+from heapseg.timeunits import UNITS
 
 __all__ = [
     "AGGREGATE_FUNCTIONS",
@@ -35,7 +36,6 @@ __all__ = [
     "references_problem",
 ]
 
-UNITS = ("hour", "day", "week", "month")
 COUNT_OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "between")
 AGGREGATE_FUNCTIONS = ("sum", "avg", "min", "max", "count_distinct")
 SCALAR_OPERATORS = ("=", "!=")
