@@ -5,29 +5,28 @@ Run :func:`enable_notebook` first in a notebook so that charts display without i
 Every chart function returns an Altair chart whose ``.data`` is the aggregated DataFrame (or
 ``(chart, data)`` with ``return_data=True``); segments keep one colour across charts
 (:data:`colors`).
+
+Each chart kind is a module named like its function (``heapseg/charts/trend.py`` holds
+:func:`trend`); they share one setup step (:mod:`heapseg.charts.request`), the backend queries
+(:mod:`~heapseg.charts.queries`), the segments (:mod:`~heapseg.charts.segments`), the colours
+(:mod:`~heapseg.charts.palette`), the periods (:mod:`~heapseg.charts.periods`) and the titles
+(:mod:`~heapseg.charts.titles`).
 """
 
 from __future__ import annotations
 
-from heapseg.charts.breakdowns import breakdown
-from heapseg.charts.common import (
-    ALL_USERS,
-    MAX_ROWS,
-    REST,
-    ChartError,
-    ChartSegment,
-    SegmentColors,
-    colors,
-    not_in,
-)
-from heapseg.charts.comparisons import compare
+from heapseg.charts.breakdown import breakdown
+from heapseg.charts.common import ALL_USERS, MAX_ROWS, REST, ChartError
+from heapseg.charts.compare import compare
 from heapseg.charts.display import enable_notebook, save, to_png, to_svg
-from heapseg.charts.funnels import funnel
-from heapseg.charts.overlaps import overlap
-from heapseg.charts.retention_curves import retention
-from heapseg.charts.segment_sizes import sizes
-from heapseg.charts.size_history import size_over_time
-from heapseg.charts.trends import trend
+from heapseg.charts.funnel import funnel
+from heapseg.charts.overlap import overlap
+from heapseg.charts.palette import SegmentColors, colors
+from heapseg.charts.retention import retention
+from heapseg.charts.segments import ChartSegment, not_in
+from heapseg.charts.size_over_time import size_over_time
+from heapseg.charts.sizes import sizes
+from heapseg.charts.trend import trend
 
 __all__ = [
     "ALL_USERS",

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import altair as alt
 import ibis
 import pandas as pd
 
-from heapseg.charts import common as c
+from heapseg.as_of import AsOf
+from heapseg.charts.common import pct
+from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
+from heapseg.charts.periods import check_unit, naive_utc, period_starts, utc
+from heapseg.charts.queries import predicate, run
+from heapseg.charts.request import prepare
+from heapseg.charts.segments import ChartSegment
+from heapseg.charts.titles import finish, title_params
 from heapseg.dataset import Dataset
 from heapseg.resolver import Resolver
+from heapseg.timeunits import step
 
 __all__ = ["size_over_time"]
 
@@ -26,10 +35,10 @@ def size_over_time(
     interval: str = "week",
     last: int | None = None,
     start: Any = None,
-    as_of: Any = None,
+    as_of: AsOf = None,
     share: bool = False,
     resolver: Resolver | None = None,
-    colors: c.SegmentColors | None = None,
+    colors: SegmentColors | None = None,
     title: str | None = None,
     return_data: bool = False,
 ) -> Any:
@@ -60,28 +69,32 @@ def size_over_time(
     --------
     >>> heapseg.charts.size_over_time(ds, {"Active": active}, interval="day", last=90)  # doctest: +SKIP
     """
-    when = c.chart_as_of(ds, as_of)
-    unit = c.check_unit(interval)
-    res = resolver if resolver is not None else ds.resolver
-    chosen = c.chart_segments(segments, res)
-    if not chosen:
-        raise c.ChartError("size_over_time needs at least one segment")
-    moments = [min(c.step(p, 1, unit), when) for p in c.period_starts(when, unit, last, start)]
-    c.check_points(len(moments) * len(chosen), "use a coarser interval or fewer periods")
+    unit = check_unit(interval)
+    request = prepare(
+        ds,
+        segments,
+        as_of=as_of,
+        resolver=resolver,
+        fewest=1,
+        too_few="size_over_time needs at least one segment",
+    )
+    when = request.as_of
+    moments = [min(step(p, 1, unit), when) for p in period_starts(when, unit, last, start)]
+    request.check_points(len(moments), "use a coarser interval or fewer periods")
 
-    frame = counts_at(ds, chosen, moments, res)
-    data = _frame(frame, chosen)
-    chart = _draw(data, [s.name for s in chosen], share, colors, unit == "hour")
+    frame = counts_at(ds, request.segments, moments, request.resolver)
+    data = _frame(frame, request.segments)
+    chart = _draw(data, request.names, share, colors, unit == "hour")
     heading = title or f"Segment size at the end of each {unit}"
     chart = chart.properties(
-        title=c.title(heading, when, "each point evaluates the segment at that moment")
+        title=title_params(heading, when, "each point evaluates the segment at that moment")
     )
-    return c.finish(chart, data, return_data, c.values_note(ds, chosen))
+    return finish(chart, data, return_data, request.note())
 
 
 def counts_at(
     ds: Dataset,
-    segments: list[c.ChartSegment],
+    segments: Sequence[ChartSegment],
     moments: list[Any],
     resolver: Resolver | None = None,
 ) -> pd.DataFrame:
@@ -94,23 +107,23 @@ def counts_at(
                 at=ibis.literal(moment, type="timestamp"),
                 total=users.count(where=ds.population(moment)),
                 **{
-                    f"s{i}": users.count(where=c.predicate(ds, seg, moment, resolver))
+                    f"s{i}": users.count(where=predicate(ds, seg, moment, resolver))
                     for i, seg in enumerate(segments)
                 },
             )
             for moment in moments[first : first + BATCH]
         ]
-        frames.append(c.run(ds, ibis.union(*parts)))
+        frames.append(run(ds, ibis.union(*parts)))
     frame = pd.concat(frames, ignore_index=True)
-    frame["at"] = c.naive_utc(frame["at"])
+    frame["at"] = naive_utc(frame["at"])
     return frame.sort_values("at", ignore_index=True)
 
 
-def _frame(frame: pd.DataFrame, segments: list[c.ChartSegment]) -> pd.DataFrame:
+def _frame(frame: pd.DataFrame, segments: Sequence[ChartSegment]) -> pd.DataFrame:
     parts = [
         pd.DataFrame(
             {
-                "at": c.utc(frame["at"]),
+                "at": utc(frame["at"]),
                 "segment": seg.name,
                 "users": frame[f"s{i}"].astype("int64"),
                 "total": frame["total"].astype("int64"),
@@ -119,7 +132,7 @@ def _frame(frame: pd.DataFrame, segments: list[c.ChartSegment]) -> pd.DataFrame:
         for i, seg in enumerate(segments)
     ]
     data = pd.concat(parts, ignore_index=True)
-    data["share"] = [c.pct(u, t) for u, t in zip(data["users"], data["total"], strict=True)]
+    data["share"] = [pct(u, t) for u, t in zip(data["users"], data["total"], strict=True)]
     return data
 
 
@@ -127,10 +140,10 @@ def _draw(
     data: pd.DataFrame,
     names: list[str],
     share: bool,
-    colors: c.SegmentColors | None,
+    colors: SegmentColors | None,
     hourly: bool,
 ) -> alt.Chart:
-    toggle = c.legend_toggle()
+    toggle = legend_toggle()
     # Minutes: the last point (as_of) may fall inside the same day as the one before it.
     time_unit = "utcyearmonthdatehoursminutes"
     y = (
@@ -148,8 +161,8 @@ def _draw(
                 axis=alt.Axis(format="%b %d %H:%M" if hourly else "%b %d, %Y"),
             ),
             y=y,
-            color=c.color(names, colors),
-            opacity=c.toggled(toggle),
+            color=color(names, colors),
+            opacity=toggled(toggle),
             tooltip=[
                 alt.Tooltip("segment:N", title="Segment"),
                 alt.Tooltip(f"{time_unit}(at):T", title="As of (UTC)", format="%Y-%m-%d %H:%M"),

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
-from heapseg.charts import common as c
+from heapseg.as_of import AsOf
+from heapseg.charts.common import ChartError, pct
+from heapseg.charts.queries import run
+from heapseg.charts.request import prepare
+from heapseg.charts.segments import ChartSegment
+from heapseg.charts.titles import finish, title_params
 from heapseg.dataset import Dataset
 from heapseg.resolver import Resolver
 
@@ -22,7 +28,7 @@ def overlap(
     ds: Dataset,
     segments: Any,
     *,
-    as_of: Any = None,
+    as_of: AsOf = None,
     resolver: Resolver | None = None,
     title: str | None = None,
     return_data: bool = False,
@@ -47,28 +53,32 @@ def overlap(
     --------
     >>> heapseg.charts.overlap(ds, {"Paid": paid, "Buyers": buyers, "Mobile": mobile})  # doctest: +SKIP
     """
-    when = c.chart_as_of(ds, as_of)
-    res = resolver if resolver is not None else ds.resolver
-    chosen = c.chart_segments(segments, res)
-    if len(chosen) < 2:
-        raise c.ChartError("overlap needs at least two segments")
+    request = prepare(
+        ds,
+        segments,
+        as_of=as_of,
+        resolver=resolver,
+        fewest=2,
+        too_few="overlap needs at least two segments",
+    )
+    chosen = request.segments
     if len(chosen) > MAX_SEGMENTS:
-        raise c.ChartError(f"overlap shows at most {MAX_SEGMENTS} segments, got {len(chosen)}")
+        raise ChartError(f"overlap shows at most {MAX_SEGMENTS} segments, got {len(chosen)}")
 
-    users = c.flagged_users(ds, chosen, when, res)
+    users = request.users()
     n = len(chosen)
     metrics = {
         f"p{i}_{j}": users.count(where=users[f"s{i}"] & users[f"s{j}"])
         for i in range(n)
         for j in range(i, n)
     }
-    row = c.run(ds, users.aggregate(**metrics)).iloc[0]
+    row = run(ds, users.aggregate(**metrics)).iloc[0]
     data = _frame(row, chosen)
-    chart = _draw(data, [s.name for s in chosen], when, title)
-    return c.finish(chart, data, return_data, c.values_note(ds, chosen))
+    chart = _draw(data, request.names, request.as_of, title)
+    return finish(chart, data, return_data, request.note())
 
 
-def _frame(row: pd.Series, chosen: list[c.ChartSegment]) -> pd.DataFrame:
+def _frame(row: pd.Series, chosen: tuple[ChartSegment, ...]) -> pd.DataFrame:
     def both(i: int, j: int) -> int:
         return int(row[f"p{min(i, j)}_{max(i, j)}"])
 
@@ -85,14 +95,16 @@ def _frame(row: pd.Series, chosen: list[c.ChartSegment]) -> pd.DataFrame:
                     "b_users": b_users,
                     "both": shared,
                     "either": either,
-                    "jaccard": c.pct(shared, either),
-                    "share_of_a": c.pct(shared, a_users),
+                    "jaccard": pct(shared, either),
+                    "share_of_a": pct(shared, a_users),
                 }
             )
     return pd.DataFrame(records)
 
 
-def _draw(data: pd.DataFrame, names: list[str], when: Any, title: str | None) -> alt.LayerChart:
+def _draw(
+    data: pd.DataFrame, names: list[str], when: datetime, title: str | None
+) -> alt.LayerChart:
     side = max(48, min(90, 560 // len(names)))
     base = alt.Chart().encode(
         x=alt.X("b:N", sort=names, title=None, axis=alt.Axis(labelAngle=-30, labelLimit=200)),
@@ -125,7 +137,7 @@ def _draw(data: pd.DataFrame, names: list[str], when: Any, title: str | None) ->
     return alt.layer(cells, labels, data=data).properties(
         width=alt.Step(side),
         height=alt.Step(side),
-        title=c.title(
+        title=title_params(
             title or "Segment overlap: users in both (colour: Jaccard index)",
             when,
             "hover a cell for sizes and shares",

@@ -9,10 +9,16 @@ import altair as alt
 import ibis
 import pandas as pd
 
-from heapseg.charts import common as c
-from heapseg.compile import shift
+from heapseg.as_of import AsOf
+from heapseg.charts.common import ALL_USERS, REST, ChartError, pct
+from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
+from heapseg.charts.periods import check_unit
+from heapseg.charts.queries import run
+from heapseg.charts.request import prepare
+from heapseg.charts.titles import finish, title_params
 from heapseg.dataset import Dataset
 from heapseg.resolver import Resolver
+from heapseg.timeunits import TRUNCATE, shift
 
 __all__ = ["breakdown"]
 
@@ -33,9 +39,9 @@ def breakdown(
     versus: str = "rest",
     top: int = 10,
     bins: int = 10,
-    as_of: Any = None,
+    as_of: AsOf = None,
     resolver: Resolver | None = None,
-    colors: c.SegmentColors | None = None,
+    colors: SegmentColors | None = None,
     title: str | None = None,
     return_data: bool = False,
 ) -> Any:
@@ -68,31 +74,25 @@ def breakdown(
     --------
     >>> heapseg.charts.breakdown(ds, paid, "country")  # doctest: +SKIP
     """
-    when = c.chart_as_of(ds, as_of)
     if versus not in ("rest", "all"):
-        raise c.ChartError(f"versus must be 'rest' or 'all', got {versus!r}")
+        raise ChartError(f"versus must be 'rest' or 'all', got {versus!r}")
     if top < 1 or bins < 1:
-        raise c.ChartError("top and bins must be at least 1")
-    res = resolver if resolver is not None else ds.resolver
-    seg = c.one_segment(segment, res)
+        raise ChartError("top and bins must be at least 1")
+    request = prepare(ds, [segment], as_of=as_of, resolver=resolver)
+    when, seg = request.as_of, request.segments[0]
     kind = _kind(ds, property, kind)
-    other = c.REST if versus == "rest" else c.ALL_USERS
+    other = REST if versus == "rest" else ALL_USERS
     if other == seg.name:
-        raise c.ChartError(f"the segment's name {seg.name!r} is the comparison group's name")
+        raise ChartError(f"the segment's name {seg.name!r} is the comparison group's name")
 
     if kind == "user":
-        table = c.flagged_users(ds, [seg], when, res, columns=[property])
+        table = request.users(columns=[property])
     else:
-        c.check_unit(unit)
-        events = c.scoped_events(
-            ds,
-            when,
-            after=shift(when, last, unit),
-            events=event,
-            where=where,
-            columns=[property],
+        check_unit(unit)
+        events = request.events(
+            after=shift(when, last, unit), events=event, where=where, columns=[property]
         )
-        table = events.join(c.flagged_users(ds, [seg], when, res), "user_id")
+        table = events.join(request.users(), "user_id")
     column = table[property]
     dtype = column.type()
     if dtype.is_numeric() and not dtype.is_boolean():
@@ -105,22 +105,22 @@ def breakdown(
     heading = title or f"{property} in {seg.name} vs {other.lower()}"
     window = "" if kind == "user" else f"last {last} {unit}s"
     chart = _draw(data, names, property, counted, colors).properties(
-        title=c.title(heading, when, f"share of {counted} per value", window)
+        title=title_params(heading, when, f"share of {counted} per value", window)
     )
-    note = c.values_note(ds, [seg], *([property] if kind == "user" else []))
-    return c.finish(chart, data, return_data, note)
+    note = request.note(*([property] if kind == "user" else []))
+    return finish(chart, data, return_data, note)
 
 
 def _kind(ds: Dataset, name: str, kind: str | None) -> str:
     schema = ds.schema
     if kind not in (None, "user", "event"):
-        raise c.ChartError(f"kind must be 'user' or 'event', got {kind!r}")
+        raise ChartError(f"kind must be 'user' or 'event', got {kind!r}")
     if kind in (None, "user") and name in schema.user_properties:
         return "user"
     if kind in (None, "event") and name in schema.event_properties:
         return "event"
     known = sorted(schema.user_properties) + sorted(schema.event_properties)
-    raise c.ChartError(f"unknown property {name!r}; known: {', '.join(known)}")
+    raise ChartError(f"unknown property {name!r}; known: {', '.join(known)}")
 
 
 def _counts(table: Any, versus: str) -> dict[str, Any]:
@@ -131,7 +131,7 @@ def _counts(table: Any, versus: str) -> dict[str, Any]:
 def _categories(ds: Dataset, table: Any, column: Any, versus: str, top: int) -> pd.DataFrame:
     dtype = column.type()
     if dtype.is_temporal():
-        key = column.cast("timestamp").truncate("M").strftime("%Y-%m")
+        key = column.cast("timestamp").truncate(TRUNCATE["month"]).strftime("%Y-%m")
     else:
         key = column.cast("string")
         if dtype.is_string():
@@ -147,7 +147,7 @@ def _categories(ds: Dataset, table: Any, column: Any, versus: str, top: int) -> 
     totals = totals.select(
         kind=ibis.literal("total"), key=ibis.null("string"), n_in=totals.n_in, n_out=totals.n_out
     )
-    frame = c.run(ds, ibis.union(values, totals))
+    frame = run(ds, ibis.union(values, totals))
     rows = frame[frame["kind"] == "value"]
     rows = rows.assign(total=rows["n_in"] + rows["n_out"]).sort_values(
         ["total", "key"], ascending=[False, True], na_position="last"
@@ -173,7 +173,7 @@ def _numeric(ds: Dataset, table: Any, column: Any, versus: str, bins: int) -> pd
     # Bins hold about equal numbers of all the rows (quantile edges, rounded to two significant
     # digits): equal-width bins put nearly everyone into the first bin of a skewed property.
     quantiles = {f"q{i}": column.quantile(i / bins) for i in range(bins + 1)}
-    row = c.run(ds, table.aggregate(**quantiles)).iloc[0]
+    row = run(ds, table.aggregate(**quantiles)).iloc[0]
     raw = [float(row[f"q{i}"]) for i in range(bins + 1) if not pd.isna(row[f"q{i}"])]
     edges = sorted({_round(x) for x in raw[1:-1]} - {_round(raw[0])}) if raw else []
     key = ibis.literal(0)
@@ -181,7 +181,7 @@ def _numeric(ds: Dataset, table: Any, column: Any, versus: str, bins: int) -> pd
         key = key + ibis.ifelse(column >= edge, 1, 0)
     keyed = table.mutate(key=ibis.ifelse(column.isnull(), ibis.null("int64"), key.cast("int64")))
     grouped = keyed.group_by("key").aggregate(**_counts(keyed, versus))
-    frame = c.run(ds, grouped).set_index("key")
+    frame = run(ds, grouped).set_index("key")
     lows = [raw[0] if raw else 0.0, *edges]
     highs = [*edges, raw[-1] if raw else 0.0]
     labels = [
@@ -223,7 +223,7 @@ def _long(frame: pd.DataFrame, name: str, other: str) -> pd.DataFrame:
             "value": frame["value"],
             "group": name,
             "count": frame["n_in"],
-            "share": [c.pct(n, total_in) for n in frame["n_in"]],
+            "share": [pct(n, total_in) for n in frame["n_in"]],
             "order": order,
         }
     )
@@ -232,7 +232,7 @@ def _long(frame: pd.DataFrame, name: str, other: str) -> pd.DataFrame:
             "value": frame["value"],
             "group": other,
             "count": frame["n_out"],
-            "share": [c.pct(n, total_out) for n in frame["n_out"]],
+            "share": [pct(n, total_out) for n in frame["n_out"]],
             "order": order,
         }
     )
@@ -244,10 +244,10 @@ def _draw(
     names: list[str],
     prop: str,
     counted: str,
-    colors: c.SegmentColors | None,
+    colors: SegmentColors | None,
 ) -> alt.Chart:
     values = list(dict.fromkeys(data["value"]))
-    toggle = c.legend_toggle("group")
+    toggle = legend_toggle("group")
     return (
         alt.Chart(data)
         .mark_bar(cornerRadiusEnd=2)
@@ -257,8 +257,8 @@ def _draw(
             x=alt.X(
                 "share:Q", title=f"Share of the group's {counted} (%)", axis=alt.Axis(format=".0%")
             ),
-            color=c.color(names, colors, title="Group", field="group"),
-            opacity=c.toggled(toggle),
+            color=color(names, colors, title="Group", field="group"),
+            opacity=toggled(toggle),
             tooltip=[
                 alt.Tooltip("value:N", title=prop),
                 alt.Tooltip("group:N", title="Group"),

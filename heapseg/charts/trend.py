@@ -7,9 +7,16 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from heapseg.charts import common as c
+from heapseg.as_of import AsOf
+from heapseg.charts.common import ALL_USERS, ChartError
+from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
+from heapseg.charts.periods import TIME_UNITS, check_unit, naive_utc, period_starts, utc
+from heapseg.charts.queries import numeric_property, run
+from heapseg.charts.request import ChartRequest, prepare
+from heapseg.charts.titles import finish, scope_note, title_params
 from heapseg.dataset import Dataset
 from heapseg.resolver import Resolver
+from heapseg.timeunits import TRUNCATE, step
 
 __all__ = ["trend"]
 
@@ -28,10 +35,10 @@ def trend(
     interval: str = "day",
     last: int | None = None,
     start: Any = None,
-    as_of: Any = None,
+    as_of: AsOf = None,
     include_all: bool | None = None,
     resolver: Resolver | None = None,
-    colors: c.SegmentColors | None = None,
+    colors: SegmentColors | None = None,
     title: str | None = None,
     return_data: bool = False,
 ) -> Any:
@@ -84,59 +91,41 @@ def trend(
     >>> paid = heapseg.user("subscription_type") == "paid"  # doctest: +SKIP
     >>> heapseg.charts.trend(ds, "Session", by=[paid, ~paid], interval="week")  # doctest: +SKIP
     """
-    when = c.chart_as_of(ds, as_of)
-    unit = c.check_unit(interval)
+    unit = check_unit(interval)
     if measure not in MEASURES:
-        raise c.ChartError(f"unknown measure {measure!r}; valid: {', '.join(MEASURES)}")
+        raise ChartError(f"unknown measure {measure!r}; valid: {', '.join(MEASURES)}")
     if measure in ("sum", "avg"):
-        c.numeric_property(ds, property, measure)
-    res = resolver if resolver is not None else ds.resolver
-    segments = c.chart_segments(by, res)
-    scope = c.one_segment(filter, res) if filter is not None else None
-    with_all = not segments if include_all is None else include_all
-    if not segments and not with_all:
-        raise c.ChartError("nothing to draw: give by= segments or include_all=True")
-    names = [s.name for s in segments] + ([c.ALL_USERS] if with_all else [])
-    periods = c.period_starts(when, unit, last, start)
-    c.check_points(
-        len(periods) * len(names), f"use a coarser interval than {unit!r} or a shorter window"
+        numeric_property(ds, property, measure)
+    request = prepare(
+        ds, by, filter=filter, include_all=include_all, as_of=as_of, resolver=resolver
     )
+    periods = period_starts(request.as_of, unit, last, start)
+    request.check_points(len(periods), f"use a coarser interval than {unit!r} or a shorter window")
 
-    frame = _aggregate(
-        ds, when, unit, periods, (segments, scope, res), event, where, measure, property
-    )
+    frame = _aggregate(request, unit, periods, event, where, measure, property)
     frame = frame.set_index("period").reindex(periods)
-    data = _long(frame, segments, with_all, measure, when, unit)
-    chart = _draw(
-        data, names, unit, measure, property, event, when, scope, colors, title, len(periods)
-    )
-    scoped = [*segments, *([scope] if scope is not None else [])]
-    return c.finish(chart, data, return_data, c.values_note(ds, scoped))
+    data = _long(frame, request, measure, unit)
+    chart = _draw(data, request, unit, measure, property, event, colors, title, len(periods))
+    return finish(chart, data, return_data, request.note())
 
 
 def _aggregate(
-    ds: Dataset,
-    when: Any,
+    request: ChartRequest,
     unit: str,
     periods: list,
-    who: tuple[list[c.ChartSegment], c.ChartSegment | None, Any],
     event: str | None,
     where: Any,
     measure: str,
     prop: str | None,
 ) -> pd.DataFrame:
-    segments, scope, res = who
-    events = c.scoped_events(
-        ds,
-        when,
+    events = request.events(
         since=periods[0],
-        before=c.step(periods[-1], 1, unit),
+        before=step(periods[-1], 1, unit),
         events=event,
         where=where,
         columns=[prop] if measure in ("sum", "avg") else [],
     )
-    users = c.flagged_users(ds, segments, when, res, scope)
-    joined = events.join(users, "user_id")
+    joined = events.join(request.users(), "user_id")
 
     def metric(condition: Any) -> Any:
         if measure == "events":
@@ -146,25 +135,18 @@ def _aggregate(
         column = joined[prop]
         return column.sum(where=condition) if measure == "sum" else column.mean(where=condition)
 
-    metrics = {f"m{i}": metric(joined[f"s{i}"]) for i in range(len(segments))}
+    metrics = {f"m{i}": metric(joined[f"s{i}"]) for i in range(len(request.segments))}
     metrics["m_all"] = metric(None)
-    expr = joined.group_by(period=joined.time.truncate(c.TRUNCATE[unit])).aggregate(**metrics)
-    frame = c.run(ds, expr)
-    frame["period"] = c.naive_utc(frame["period"])
+    expr = joined.group_by(period=joined.time.truncate(TRUNCATE[unit])).aggregate(**metrics)
+    frame = run(request.ds, expr)
+    frame["period"] = naive_utc(frame["period"])
     return frame
 
 
-def _long(
-    frame: pd.DataFrame,
-    segments: list[c.ChartSegment],
-    with_all: bool,
-    measure: str,
-    when: Any,
-    unit: str,
-) -> pd.DataFrame:
-    columns = [(s.name, f"m{i}") for i, s in enumerate(segments)]
-    if with_all:
-        columns.append((c.ALL_USERS, "m_all"))
+def _long(frame: pd.DataFrame, request: ChartRequest, measure: str, unit: str) -> pd.DataFrame:
+    columns = [(s.name, f"m{i}") for i, s in enumerate(request.segments)]
+    if request.include_all:
+        columns.append((ALL_USERS, "m_all"))
     parts = []
     for name, column in columns:
         values = frame[column]
@@ -175,10 +157,10 @@ def _long(
         parts.append(
             pd.DataFrame(
                 {
-                    "period": c.utc(pd.Series(frame.index, dtype="datetime64[us]")),
+                    "period": utc(pd.Series(frame.index, dtype="datetime64[us]")),
                     "segment": name,
                     "value": values.to_numpy(),
-                    "complete": [c.step(p, 1, unit) <= when for p in frame.index],
+                    "complete": [step(p, 1, unit) <= request.as_of for p in frame.index],
                 }
             )
         )
@@ -197,24 +179,23 @@ def _labels(measure: str, prop: str | None, event: str | None, unit: str) -> tup
 
 def _draw(
     data: pd.DataFrame,
-    names: list[str],
+    request: ChartRequest,
     unit: str,
     measure: str,
     prop: str | None,
     event: str | None,
-    when: Any,
-    scope: c.ChartSegment | None,
-    colors: c.SegmentColors | None,
+    colors: SegmentColors | None,
     title: str | None,
     n_periods: int,
 ) -> alt.Chart:
+    names = request.names
     heading, y_title = _labels(measure, prop, event, unit)
-    if len(names) > 1 or names != [c.ALL_USERS]:
+    if len(names) > 1 or names != [ALL_USERS]:
         heading += " by segment"
-    time_unit = c.TIME_UNITS[unit]
+    time_unit = TIME_UNITS[unit]
     period_title = {"week": "Week starting (UTC)"}.get(unit, f"{unit.capitalize()} (UTC)")
     value_format = ",.0f" if measure in ("events", "users") else ",.2f"
-    toggle = c.legend_toggle()
+    toggle = legend_toggle()
     chart = (
         alt.Chart(data)
         .mark_line(strokeWidth=2, point=alt.OverlayMarkDef(size=16 if n_periods > 60 else 36))
@@ -223,8 +204,8 @@ def _draw(
             y=alt.Y(
                 "value:Q", title=y_title, axis=alt.Axis(format=value_format.replace(".0f", "d"))
             ),
-            color=c.color(names, colors),
-            opacity=c.toggled(toggle),
+            color=color(names, colors),
+            opacity=toggled(toggle),
             tooltip=[
                 alt.Tooltip("segment:N", title="Segment"),
                 alt.Tooltip(f"{time_unit}(period):T", title=period_title),
@@ -236,11 +217,11 @@ def _draw(
         .properties(
             width=640,
             height=300,
-            title=c.title(
+            title=title_params(
                 title or heading,
-                when,
-                c.scope_note(scope),
-                "segment membership at that date" if names != [c.ALL_USERS] else "",
+                request.as_of,
+                scope_note(request.scope),
+                "segment membership at that date" if names != [ALL_USERS] else "",
             ),
         )
     )

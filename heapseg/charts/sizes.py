@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import warnings
+from datetime import datetime
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
-from heapseg.charts import common as c
+from heapseg.as_of import AsOf
+from heapseg.charts.common import pct
+from heapseg.charts.palette import SegmentColors, color
+from heapseg.charts.queries import predicate, run
+from heapseg.charts.request import ChartRequest, prepare
+from heapseg.charts.segments import ChartSegment
+from heapseg.charts.titles import finish, title_params
 from heapseg.dataset import Dataset
 from heapseg.errors import HeapsegError
 from heapseg.resolver import Resolver
@@ -26,9 +33,9 @@ def sizes(
     segments: Any,
     *,
     category: str | None = None,
-    as_of: Any = None,
+    as_of: AsOf = None,
     resolver: Resolver | None = None,
-    colors: c.SegmentColors | None = None,
+    colors: SegmentColors | None = None,
     title: str | None = None,
     return_data: bool = False,
 ) -> Any:
@@ -52,24 +59,26 @@ def sizes(
     --------
     >>> heapseg.charts.sizes(ds, heapseg.Catalog("team.json"))  # doctest: +SKIP
     """
-    when = c.chart_as_of(ds, as_of)
-    res = resolver if resolver is not None else ds.resolver
-    if hasattr(segments, "list") and hasattr(segments, "resolve_segment"):
-        chosen = [c.one_segment(e, segments) for e in segments.list(category=category)]
-    else:
-        chosen = c.chart_segments(segments, res)
-    if not chosen:
-        raise c.ChartError("no segments to show")
-    c.check_points(len(chosen), "show one category at a time (category=)")
+    request = prepare(
+        ds,
+        segments,
+        as_of=as_of,
+        resolver=resolver,
+        category=category,
+        fewest=1,
+        too_few="no segments to show",
+    )
+    request.check_points(1, "show one category at a time (category=)")
+    chosen = request.segments
 
-    counts, problems, total = _count(ds, when, chosen, res)
+    counts, problems, total = _count(request)
     data = pd.DataFrame(
         {
             "segment": [s.name for s in chosen],
             "category": [s.category or NO_CATEGORY for s in chosen],
             "users": pd.array([counts.get(s.name) for s in chosen], dtype="Int64"),
             "share": pd.array(
-                [c.pct(counts[s.name], total) if s.name in counts else None for s in chosen],
+                [pct(counts[s.name], total) if s.name in counts else None for s in chosen],
                 dtype="Float64",
             ),
             "problem": [problems.get(s.name) for s in chosen],
@@ -80,19 +89,18 @@ def sizes(
             "left out (cannot be counted): " + "; ".join(f"{n}: {p}" for n, p in problems.items()),
             stacklevel=2,
         )
-    data.attrs.update(total_users=total, as_of=when.isoformat())
-    chart = _draw(data, total, when, colors, title)
-    return c.finish(chart, data, return_data, c.values_note(ds, chosen))
+    data.attrs.update(total_users=total, as_of=request.as_of.isoformat())
+    chart = _draw(data, total, request.as_of, colors, title)
+    return finish(chart, data, return_data, request.note())
 
 
-def _count(
-    ds: Dataset, when: Any, chosen: list[c.ChartSegment], res: Resolver | None
-) -> tuple[dict[str, int], dict[str, str], int]:
+def _count(request: ChartRequest) -> tuple[dict[str, int], dict[str, str], int]:
+    ds, when = request.ds, request.as_of
     problems: dict[str, str] = {}
-    good: list[tuple[c.ChartSegment, Any]] = []
-    for seg in chosen:
+    good: list[tuple[ChartSegment, Any]] = []
+    for seg in request.segments:
         try:
-            good.append((seg, c.predicate(ds, seg, when, res)))
+            good.append((seg, predicate(ds, seg, when, request.resolver)))
         except HeapsegError as exc:
             problems[seg.name] = str(exc)
     users = ds.users
@@ -101,7 +109,7 @@ def _count(
     for start in range(0, max(len(good), 1), BATCH):
         batch = good[start : start + BATCH]
         metrics = {f"s{i}": users.count(where=pred) for i, (_, pred) in enumerate(batch)}
-        row = c.run(
+        row = run(
             ds, users.aggregate(__total__=users.count(where=ds.population(when)), **metrics)
         ).iloc[0]
         total = int(row["__total__"])
@@ -112,8 +120,8 @@ def _count(
 def _draw(
     data: pd.DataFrame,
     total: int,
-    when: Any,
-    colors: c.SegmentColors | None,
+    when: datetime,
+    colors: SegmentColors | None,
     title: str | None,
 ) -> alt.FacetChart:
     shown = data[data["users"].notna()]
@@ -126,7 +134,7 @@ def _draw(
         .encode(
             x=alt.X("users:Q", title="Users in the segment", axis=alt.Axis(format=",d")),
             y=y,
-            color=c.color(names, colors, legend=False),
+            color=color(names, colors, legend=False),
             tooltip=[
                 alt.Tooltip("segment:N", title="Segment"),
                 alt.Tooltip("category:N", title="Category"),
@@ -163,6 +171,8 @@ def _draw(
         )
         .resolve_scale(y="independent")
         .properties(
-            title=c.title(title or "Segment sizes", when, f"{total:,} users in all, by category")
+            title=title_params(
+                title or "Segment sizes", when, f"{total:,} users in all, by category"
+            )
         )
     )

@@ -8,10 +8,16 @@ import altair as alt
 import ibis
 import pandas as pd
 
-from heapseg.charts import common as c
-from heapseg.compile import shift
+from heapseg.as_of import AsOf
+from heapseg.charts.common import ChartError
+from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
+from heapseg.charts.periods import check_unit
+from heapseg.charts.queries import run, timestamp
+from heapseg.charts.request import ChartRequest, prepare
+from heapseg.charts.titles import finish, scope_note, title_params
 from heapseg.dataset import Dataset
 from heapseg.resolver import Resolver
+from heapseg.timeunits import shift
 
 __all__ = ["retention"]
 
@@ -28,10 +34,10 @@ def retention(
     periods: int = 8,
     unit: str = "week",
     cohort_last: int | None = None,
-    as_of: Any = None,
+    as_of: AsOf = None,
     include_all: bool | None = None,
     resolver: Resolver | None = None,
-    colors: c.SegmentColors | None = None,
+    colors: SegmentColors | None = None,
     title: str | None = None,
     return_data: bool = False,
 ) -> Any:
@@ -65,61 +71,49 @@ def retention(
     --------
     >>> heapseg.charts.retention(ds, "Created Account", "Session", by=[paid, trial])  # doctest: +SKIP
     """
-    when = c.chart_as_of(ds, as_of)
-    c.check_unit(unit, ("day", "week"))
+    check_unit(unit, ("day", "week"))
     if periods < 1:
-        raise c.ChartError(f"periods must be at least 1, got {periods}")
+        raise ChartError(f"periods must be at least 1, got {periods}")
     back = cohort_last if cohort_last is not None else periods + 4
     returning = return_event or start_event
-    res = resolver if resolver is not None else ds.resolver
-    segments = c.chart_segments(by, res)
-    scope = c.one_segment(filter, res) if filter is not None else None
-    with_all = not segments if include_all is None else include_all
-    if not segments and not with_all:
-        raise c.ChartError("nothing to draw: give by= segments or include_all=True")
-    names = [s.name for s in segments] + ([c.ALL_USERS] if with_all else [])
-    c.check_points(periods * len(names), "ask for fewer periods")
-
-    frame = _aggregate(
-        ds, when, (start_event, returning), (segments, scope, res), (periods, unit, back), with_all
+    request = prepare(
+        ds, by, filter=filter, include_all=include_all, as_of=as_of, resolver=resolver
     )
-    data = _frame(frame, names, len(segments), with_all, periods)
+    request.check_points(periods, "ask for fewer periods")
+
+    frame = _aggregate(request, (start_event, returning), (periods, unit, back))
+    names = request.names
+    data = _frame(frame, names, len(request.segments), request.include_all, periods)
     chart = _draw(data, names, unit, colors)
     cohort = f"cohort: did {start_event} in the last {back} {unit}s"
     heading = title or f"Retention: {returning} N {unit}s after {start_event}"
-    chart = chart.properties(title=c.title(heading, when, cohort, c.scope_note(scope)))
-    scoped = [*segments, *([scope] if scope is not None else [])]
-    return c.finish(chart, data, return_data, c.values_note(ds, scoped))
+    chart = chart.properties(
+        title=title_params(heading, request.as_of, cohort, scope_note(request.scope))
+    )
+    return finish(chart, data, return_data, request.note())
 
 
 def _aggregate(
-    ds: Dataset,
-    when: Any,
-    events: tuple[str, str],
-    who: tuple[list[c.ChartSegment], c.ChartSegment | None, Any],
-    span: tuple[int, str, int],
-    with_all: bool,
+    request: ChartRequest, events: tuple[str, str], span: tuple[int, str, int]
 ) -> pd.DataFrame:
-    segments, scope, res = who
+    ds, when = request.ds, request.as_of
     periods, unit, back = span
     seconds = _SECONDS[unit]
-    starts = c.scoped_events(ds, when, after=shift(when, back, unit), events=events[0])
+    starts = request.events(after=shift(when, back, unit), events=events[0])
     cohort = starts.group_by("user_id").aggregate(t0=starts.time.min())
-    cohort = cohort.join(c.flagged_users(ds, segments, when, res, scope), "user_id")
+    cohort = cohort.join(request.users(), "user_id")
     # The last period that has fully elapsed for each user (-1 when not even period 0 has).
-    elapsed = (
-        (c.timestamp(ds, when).epoch_seconds() - cohort.t0.epoch_seconds()) / seconds
-    ).floor()
+    elapsed = ((timestamp(ds, when).epoch_seconds() - cohort.t0.epoch_seconds()) / seconds).floor()
     cohort = cohort.mutate(done=(elapsed - 1).cast("int64"))
 
-    back_events = c.scoped_events(ds, when, events=events[1])
+    back_events = request.events(events=events[1])
     back_events = back_events.select(uid=back_events.user_id, t=back_events.time)
     pairs = cohort.join(back_events, [cohort.user_id == back_events.uid, back_events.t > cohort.t0])
     pairs = pairs.mutate(
         k=((pairs.t.epoch_seconds() - pairs.t0.epoch_seconds()) / seconds).floor().cast("int64")
     )
     pairs = pairs.filter(pairs.k >= 1, pairs.k <= periods, pairs.k <= pairs.done)
-    flags = [f"s{i}" for i in range(len(segments))]
+    flags = [f"s{i}" for i in range(len(request.segments))]
     retained = pairs.select("user_id", "k", *flags).distinct()
 
     def counts(table: Any, kind: str) -> Any:
@@ -129,7 +123,7 @@ def _aggregate(
 
     clipped = cohort.mutate(k=ibis.least(cohort.done, periods))
     expr = ibis.union(counts(retained, "retained"), counts(clipped, "cohort"))
-    return c.run(ds, expr)
+    return run(ds, expr)
 
 
 def _frame(
@@ -160,9 +154,9 @@ def _frame(
 
 
 def _draw(
-    data: pd.DataFrame, names: list[str], unit: str, colors: c.SegmentColors | None
+    data: pd.DataFrame, names: list[str], unit: str, colors: SegmentColors | None
 ) -> alt.Chart:
-    toggle = c.legend_toggle()
+    toggle = legend_toggle()
     label = unit.capitalize()
     return (
         alt.Chart(data)
@@ -172,8 +166,8 @@ def _draw(
                 "period:O", title=f"{label}s after the start event", axis=alt.Axis(labelAngle=0)
             ),
             y=alt.Y("rate:Q", title="Users who came back (%)", axis=alt.Axis(format=".0%")),
-            color=c.color(names, colors),
-            opacity=c.toggled(toggle),
+            color=color(names, colors),
+            opacity=toggled(toggle),
             tooltip=[
                 alt.Tooltip("segment:N", title="Segment"),
                 alt.Tooltip("period:O", title=label),

@@ -9,17 +9,23 @@ import altair as alt
 import ibis
 import pandas as pd
 
-from heapseg.charts import common as c
-from heapseg.compile import shift
+from heapseg.as_of import AsOf
+from heapseg.charts.common import ChartError, pct
+from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
+from heapseg.charts.periods import check_unit
+from heapseg.charts.queries import run
+from heapseg.charts.request import ChartRequest, prepare
+from heapseg.charts.titles import finish, scope_note, title_params
 from heapseg.dataset import Dataset
 from heapseg.resolver import Resolver
+from heapseg.timeunits import shift
 
 __all__ = ["funnel"]
 
 
 def _steps(steps: Any) -> list[tuple[str, Any]]:
     if isinstance(steps, str) or not steps:
-        raise c.ChartError("a funnel needs a list of at least two steps (event names)")
+        raise ChartError("a funnel needs a list of at least two steps (event names)")
     out = []
     for item in steps:
         if isinstance(item, str):
@@ -29,12 +35,12 @@ def _steps(steps: Any) -> list[tuple[str, Any]]:
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
             out.append(item)
         else:
-            raise c.ChartError(
+            raise ChartError(
                 f"a funnel step is an event name, (name, where) or {{'event': ..., 'where': ...}}; "
                 f"got {item!r}"
             )
     if len(out) < 2:
-        raise c.ChartError("a funnel needs at least two steps")
+        raise ChartError("a funnel needs at least two steps")
     return out
 
 
@@ -54,10 +60,10 @@ def funnel(
     within_unit: str = "day",
     last: int = 30,
     unit: str = "day",
-    as_of: Any = None,
+    as_of: AsOf = None,
     include_all: bool | None = None,
     resolver: Resolver | None = None,
-    colors: c.SegmentColors | None = None,
+    colors: SegmentColors | None = None,
     title: str | None = None,
     return_data: bool = False,
 ) -> Any:
@@ -89,55 +95,49 @@ def funnel(
     --------
     >>> heapseg.charts.funnel(ds, ["Session", "Add to Cart", "Completed Order"], by=[paid])  # doctest: +SKIP
     """
-    when = c.chart_as_of(ds, as_of)
-    c.check_unit(unit)
-    c.check_unit(within_unit)
+    check_unit(unit)
+    check_unit(within_unit)
     chosen_steps = _steps(steps)
-    res = resolver if resolver is not None else ds.resolver
-    segments = c.chart_segments(by, res)
-    scope = c.one_segment(filter, res) if filter is not None else None
-    with_all = not segments if include_all is None else include_all
-    if not segments and not with_all:
-        raise c.ChartError("nothing to draw: give by= segments or include_all=True")
-    names = [s.name for s in segments] + ([c.ALL_USERS] if with_all else [])
+    request = prepare(
+        ds, by, filter=filter, include_all=include_all, as_of=as_of, resolver=resolver
+    )
 
-    reached = _reached(ds, when, chosen_steps, (last, unit), (within, within_unit))
-    users = c.flagged_users(ds, segments, when, res, scope)
-    joined = reached.join(users, "user_id")
-    keys = [(f"s{i}", joined[f"s{i}"]) for i in range(len(segments))]
-    if with_all:
+    reached = _reached(request, chosen_steps, (last, unit), (within, within_unit))
+    joined = reached.join(request.users(), "user_id")
+    keys = [(f"s{i}", joined[f"s{i}"]) for i in range(len(request.segments))]
+    if request.include_all:
         keys.append(("all", None))
     metrics = {}
     for k in range(len(chosen_steps)):
         done = joined[f"t{k}"].notnull()
         for key, flag in keys:
             metrics[f"{key}_{k}"] = joined.count(where=done if flag is None else done & flag)
-    row = c.run(ds, joined.aggregate(**metrics)).iloc[0]
+    row = run(ds, joined.aggregate(**metrics)).iloc[0]
 
+    names = request.names
     data = _frame(row, names, [key for key, _ in keys], chosen_steps)
     chart = _draw(data, names, chosen_steps, (last, unit), colors)
-    return c.finish(
-        chart.properties(title=_title(title, chosen_steps, when, scope, (within, within_unit))),
+    return finish(
+        chart.properties(title=_title(title, chosen_steps, request, (within, within_unit))),
         data,
         return_data,
-        c.values_note(ds, [*segments, *([scope] if scope is not None else [])]),
+        request.note(),
     )
 
 
 def _reached(
-    ds: Dataset,
-    when: Any,
+    request: ChartRequest,
     steps: list[tuple[str, Any]],
     window: tuple[int, str],
     within: tuple[int, str],
 ) -> Any:
     """Per user who entered: ``t0`` (step 1) and ``t1, t2, ...`` (NULL once she stopped)."""
     name, where = steps[0]
-    first = c.scoped_events(ds, when, after=shift(when, *window), events=name, where=where)
+    first = request.events(after=shift(request.as_of, *window), events=name, where=where)
     reached = first.group_by("user_id").aggregate(t0=first.time.min())
     limit = _interval(*within)
     for k, (name, where) in enumerate(steps[1:], start=1):
-        found = c.scoped_events(ds, when, events=name, where=where)
+        found = request.events(events=name, where=where)
         found = found.select(uid=found.user_id, tk=found.time)
         pairs = reached.join(
             found,
@@ -171,8 +171,8 @@ def _frame(
                     "event": event,
                     "label": f"{k + 1}. {event}",
                     "users": users,
-                    "conversion": c.pct(users, entered),
-                    "from_previous": c.pct(users, previous),
+                    "conversion": pct(users, entered),
+                    "from_previous": pct(users, previous),
                 }
             )
             previous = users
@@ -182,16 +182,15 @@ def _frame(
 def _title(
     title: str | None,
     steps: list[tuple[str, Any]],
-    when: Any,
-    scope: c.ChartSegment | None,
+    request: ChartRequest,
     within: tuple[int, str],
 ) -> alt.TitleParams:
     heading = title or "Funnel: " + " → ".join(event for event, _ in steps)
-    return c.title(
+    return title_params(
         heading,
-        when,
+        request.as_of,
         f"within {within[0]} {within[1]}{'s' if within[0] != 1 else ''} of step 1",
-        c.scope_note(scope),
+        scope_note(request.scope),
     )
 
 
@@ -200,10 +199,10 @@ def _draw(
     names: list[str],
     steps: list[tuple[str, Any]],
     window: tuple[int, str],
-    colors: c.SegmentColors | None,
+    colors: SegmentColors | None,
 ) -> alt.LayerChart:
     labels = [f"{k + 1}. {event}" for k, (event, _) in enumerate(steps)]
-    toggle = c.legend_toggle()
+    toggle = legend_toggle()
     base = alt.Chart().encode(
         x=alt.X(
             "label:N",
@@ -218,12 +217,12 @@ def _draw(
             axis=alt.Axis(format=".0%"),
             scale=alt.Scale(domain=[0, 1]),
         ),
-        opacity=c.toggled(toggle),
+        opacity=toggled(toggle),
     )
     bars = (
         base.mark_bar(cornerRadiusEnd=2)
         .encode(
-            color=c.color(names, colors),
+            color=color(names, colors),
             tooltip=[
                 alt.Tooltip("segment:N", title="Segment"),
                 alt.Tooltip("label:N", title="Step"),

@@ -7,10 +7,16 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from heapseg.charts import common as c
-from heapseg.compile import shift
+from heapseg.as_of import AsOf
+from heapseg.charts.common import ALL_USERS, ChartError, pct
+from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
+from heapseg.charts.periods import check_unit
+from heapseg.charts.queries import numeric_property, run
+from heapseg.charts.request import ChartRequest, prepare
+from heapseg.charts.titles import finish, title_params
 from heapseg.dataset import Dataset
 from heapseg.resolver import Resolver
+from heapseg.timeunits import shift
 
 __all__ = ["compare"]
 
@@ -28,10 +34,10 @@ def compare(
     where: Any = None,
     last: int = 30,
     unit: str = "day",
-    as_of: Any = None,
+    as_of: AsOf = None,
     include_all: bool = True,
     resolver: Resolver | None = None,
-    colors: c.SegmentColors | None = None,
+    colors: SegmentColors | None = None,
     title: str | None = None,
     return_data: bool = False,
 ) -> Any:
@@ -65,52 +71,53 @@ def compare(
     --------
     >>> heapseg.charts.compare(ds, [paid, trial], event="Completed Order")  # doctest: +SKIP
     """
-    when = c.chart_as_of(ds, as_of)
-    c.check_unit(unit)
+    check_unit(unit)
     measure = measure or ("did" if event else "user_avg" if property else "share")
     if measure not in MEASURES:
-        raise c.ChartError(f"unknown measure {measure!r}; valid: {', '.join(MEASURES)}")
+        raise ChartError(f"unknown measure {measure!r}; valid: {', '.join(MEASURES)}")
     if measure in ("did", "events_per_user", "sum_per_user", "avg") and event is None:
-        raise c.ChartError(f"measure={measure!r} needs event=")
+        raise ChartError(f"measure={measure!r} needs event=")
     if measure in ("sum_per_user", "avg"):
-        c.numeric_property(ds, property, measure)
+        numeric_property(ds, property, measure)
     if measure == "user_avg":
         _user_numeric(ds, property)
-    res = resolver if resolver is not None else ds.resolver
-    chosen = c.chart_segments(segments, res)
-    if not chosen:
-        raise c.ChartError("compare needs at least one segment")
-    names = [s.name for s in chosen] + ([c.ALL_USERS] if include_all else [])
+    request = prepare(
+        ds,
+        segments,
+        include_all=include_all,
+        as_of=as_of,
+        resolver=resolver,
+        fewest=1,
+        too_few="compare needs at least one segment",
+    )
 
-    row = _aggregate(ds, when, chosen, res, event, where, measure, property, (last, unit))
-    data = _frame(row, chosen, include_all, measure)
-    chart = _draw(data, names, measure, property, event, (last, unit), when, colors, title)
-    return c.finish(chart, data, return_data, c.values_note(ds, chosen))
+    row = _aggregate(request, event, where, measure, property, (last, unit))
+    data = _frame(row, request, measure)
+    chart = _draw(data, request, measure, property, event, (last, unit), colors, title)
+    return finish(chart, data, return_data, request.note())
 
 
 def _user_numeric(ds: Dataset, name: str | None) -> None:
     props = ds.schema.user_properties
     if name is None or name not in props:
         known = ", ".join(k for k, v in props.items() if v.is_numeric())
-        raise c.ChartError(f"measure='user_avg' needs property= one of: {known}")
+        raise ChartError(f"measure='user_avg' needs property= one of: {known}")
     if not props[name].is_numeric():
-        raise c.ChartError(f"user property {name!r} is {props[name]}, not a number")
+        raise ChartError(f"user property {name!r} is {props[name]}, not a number")
 
 
 def _aggregate(
-    ds: Dataset,
-    when: Any,
-    segments: list[c.ChartSegment],
-    res: Resolver | None,
+    request: ChartRequest,
     event: str | None,
     where: Any,
     measure: str,
     prop: str | None,
     window: tuple[int, str],
 ) -> pd.Series:
+    ds = request.ds
     user_columns = [prop] if measure == "user_avg" and prop else []
-    users = c.flagged_users(ds, segments, when, res, columns=user_columns)
-    flags = {f"s{i}": users[f"s{i}"] for i in range(len(segments))}
+    users = request.users(columns=user_columns)
+    flags = {f"s{i}": users[f"s{i}"] for i in range(len(request.segments))}
     flags["all"] = None
     metrics: dict[str, Any] = {}
     if event is None:
@@ -118,11 +125,14 @@ def _aggregate(
             metrics[f"{key}_users"] = users.count(where=flag)
             if measure == "user_avg":
                 metrics[f"{key}_value"] = users[prop].mean(where=flag)
-        return c.run(ds, users.aggregate(**metrics)).iloc[0]
+        return run(ds, users.aggregate(**metrics)).iloc[0]
 
     wanted = [prop] if prop is not None and measure in ("sum_per_user", "avg") else []
-    events = c.scoped_events(
-        ds, when, after=shift(when, window[0], window[1]), events=event, where=where, columns=wanted
+    events = request.events(
+        after=shift(request.as_of, window[0], window[1]),
+        events=event,
+        where=where,
+        columns=wanted,
     )
     per_user = {"n": events.count()}
     if wanted:
@@ -138,19 +148,17 @@ def _aggregate(
         if "total" in per_user:
             metrics[f"{key}_total"] = joined.total.sum(where=cond)
             metrics[f"{key}_valued"] = joined.valued.sum(where=cond)
-    return c.run(ds, joined.aggregate(**metrics)).iloc[0]
+    return run(ds, joined.aggregate(**metrics)).iloc[0]
 
 
 def _number(value: Any) -> float:
     return 0.0 if value is None or pd.isna(value) else float(value)
 
 
-def _frame(
-    row: pd.Series, segments: list[c.ChartSegment], include_all: bool, measure: str
-) -> pd.DataFrame:
-    keys = [(s.name, f"s{i}") for i, s in enumerate(segments)]
-    if include_all:
-        keys.append((c.ALL_USERS, "all"))
+def _frame(row: pd.Series, request: ChartRequest, measure: str) -> pd.DataFrame:
+    keys = [(s.name, f"s{i}") for i, s in enumerate(request.segments)]
+    if request.include_all:
+        keys.append((ALL_USERS, "all"))
     total = int(row["all_users"])
     records = []
     for name, key in keys:
@@ -160,10 +168,10 @@ def _frame(
         amount = _number(row.get(f"{key}_total"))
         valued = _number(row.get(f"{key}_valued"))
         value = {
-            "share": c.pct(users, total),
-            "did": c.pct(did, users),
-            "events_per_user": c.pct(events, users),
-            "sum_per_user": c.pct(amount, users),
+            "share": pct(users, total),
+            "did": pct(did, users),
+            "events_per_user": pct(events, users),
+            "sum_per_user": pct(amount, users),
             "avg": amount / valued if valued else float("nan"),
             "user_avg": _number(row.get(f"{key}_value")) if users else float("nan"),
         }[measure]
@@ -171,7 +179,7 @@ def _frame(
             {
                 "segment": name,
                 "users": users,
-                "share_of_all": c.pct(users, total),
+                "share_of_all": pct(users, total),
                 "value": value,
                 "did": did,
                 "events": int(events),
@@ -202,19 +210,18 @@ def _labels(
 
 def _draw(
     data: pd.DataFrame,
-    names: list[str],
+    request: ChartRequest,
     measure: str,
     prop: str | None,
     event: str | None,
     window: tuple[int, str],
-    when: Any,
-    colors: c.SegmentColors | None,
+    colors: SegmentColors | None,
     title: str | None,
 ) -> alt.LayerChart:
     heading, x_title = _labels(measure, prop, event, window)
     value_format = ".1%" if measure in _PERCENT else ",.2f"
     y = alt.Y("label:N", sort=list(data["label"]), title=None, axis=alt.Axis(labelLimit=360))
-    toggle = c.legend_toggle()
+    toggle = legend_toggle()
     bars = (
         alt.Chart()
         .mark_bar(cornerRadiusEnd=2, height={"band": 0.7})
@@ -225,8 +232,8 @@ def _draw(
                 axis=alt.Axis(format=".0%" if measure in _PERCENT else ",.2~f"),
             ),
             y=y,
-            color=c.color(names, colors),
-            opacity=c.toggled(toggle),
+            color=color(request.names, colors),
+            opacity=toggled(toggle),
             tooltip=[
                 alt.Tooltip("segment:N", title="Segment"),
                 alt.Tooltip("users:Q", title="Users", format=",d"),
@@ -243,11 +250,11 @@ def _draw(
             x="value:Q",
             y=y,
             text=alt.Text("value:Q", format=value_format),
-            opacity=c.toggled(toggle),
+            opacity=toggled(toggle),
         )
     )
     return alt.layer(bars, text, data=data).properties(
         width=560,
         height=alt.Step(34),
-        title=c.title(title or heading, when, "segment membership at that date"),
+        title=title_params(title or heading, request.as_of, "segment membership at that date"),
     )

@@ -1,0 +1,142 @@
+"""What charts ask the backend: segment flags per user, the events in scope, and running them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from heapseg.charts.common import ChartError
+from heapseg.charts.segments import ChartSegment
+from heapseg.compile import compile_where
+from heapseg.dataset import Dataset
+from heapseg.model import Condition, Group, PropertyRule, as_segment
+from heapseg.resolver import Resolver
+
+__all__ = [
+    "as_where",
+    "event_filter",
+    "flagged_users",
+    "numeric_property",
+    "predicate",
+    "run",
+    "scoped_events",
+    "timestamp",
+]
+
+
+def as_where(where: Any) -> Group | None:
+    """An event-property filter: a format-1 group of ``event_property`` rules, or a rule."""
+    if where is None:
+        return None
+    if isinstance(where, Group):
+        return where
+    if isinstance(where, PropertyRule):
+        return Group("and", (where,))
+    if isinstance(where, Condition):
+        return as_segment(where)
+    if isinstance(where, Mapping) and "kind" in where:
+        where = {"combinator": "and", "rules": [where]}
+    return Group.from_dict(where, "where", event_properties=True)
+
+
+def timestamp(ds: Dataset, moment: datetime) -> ir.Value:
+    """A literal comparable with ``events.time`` (zone-aware or not)."""
+    return ds.context(moment).timestamp(moment)
+
+
+def predicate(
+    ds: Dataset, seg: ChartSegment, as_of: datetime, resolver: Resolver | None
+) -> ir.BooleanValue:
+    """The segment as a non-NULL boolean over ``ds.users`` (NULL means "not in it")."""
+    expr = ds.predicate(seg.segment, as_of, seg.resolver if seg.resolver is not None else resolver)
+    return ibis.coalesce(expr, ibis.literal(False))
+
+
+def flagged_users(
+    ds: Dataset,
+    segments: Sequence[ChartSegment],
+    as_of: datetime,
+    resolver: Resolver | None = None,
+    filter: ChartSegment | None = None,
+    columns: Sequence[str] = (),
+) -> ir.Table:
+    """``user_id``, one boolean column ``s0, s1, ...`` per segment and ``columns``, in one pass.
+
+    Only the users who had joined at ``as_of`` (all users, the rest, every share), with the
+    property ``columns`` at ``as_of``. Every segment is evaluated at ``as_of``. With ``filter``,
+    only its users are kept.
+    """
+    users = ds.users
+    selection: dict[str, Any] = {"user_id": users.user_id}
+    selection.update({c: users[c] for c in columns if c != "user_id"})
+    selection.update({f"s{i}": predicate(ds, s, as_of, resolver) for i, s in enumerate(segments)})
+    keep = ds.population(as_of)
+    if filter is not None:
+        keep = predicate(ds, filter, as_of, resolver)  # joining included
+    table = users.select(**selection, _keep=keep)
+    table = table.filter(table._keep).drop("_keep")
+    return ds.values_at(table, as_of)
+
+
+def scoped_events(
+    ds: Dataset,
+    as_of: datetime,
+    *,
+    since: datetime | None = None,
+    after: datetime | None = None,
+    before: datetime | None = None,
+    events: str | Sequence[str] | None = None,
+    where: Any = None,
+    columns: Sequence[str] = (),
+) -> ir.Table:
+    """``user_id``, ``time`` and ``columns`` of the events up to ``as_of``: of some names, at or
+    after ``since`` / strictly after ``after``, before ``before``, matching an event-property
+    ``where``, with merged identities applied (after the filters, so the merge joins only the
+    rows a chart looks at)."""
+    table = ds.raw_events
+    conditions = [table.time <= timestamp(ds, as_of)]
+    if since is not None:
+        conditions.append(table.time >= timestamp(ds, since))
+    if after is not None:
+        conditions.append(table.time > timestamp(ds, after))
+    if before is not None:
+        conditions.append(table.time < timestamp(ds, before))
+    if isinstance(events, str):
+        conditions.append(table.event == events)
+    elif events is not None:
+        conditions.append(table.event.isin(list(events)))
+    group = as_where(where)
+    if group is not None and (group.rules or group.negate):
+        conditions.append(event_filter(ds, table, group, as_of))
+    merged = ds.context(as_of).attribute(table.filter(*conditions), *columns)
+    # A view, so that later joins start a new join rather than extend the merge's.
+    return merged.view()
+
+
+def event_filter(ds: Dataset, table: ir.Table, where: Group, as_of: datetime) -> ir.BooleanValue:
+    """An event-property group as a boolean over ``table`` (the compiler's own reading)."""
+    return compile_where(table, where, ds.context(as_of))
+
+
+def run(ds: Dataset, expr: ir.Expr) -> pd.DataFrame:
+    """Run an aggregate on the backend; only its (small) result comes back."""
+    return ds.execute(expr)
+
+
+def numeric_property(ds: Dataset, name: str | None, measure: str) -> str:
+    """Check that ``name`` is a numeric event property (for sums and averages)."""
+    if name is None:
+        raise ChartError(f"measure={measure!r} needs property= (a numeric event property)")
+    props = ds.schema.event_properties
+    if name not in props:
+        raise ChartError(
+            f"unknown event property {name!r}; known: {', '.join(sorted(props)) or 'none'}"
+        )
+    if not props[name].is_numeric():
+        raise ChartError(f"measure={measure!r} needs a numeric property; {name!r} is {props[name]}")
+    return name

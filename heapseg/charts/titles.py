@@ -1,0 +1,43 @@
+"""How every chart ends: a title with its as_of and notes, common axes, the data attached."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from heapseg.charts.common import check_points
+from heapseg.charts.periods import stamp
+from heapseg.charts.segments import ChartSegment
+
+__all__ = ["finish", "scope_note", "title_params"]
+
+
+def title_params(text: str, as_of: datetime, *details: str) -> alt.TitleParams:
+    """A title saying what is shown; the subtitle gives the as_of (UTC) and the details
+    (empty ones are left out)."""
+    subtitle = " · ".join([f"as of {stamp(as_of)} UTC", *[d for d in details if d]])
+    return alt.TitleParams(text=text, subtitle=subtitle, anchor="start", fontSize=15)
+
+
+def scope_note(filter: ChartSegment | None) -> str:
+    """The subtitle's note on a ``filter=``."""
+    return f"only users in: {filter.name}" if filter is not None else ""
+
+
+def finish(chart: Any, data: pd.DataFrame, return_data: bool, note: str = "") -> Any:
+    """The chart, or ``(chart, data)`` when asked for; ``chart.data`` is ``data`` either way.
+
+    ``note`` (e.g. :meth:`ChartRequest.note <heapseg.charts.request.ChartRequest.note>`) ends
+    the subtitle and is kept in ``data.attrs["note"]``.
+    """
+    check_points(len(data), "narrow the window or use a coarser interval")
+    if note:
+        heading = chart.title
+        if isinstance(heading, alt.TitleParams):
+            heading.subtitle = " · ".join(p for p in (heading.subtitle, note) if p)
+        data.attrs["note"] = note
+    chart = chart.configure_axis(labelFontSize=11, titleFontSize=12).configure_view(stroke=None)
+    return (chart, data) if return_data else chart

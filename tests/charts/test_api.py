@@ -1,0 +1,34 @@
+"""The public names of heapseg.charts; each chart kind lives in a module named like it."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from heapseg import charts
+
+KINDS = (
+    "trend",
+    "compare",
+    "sizes",
+    "overlap",
+    "funnel",
+    "retention",
+    "size_over_time",
+    "breakdown",
+)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_chart_kind_is_a_function_of_its_own_module(kind):
+    module = importlib.import_module(f"heapseg.charts.{kind}")
+    assert callable(getattr(charts, kind))
+    assert getattr(module, kind) is getattr(charts, kind)
+    assert module.__all__ == [kind]
+
+
+def test_the_public_names():
+    assert set(KINDS) < set(charts.__all__)
+    for name in charts.__all__:
+        assert getattr(charts, name) is not None
