@@ -8,7 +8,6 @@ keeps calendar-month arithmetic identical on every backend.
 
 from __future__ import annotations
 
-import calendar
 import difflib
 import warnings
 from collections.abc import Callable, Sequence
@@ -41,6 +40,7 @@ from heapseg.model import (
 )
 from heapseg.point_in_time import PropertyHistory
 from heapseg.resolver import Resolver
+from heapseg.timeunits import TRUNCATE, shift, shifted
 
 __all__ = [
     "CompileContext",
@@ -51,7 +51,6 @@ __all__ = [
     "warn_unknown_events",
 ]
 
-_TRUNCATE_UNITS = {"hour": "h", "day": "D", "week": "W", "month": "M"}
 _REGEX_SPECIAL = set(".^$*+?{}[]\\|()")
 
 
@@ -408,50 +407,17 @@ def _contains(lowered: ir.StringValue, pattern: str, path: str) -> ir.BooleanVal
 # ---------------------------------------------------------------------------- time
 
 
-def shift(moment: datetime, amount: int, unit: str) -> datetime:
-    """``moment - amount·unit``; months are calendar months with the day clamped to the month end.
-
-    A result before 0001-01-01 (after 9999-12-31) is ``datetime.min`` (``datetime.max``): no
-    data lies beyond the calendar, so ``in last`` 10**6 days means any time.
-
-    >>> shift(datetime(2026, 3, 31), 1, "month")
-    datetime.datetime(2026, 2, 28, 0, 0)
-    >>> shift(datetime(2026, 3, 31), 10**6, "day")
-    datetime.datetime(1, 1, 1, 0, 0)
-    """
-    shifted = _shifted(moment, amount, unit)
-    if shifted is None:
-        return datetime.min if amount > 0 else datetime.max
-    return shifted
-
-
-def _shifted(moment: datetime, amount: int, unit: str) -> datetime | None:
-    """``moment - amount·unit``, or None when that lies outside the years 1 to 9999."""
-    if unit not in _TRUNCATE_UNITS:
-        raise ValueError(f"unknown unit {unit!r}")
-    if unit == "month":
-        year, month = divmod(moment.year * 12 + (moment.month - 1) - amount, 12)
-        if not datetime.min.year <= year <= datetime.max.year:
-            return None
-        day = min(moment.day, calendar.monthrange(year, month + 1)[1])
-        return moment.replace(year=year, month=month + 1, day=day)
-    try:
-        return moment - timedelta(**{f"{unit}s": amount})
-    except OverflowError:  # the timedelta itself (beyond 10**9 days) or the difference
-        return None
-
-
 def _window_filter(
     column: ir.TimestampValue, window: Any, ctx: CompileContext
 ) -> ir.BooleanValue | None:
     if window is None:
         return None
     if isinstance(window, LastWindow):
-        high = _shifted(ctx.as_of, window.offset, window.unit)
+        high = shifted(ctx.as_of, window.offset, window.unit)
         if high is None:  # the window ends before year 1: no event lies in it
             return ibis.literal(False)
         below = column <= ctx.timestamp(high)
-        low = _shifted(ctx.as_of, window.last + window.offset, window.unit)
+        low = shifted(ctx.as_of, window.last + window.offset, window.unit)
         # A start before year 1 is no bound at all (datetime.min would drop events at it).
         return below if low is None else (column > ctx.timestamp(low)) & below
     if isinstance(window, RangeWindow):
@@ -565,7 +531,7 @@ def _count_condition(
     matching: ir.Table, comparison: Comparison, ctx: CompileContext
 ) -> ir.BooleanValue:
     if comparison.unit is not None:
-        amount = matching.time.truncate(_TRUNCATE_UNITS[comparison.unit]).nunique()
+        amount = matching.time.truncate(TRUNCATE[comparison.unit]).nunique()
     else:
         amount = matching.count()
     per_user = matching.group_by("user_id").aggregate(n=amount)
