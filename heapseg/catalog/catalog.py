@@ -31,7 +31,13 @@ from heapseg.catalog.entries import (
     timestamp,
 )
 from heapseg.catalog.history import HistoryLog, HistoryRecord
-from heapseg.catalog.storage import DEFAULT_LOCK_TIMEOUT, CatalogFile, FileContent, new_document
+from heapseg.catalog.storage import (
+    DEFAULT_LOCK_TIMEOUT,
+    CatalogFile,
+    FileContent,
+    lone_surrogate,
+    new_document,
+)
 from heapseg.errors import (
     CatalogError,
     ConflictError,
@@ -155,6 +161,8 @@ class _Transaction:
     def record(self, action: str, before: dict | None, after: dict | None, **details: Any) -> None:
         source = after if after is not None else before
         assert source is not None
+        if after is not None:
+            _refuse_invalid_text(before, after)
         revision = source["revision"] if after is not None else source["revision"] + 1
         self.records.append(
             HistoryRecord(
@@ -1166,6 +1174,19 @@ def _find_cycle(start: str, refs_of: Callable[[str], Sequence[str] | set[str]]) 
                 visited.add(ref)
                 stack.append((ref, (*chain, ref)))
     return None
+
+
+def _refuse_invalid_text(before: dict | None, after: dict) -> None:
+    """New text must be valid Unicode; what the file already held is kept as it is."""
+    for key, value in after.items():
+        if before is not None and key in before and before[key] == value:
+            continue
+        bad = lone_surrogate([key, value])
+        if bad is not None:
+            raise CatalogError(
+                f"cannot store text that is not valid Unicode (a lone surrogate in {key}: "
+                f"{bad[:40]!r}); nothing was saved"
+            )
 
 
 def _check_free(tx: _Transaction, name: str, own_id: str | None) -> None:

@@ -319,15 +319,40 @@ def dumps(document: Any) -> str:
         return encode(value)
 
     text = block(document, "", top) if isinstance(document, dict) else encode(document)
-    return raw.put_back(text) + "\n"
+    return _escape_surrogates(raw.put_back(text)) + "\n"
 
 
 def to_json(value: Any, indent: int | None = None) -> str:
     """``json.dumps`` for values read from a catalog (Unicode kept, ``RawJSON`` as its text)."""
     raw = _RawValues()
-    return raw.put_back(
-        json.dumps(value, ensure_ascii=False, indent=indent, default=raw.placeholder)
-    )
+    text = json.dumps(value, ensure_ascii=False, indent=indent, default=raw.placeholder)
+    return _escape_surrogates(raw.put_back(text))
+
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogates(text: str) -> str:
+    # A lone surrogate (what a "\ud800" escape in a file gives) has no UTF-8 form: one such
+    # entry would make the whole catalog unwritable. It occurs only inside JSON strings,
+    # where its escape says exactly the same.
+    return _SURROGATE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """The first string (or key) in ``value`` holding a lone surrogate, else None."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if _SURROGATE_RE.search(node):
+                return node
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
 
 
 class _RawValues:
@@ -748,11 +773,6 @@ class CatalogFile:
         """The file's bytes for ``document``; fails before anything is written."""
         try:
             return dumps(document).encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise CatalogError(
-                f"cannot store text that is not valid Unicode ({exc.reason}: "
-                f"{exc.object[max(exc.start - 20, 0) : exc.end]!r})"
-            ) from None
         except ValueError as exc:  # a Python int longer than Python converts to text
             raise CatalogError(f"cannot store this value in {self.path}: {exc}") from None
 

@@ -8,7 +8,12 @@ import os
 import pytest
 
 from heapseg.catalog import Catalog
-from heapseg.errors import CatalogFormatError, DefinitionError, SegmentReferenceError
+from heapseg.errors import (
+    CatalogError,
+    CatalogFormatError,
+    DefinitionError,
+    SegmentReferenceError,
+)
 
 from .conftest import PAID, SESSIONS_OVER_5
 
@@ -307,3 +312,20 @@ def test_an_entry_with_a_5000_digit_integer_is_reported_and_the_others_stay_usab
     again = Catalog(catalog_path, user="carol")
     assert [e.id for e in again.list()] == ["seg-a", "seg-b", again.get("C").id]
     assert str(again.get("seg-b").extra["note"]["big"]) == huge
+
+
+def test_a_lone_surrogate_escape_in_one_entry_does_not_block_every_save(catalog_path):
+    """Found by the fuzzing in test_fuzz.py: "\\ud800" is valid JSON but has no UTF-8 form."""
+    write_catalog(catalog_path, [entry("seg-a", "A", description="\ud800 half an emoji")])
+    assert '"\\ud800 half an emoji"' in catalog_path.read_text()
+    cat = Catalog(catalog_path, user="bob")
+    assert cat.get("seg-a").description == "\ud800 half an emoji"
+    cat.save(SESSIONS_OVER_5, "B")
+    cat.rename("seg-a", "A renamed")
+    # Written back as the same escape; the file stays UTF-8 and reads the same.
+    raw = json.loads(catalog_path.read_text(encoding="utf-8"))["segments"][0]
+    assert raw["description"] == "\ud800 half an emoji" and raw["name"] == "A renamed"
+    assert [r.action for r in cat.history("seg-a")] == ["rename"]
+    # New text must still be valid Unicode.
+    with pytest.raises(CatalogError, match="not valid Unicode"):
+        cat.update("seg-a", description="new \udc80")
