@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from heapseg import cli
 from heapseg.catalog import Catalog
@@ -29,7 +34,10 @@ ACTIVE = {
 @pytest.fixture
 def data_file(tmp_path) -> Path:
     """Six users in a DuckDB file; three are paid, sessions spread over January 2026."""
-    path = tmp_path / "shop.duckdb"
+    return make_data(tmp_path / "shop.duckdb")
+
+
+def make_data(path: Path) -> Path:
     users = pd.DataFrame(  # noqa: F841 - read by DuckDB's replacement scan below
         {
             "user_id": ["u1", "u2", "u3", "u4", "u5", "u6"],
@@ -366,3 +374,132 @@ def test_a_5000_digit_integer_is_listed_and_shown_as_written(tmp_path, capsys):
     assert run("--catalog", str(path), "catalog", "show", "Fine", "--json") == 0
     assert f'"note": {huge}' in capsys.readouterr().out
     assert run("--catalog", str(path), "catalog", "validate") == 0
+
+
+# ------------------------------------------------------------------------------- fuzzing
+
+
+@pytest.fixture(scope="module")
+def fuzz_place(tmp_path_factory) -> dict[str, list[str]]:
+    """Files the fuzzed command lines point at: good, damaged, missing, odd."""
+    root = tmp_path_factory.mktemp("cli-fuzz")
+    data = make_data(root / "shop.duckdb")
+    catalog = root / "team.json"
+    cat = Catalog(catalog, user="alice")
+    paid = cat.save(PAID, "Paid users", category="Revenue", description=NASTY)
+    cat.save(ACTIVE, "Active", category=NASTY)
+    cat.update(paid, description="They pay")
+    doc = json.loads(catalog.read_text())
+    doc["segments"].append(dict(doc["segments"][0], id="seg-bad", name="Bad", revision=0))
+    catalog.write_text(json.dumps(doc))
+    damaged = root / "damaged.json"
+    damaged.write_text('{"format": "heapseg-catalog", "version": 1, "segm')
+    fifo = root / "fifo.json"
+    os.mkfifo(fifo)
+    out = root / "out"
+    out.mkdir()
+    (out / "exists.csv").write_text("keep\n")
+    (out / "folder.csv").mkdir()
+    return {
+        "catalog": [str(catalog), str(damaged), str(fifo), str(root / "missing.json"), str(root)],
+        "data": [str(data), str(root / "missing.duckdb"), str(catalog), str(out)],
+        "id": ["Paid users", "active", paid.id, "seg-bad", "Bad", "nobody", NASTY],
+        "output": [
+            str(out / "members.csv"),
+            str(out / "members.parquet"),
+            str(out / "exists.csv"),
+            str(out / "folder.csv"),
+            str(out / "members.xlsx"),
+            str(root / "nodir" / "members.csv"),
+        ],
+        "as_of": ["2026-01-04", "2026-01-10T00:00:00+00:00", "soon", "", "2026-13-01"],
+    }
+
+
+def run_captured(argv: list[str]) -> tuple[int, str, str]:
+    """``heapseg`` in-process; ``--help`` exits through SystemExit(0), as argparse does."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(argv)
+        except SystemExit as exit_:
+            code = exit_.code
+    return code, out.getvalue(), err.getvalue()
+
+
+@contextlib.contextmanager
+def inside(folder: Path, environ: dict[str, str]) -> Iterator[None]:
+    """Run in ``folder`` (a relative -o lands there) with these environment variables."""
+    previous_dir, previous_env = os.getcwd(), dict(os.environ)
+    os.chdir(folder)
+    os.environ.pop("HEAPSEG_CATALOG", None)
+    os.environ.update(environ)
+    try:
+        yield
+    finally:
+        os.chdir(previous_dir)
+        os.environ.clear()
+        os.environ.update(previous_env)
+
+
+def draw_argv(data: st.DataObject, place: dict[str, list[str]]) -> list[str]:
+    command = data.draw(
+        st.sampled_from(
+            [
+                ["catalog", "list"],
+                ["catalog", "show"],
+                ["catalog", "validate"],
+                ["catalog", "history"],
+                ["count"],
+                ["export"],
+                ["sql"],
+                ["catalog"],
+                [],
+            ]
+        )
+    )
+    pick = {key: st.sampled_from(values) for key, values in place.items()}
+    text = st.text(max_size=12)
+    groups = st.one_of(
+        st.tuples(st.just("--catalog"), pick["catalog"]),
+        st.tuples(st.just("--data"), pick["data"]),
+        st.tuples(st.just("--as-of"), pick["as_of"] | text),
+        st.tuples(st.sampled_from(["-o", "--output"]), pick["output"]),
+        st.tuples(st.sampled_from(["--category", "--owner", "--search", "--properties"]), text),
+        st.tuples(st.just("--type"), st.sampled_from(["dynamic", "static", "frozen"])),
+        st.tuples(st.sampled_from(["--json", "--all", "--force", "--help", "--nope"])),
+        st.tuples(pick["id"] | text),
+    )
+    rest = [token for group in data.draw(st.lists(groups, max_size=6)) for token in group]
+    return command + rest
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.data())
+def test_random_command_lines_exit_with_a_documented_code(fuzz_place, tmp_path, data):
+    argv = draw_argv(data, fuzz_place)
+    catalog = Path(fuzz_place["catalog"][0])
+    before = catalog.read_bytes()
+    existing = Path(fuzz_place["output"][2])
+    existing.write_text("keep\n")
+    with inside(tmp_path, {"HEAPSEG_DATA": fuzz_place["data"][0]}):
+        code, out, err = run_captured(argv)  # any exception but SystemExit fails the test
+    assert code in (
+        cli.OK,
+        cli.PROBLEMS,
+        cli.USAGE,
+        cli.NOT_FOUND,
+        cli.DATA_ERROR,
+        cli.CATALOG_ERROR,
+    )
+    if code != cli.OK:
+        assert err.startswith(("heapseg: error: ", "usage: heapseg")), err
+        assert "Traceback" not in err
+    assert not [c for c in UNSAFE if c in out], out  # catalog text never reaches it raw
+    assert catalog.read_bytes() == before  # the command line never writes the catalog
+    if "--force" not in argv:  # an existing file is replaced only when asked
+        assert existing.read_text() == "keep\n"
