@@ -900,7 +900,11 @@ Rule = PropertyRule | EventRule | SegmentRule
 class Group(Condition):
     """Rules and nested groups combined with ``and`` / ``or``; ``negate`` is format 1's ``not``.
 
-    A segment's definition is one group; an empty group selects every user.
+    A segment's definition is one group; an empty group selects every user. Groups are
+    refused (:class:`DefinitionError`) beyond the limits no analyst comes near, whether parsed
+    or built with ``&``, ``|`` and ``~``: :data:`MAX_DEPTH` levels of nesting, :data:`MAX_RULES`
+    rules and groups, :data:`MAX_EVENT_RULES` event rules; compiling applies them again with
+    segment references followed (:func:`references_problem`).
 
     Examples
     --------
