@@ -158,7 +158,11 @@ def _catalog(args: argparse.Namespace) -> Any:
     path = args.catalog or os.environ.get("HEAPSEG_CATALOG")
     if not path:
         raise _Failure(USAGE, "no catalog: pass --catalog FILE or set HEAPSEG_CATALOG")
-    if not Path(path).is_file():
+    try:
+        found = Path(path).is_file()
+    except OSError as exc:  # a folder on the way that you may not open
+        raise CatalogError(f"cannot read the catalog {path}: {exc.strerror}") from None
+    if not found:
         raise _Failure(NOT_FOUND, f"no catalog file at {path}")
     return Catalog(path)
 

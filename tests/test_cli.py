@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -503,3 +504,19 @@ def test_random_command_lines_exit_with_a_documented_code(fuzz_place, tmp_path, 
     assert catalog.read_bytes() == before  # the command line never writes the catalog
     if "--force" not in argv:  # an existing file is replaced only when asked
         assert existing.read_text() == "keep\n"
+
+
+def test_a_catalog_in_a_folder_you_cannot_open_is_exit_5(catalog_file, tmp_path):
+    """Issue 14, finding 11: a permission error was a traceback."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    shutil.copy(catalog_file, locked / "team.json")
+    locked.chmod(0o000)
+    try:
+        done = run_unprivileged("--catalog", str(locked / "team.json"), "catalog", "list")
+    finally:
+        locked.chmod(0o755)
+    assert (done.returncode, done.stdout) == (cli.CATALOG_ERROR, ""), done.stderr
+    assert done.stderr == (
+        f"heapseg: error: cannot read the catalog {locked / 'team.json'}: Permission denied\n"
+    )
