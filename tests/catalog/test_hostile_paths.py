@@ -378,3 +378,35 @@ def test_a_full_disk_while_freezing_members_is_a_catalog_error(
     assert fingerprint(catalog_path) == before
     assert os.listdir(cat.snapshots_path) == []
     assert cat.get(entry.id).type == "dynamic"
+
+
+@pytest.mark.parametrize("which", ["catalog", "history", "lock"])
+def test_a_folder_in_place_of_a_catalog_file_is_refused(saved, catalog_path, which):
+    path = {
+        "catalog": catalog_path,
+        "history": saved.history_path,
+        "lock": catalog_path.with_name("team.json.lock"),
+    }[which]
+    path.unlink()
+    path.mkdir()
+    cat = Catalog(catalog_path, user="bob")
+    with pytest.raises(CatalogError, match=re.escape(str(path))) as caught:
+        cat.save(SESSIONS_OVER_5, "Engaged")
+    assert "not a regular file" in str(caught.value)
+    assert path.is_dir() and os.listdir(path) == []
+
+
+def test_frozen_members_are_never_written_through_a_linked_folder(
+    catalog_path, tiny_dataset, tmp_path
+):
+    cat = Catalog(catalog_path, user="alice")
+    entry = cat.save(PAID, "Paid")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cat.snapshots_path.symlink_to(elsewhere)
+    before = fingerprint(catalog_path)
+    with pytest.raises(CatalogError, match=re.escape(str(cat.snapshots_path))) as caught:
+        cat.freeze(entry, tiny_dataset)
+    assert "symbolic link" in str(caught.value)
+    assert os.listdir(elsewhere) == []
+    assert fingerprint(catalog_path) == before
