@@ -286,11 +286,15 @@ def make_scenario(
     unicode: bool = True,
     with_segments: bool = True,
     point_in_time: bool = False,
+    history_forms: tuple[str | None, str | None] | None = None,
+    joining: bool | None = None,
 ) -> Scenario:
     """Draw a whole scenario: users, accounts, events, migrations, as_of, saved segments.
 
     ``point_in_time`` adds joined_at, histories and a second as_of, drawn after everything
     else: the rest of the scenario is the one the same choices draw without it.
+    ``history_forms`` (user, account: ``"snapshots"``, ``"changes"`` or None for no table)
+    and ``joining`` impose what is otherwise drawn.
     """
     as_of = pick.choice(AS_OF_CHOICES)
     focus = pick.choice(("day", "hour", "week", "month"))
@@ -446,7 +450,9 @@ def make_scenario(
     if with_segments:
         scenario.segments = _saved_segments(pick, scenario)
     if point_in_time:
-        _add_point_in_time(pick, scenario, unicode, tz_aware, int_ids, account_ids)
+        _add_point_in_time(
+            pick, scenario, unicode, tz_aware, int_ids, account_ids, history_forms, joining
+        )
     return scenario
 
 
@@ -620,18 +626,27 @@ def _add_point_in_time(
     tz_aware: bool,
     int_ids: bool,
     account_ids: Sequence[str],
+    forms: tuple[str | None, str | None] | None = None,
+    joining: bool | None = None,
 ) -> None:
-    """Give ``scenario`` joined_at, a user history, an account history and a second as_of."""
+    """Give ``scenario`` joined_at, a user history, an account history and a second as_of.
+
+    ``forms`` and ``joining`` override the drawn ones (the draws are made all the same).
+    """
     as_of, focus = scenario.as_of, scenario.focus_unit
     earlier = step(as_of, -pick.choice((1, 2, 3)), focus)
     scenario.moments = [earlier]
     anchors = (as_of, earlier)
     scenario.joining = not chance(pick, 25)
+    if joining is not None:
+        scenario.joining = joining
     if chance(pick, 75):
         scenario.users["joined_at"] = _joined_at(pick, scenario, anchors, tz_aware)
 
     user_ids = scenario.users["user_id"].tolist()
     form = pick.choice(("snapshots", "changes", "snapshots", "changes", None))
+    if forms is not None:
+        form = forms[0]
     if form is not None:
         tracked = [c for c in USER_TRACKABLE if c != "account_id" and chance(pick, 40)]
         if chance(pick, 40):
@@ -669,6 +684,8 @@ def _add_point_in_time(
         )
 
     form = pick.choice(("snapshots", "changes", None))
+    if forms is not None:
+        form = forms[1]
     if form is not None:
         tracked = [c for c in ACCOUNT_TRACKABLE if chance(pick, 60)] or ["tier"]
 

@@ -61,6 +61,7 @@ from tests.test_reference import (  # noqa: F401  (re-collected here, run on the
     test_snapshots_without_valid_to_column,
     test_then_second_event_window_is_only_as_of_and_where,
     test_then_sequences_boundaries,
+    test_ties_take_the_greatest_value_of_every_type,
     test_user_history_without_account_id_keeps_the_users_account,
     test_users_who_had_not_joined_are_in_no_segment,
     test_where_with_nested_not_and_null_properties,

@@ -1112,3 +1112,31 @@ def test_history_reference_details() -> None:
         )
     data = reference.load(users, events, None, AS_OF, user_history=history)
     assert data.user_values["plan"] == {"u": "paid"}
+
+
+def test_ties_take_the_greatest_value_of_every_type(run: Callable[..., set]) -> None:
+    """Rows at the same valid_from (snapshots) or time (changes): the greatest non-NULL value,
+    for strings (by code point), numbers, booleans (true > false), dates and timestamps."""
+    t = AS_OF - DAY
+    tied = [
+        {"plan": "Zed", "ltv": 2.5, "opt_in": False, "signup": dt.date(2024, 1, 2), "seen": t},
+        {"plan": "abc", "ltv": -1.0, "opt_in": True, "signup": dt.date(2024, 1, 1), "seen": AS_OF},
+        {"plan": None, "ltv": None, "opt_in": None, "signup": None, "seen": None},
+    ]
+    users = [{"user_id": "u"}, {"user_id": "other"}]
+    forms = {
+        "snapshots": [snapshot("u", t, None, **props) for props in tied],
+        "changes": [change("u", t, **props) for props in tied],
+    }
+    for rows in forms.values():
+        history = history_frame("user_id", rows)
+
+        def sel(rule: dict, history: pd.DataFrame = history) -> set:
+            return run(group(rule), users, [], user_history=history)
+
+        assert sel(user_rule("plan", "=", "abc")) == {"u"}  # "a" > "Z" by code point
+        assert sel(user_rule("ltv", "=", 2.5)) == {"u"}
+        assert sel(user_rule("opt_in", "=", True)) == {"u"}
+        assert sel(user_rule("signup", "=", "2024-01-02")) == {"u"}
+        assert sel(user_rule("seen", "=", AS_OF.isoformat())) == {"u"}
+        assert sel(user_rule("plan", "is not set")) == {"other"}
