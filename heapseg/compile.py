@@ -110,8 +110,10 @@ def compile_segment(segment: Any, ctx: CompileContext) -> ir.BooleanValue:
     Examples
     --------
     >>> import heapseg
-    >>> ds = heapseg.connect()  # doctest: +SKIP
-    >>> ds.users.filter(compile_segment(seg, ds.context())).count()  # doctest: +SKIP
+    >>> ds = heapseg.connect()
+    >>> paid = heapseg.user.subscription_type == "paid"
+    >>> ds.users.filter(compile_segment(paid, ds.context())).count().execute()
+    2643
     """
     expr = _group(as_segment(segment), ctx, "")
     # Users who had not joined are in no segment. One conjunction at the top suffices: every

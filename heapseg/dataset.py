@@ -77,9 +77,12 @@ class Dataset:
     Examples
     --------
     >>> import heapseg
-    >>> ds = heapseg.connect()  # doctest: +SKIP
+    >>> ds = heapseg.connect()  # the bundled sample: 10,000 users, as of 2026-11-01
     >>> ds.count({"combinator": "and", "rules": [
-    ...     {"kind": "user", "field": "subscription_type", "operator": "=", "value": "paid"}]})  # doctest: +SKIP
+    ...     {"kind": "user", "field": "subscription_type", "operator": "=", "value": "paid"}]})
+    2643
+    >>> ds.count(heapseg.user.subscription_type == "paid")  # the same segment in Python
+    2643
     """
 
     def __init__(
@@ -683,9 +686,27 @@ def connect(
 
     Examples
     --------
+    The bundled sample (built once into ``~/.cache/heapseg``, or ``$HEAPSEG_DATA_DIR``):
+
     >>> import heapseg
-    >>> ds = heapseg.connect()  # doctest: +SKIP
-    >>> ds = heapseg.connect("warehouse.duckdb")  # doctest: +SKIP
+    >>> ds = heapseg.connect()
+    >>> ds.count(heapseg.did("Completed Order").last(30, "day"))
+    851
+
+    Any ibis backend, here an in-memory DuckDB with two small tables:
+
+    >>> import ibis
+    >>> import pandas as pd
+    >>> con = ibis.duckdb.connect()
+    >>> _ = con.create_table("users", pd.DataFrame({"user_id": [1, 2, 3],
+    ...                                             "plan": ["paid", "free", "paid"]}))
+    >>> _ = con.create_table("events", pd.DataFrame({
+    ...     "user_id": [1, 1, 2, 3],
+    ...     "time": pd.to_datetime(["2026-10-01", "2026-10-02", "2026-10-02", "2026-10-03"]),
+    ...     "event": ["Session", "Session", "Session", "Session"]}))
+    >>> ds = heapseg.connect(con, as_of="2026-11-01")
+    >>> ds.count((heapseg.user.plan == "paid") & (heapseg.did("Session").times() > 1))
+    1
     """
     names = {
         "users": users,

@@ -1184,8 +1184,8 @@ def generate(
 
     Examples
     --------
-    >>> import duckdb, tempfile, pathlib
-    >>> out = generate(pathlib.Path(tempfile.mkdtemp()) / "sample.duckdb", n_users=1_000)
+    >>> import duckdb
+    >>> out = generate("sample.duckdb", n_users=1_000)
     >>> duckdb.connect(str(out)).sql("select count(*) from users").fetchone()
     (1000,)
     """

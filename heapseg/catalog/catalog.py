@@ -210,10 +210,14 @@ class Catalog:
     Examples
     --------
     >>> import heapseg
-    >>> cat = heapseg.Catalog("team-segments.json")  # doctest: +SKIP
-    >>> entry = cat.save(heapseg.did("Session").times() > 5, "Engaged", category="Engagement")  # doctest: +SKIP
-    >>> cat.get("engaged").revision  # doctest: +SKIP
+    >>> cat = heapseg.Catalog("team-segments.json")
+    >>> entry = cat.save(heapseg.did("Session").times() > 5, "Engaged", category="Engagement")
+    >>> entry.id
+    'seg-engaged-...'
+    >>> cat.get("engaged").revision
     1
+    >>> cat.count("engaged", heapseg.connect())
+    3959
     """
 
     def __init__(

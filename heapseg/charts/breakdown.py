@@ -72,7 +72,21 @@ def breakdown(
 
     Examples
     --------
-    >>> heapseg.charts.breakdown(ds, paid, "country")  # doctest: +SKIP
+    >>> import heapseg
+    >>> from heapseg import charts, user
+    >>> ds = heapseg.connect()
+    >>> paid = user.subscription_type == "paid"
+    >>> chart = charts.breakdown(ds, paid, "country", top=3)
+    >>> chart.data[["group", "value", "count", "share"]]
+                          group           value  count     share
+    0  subscription_type = paid              US    965  0.365115
+    1  subscription_type = paid              GB    204  0.077185
+    2  subscription_type = paid              DE    206  0.077942
+    3  subscription_type = paid  (other values)   1268  0.479758
+    4                      Rest              US   2499  0.339676
+    5                      Rest              GB    604  0.082099
+    6                      Rest              DE    592  0.080468
+    7                      Rest  (other values)   3662  0.497757
     """
     if versus not in ("rest", "all"):
         raise ChartError(f"versus must be 'rest' or 'all', got {versus!r}")

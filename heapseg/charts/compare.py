@@ -69,7 +69,17 @@ def compare(
 
     Examples
     --------
-    >>> heapseg.charts.compare(ds, [paid, trial], event="Completed Order")  # doctest: +SKIP
+    >>> import heapseg
+    >>> from heapseg import charts, user
+    >>> ds = heapseg.connect()
+    >>> paid = user.subscription_type == "paid"
+    >>> trial = user.subscription_type == "trial"
+    >>> chart = charts.compare(ds, {"Paid": paid, "Trial": trial}, event="Completed Order")
+    >>> chart.data[["segment", "users", "did", "value"]]
+         segment  users  did     value
+    0       Paid   2643  323  0.122210
+    1      Trial    130   21  0.161538
+    2  All users  10000  851  0.085100
     """
     check_unit(unit)
     measure = measure or ("did" if event else "user_avg" if property else "share")

@@ -65,8 +65,10 @@ def enable_notebook(mode: str = "interactive") -> str:
     Examples
     --------
     >>> import heapseg.charts
-    >>> heapseg.charts.enable_notebook()  # doctest: +SKIP
+    >>> heapseg.charts.enable_notebook()
     'jupyter'
+    >>> heapseg.charts.enable_notebook("static")  # SVG drawn in the kernel, no JavaScript
+    'svg'
     """
     if mode not in MODES:
         raise ChartError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")

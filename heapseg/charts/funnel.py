@@ -93,7 +93,17 @@ def funnel(
 
     Examples
     --------
-    >>> heapseg.charts.funnel(ds, ["Session", "Add to Cart", "Completed Order"], by=[paid])  # doctest: +SKIP
+    >>> import heapseg
+    >>> from heapseg import charts, user
+    >>> ds = heapseg.connect()
+    >>> paid = user.subscription_type == "paid"
+    >>> steps = ["Session", "Add to Cart", "Completed Order"]
+    >>> chart = charts.funnel(ds, steps, by={"Paid": paid})
+    >>> chart.data[["segment", "step", "event", "users", "conversion"]]
+      segment  step            event  users  conversion
+    0    Paid     1          Session   1236    1.000000
+    1    Paid     2      Add to Cart    532    0.430421
+    2    Paid     3  Completed Order    220    0.177994
     """
     check_unit(unit)
     check_unit(within_unit)

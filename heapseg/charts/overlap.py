@@ -51,7 +51,18 @@ def overlap(
 
     Examples
     --------
-    >>> heapseg.charts.overlap(ds, {"Paid": paid, "Buyers": buyers, "Mobile": mobile})  # doctest: +SKIP
+    >>> import heapseg
+    >>> from heapseg import charts, did, user
+    >>> ds = heapseg.connect()
+    >>> paid = user.subscription_type == "paid"
+    >>> buyers = did("Completed Order").last(90, "day")
+    >>> chart = charts.overlap(ds, {"Paid": paid, "Buyers": buyers})
+    >>> chart.data[["a", "b", "both", "jaccard"]]
+            a       b  both   jaccard
+    0    Paid    Paid  2643  1.000000
+    1    Paid  Buyers   641  0.174564
+    2  Buyers    Paid   641  0.174564
+    3  Buyers  Buyers  1670  1.000000
     """
     request = prepare(
         ds,

@@ -69,7 +69,16 @@ def retention(
 
     Examples
     --------
-    >>> heapseg.charts.retention(ds, "Created Account", "Session", by=[paid, trial])  # doctest: +SKIP
+    >>> import heapseg
+    >>> from heapseg import charts, user
+    >>> ds = heapseg.connect()
+    >>> paid = user.subscription_type == "paid"
+    >>> chart = charts.retention(ds, "Created Account", "Session", by={"Paid": paid}, periods=3)
+    >>> chart.data[["segment", "period", "eligible", "retained", "rate"]]
+      segment  period  eligible  retained      rate
+    0    Paid       1       213        85  0.399061
+    1    Paid       2       186        56  0.301075
+    2    Paid       3       145        57  0.393103
     """
     check_unit(unit, ("day", "week"))
     if periods < 1:

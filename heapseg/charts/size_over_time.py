@@ -67,7 +67,17 @@ def size_over_time(
 
     Examples
     --------
-    >>> heapseg.charts.size_over_time(ds, {"Active": active}, interval="day", last=90)  # doctest: +SKIP
+    >>> import heapseg
+    >>> from heapseg import charts, did
+    >>> ds = heapseg.connect()
+    >>> active = did("Session").last(30, "day")
+    >>> chart = charts.size_over_time(ds, {"Active": active}, interval="week", last=4)
+    >>> chart.data[["at", "segment", "users", "share"]]
+                             at segment  users     share
+    0 2026-10-12 00:00:00+00:00  Active   3292  0.347624
+    1 2026-10-19 00:00:00+00:00  Active   3323  0.344495
+    2 2026-10-26 00:00:00+00:00  Active   3429  0.348086
+    3 2026-11-01 00:00:00+00:00  Active   3451  0.345100
     """
     unit = check_unit(interval)
     request = prepare(

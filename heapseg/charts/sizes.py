@@ -57,7 +57,17 @@ def sizes(
 
     Examples
     --------
-    >>> heapseg.charts.sizes(ds, heapseg.Catalog("team.json"))  # doctest: +SKIP
+    >>> import heapseg
+    >>> from heapseg import charts, user
+    >>> ds = heapseg.connect()
+    >>> catalog = heapseg.Catalog("team-segments.json")
+    >>> _ = catalog.save(user.subscription_type == "paid", "Paid", category="Plans")
+    >>> _ = catalog.save(user.subscription_type == "trial", "Trial", category="Plans")
+    >>> chart = charts.sizes(ds, catalog)
+    >>> chart.data[["segment", "category", "users", "share"]]
+      segment category  users   share
+    0    Paid    Plans   2643  0.2643
+    1   Trial    Plans    130   0.013
     """
     request = prepare(
         ds,

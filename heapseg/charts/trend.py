@@ -87,9 +87,21 @@ def trend(
     Examples
     --------
     >>> import heapseg
-    >>> ds = heapseg.connect()  # doctest: +SKIP
-    >>> paid = heapseg.user("subscription_type") == "paid"  # doctest: +SKIP
-    >>> heapseg.charts.trend(ds, "Session", by=[paid, ~paid], interval="week")  # doctest: +SKIP
+    >>> from heapseg import charts
+    >>> ds = heapseg.connect()
+    >>> paid = heapseg.user.subscription_type == "paid"
+    >>> chart = charts.trend(ds, "Session", by={"Paid": paid, "Not paid": ~paid},
+    ...                      interval="week", last=4)
+    >>> chart.data
+                         period   segment  value  complete
+    0 2026-10-05 00:00:00+00:00      Paid   1140      True
+    1 2026-10-12 00:00:00+00:00      Paid   1107      True
+    2 2026-10-19 00:00:00+00:00      Paid   1134      True
+    3 2026-10-26 00:00:00+00:00      Paid    860     False
+    4 2026-10-05 00:00:00+00:00  Not paid   1909      True
+    5 2026-10-12 00:00:00+00:00  Not paid   1935      True
+    6 2026-10-19 00:00:00+00:00  Not paid   2049      True
+    7 2026-10-26 00:00:00+00:00  Not paid   1983     False
     """
     unit = check_unit(interval)
     if measure not in MEASURES:

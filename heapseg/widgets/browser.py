@@ -70,7 +70,15 @@ class CatalogBrowser(widgets.VBox):
     Examples
     --------
     >>> import heapseg
-    >>> heapseg.CatalogBrowser(heapseg.connect(), heapseg.Catalog("team.json"))  # doctest: +SKIP
+    >>> ds = heapseg.connect()
+    >>> catalog = heapseg.Catalog("team-segments.json")
+    >>> paid = catalog.save(heapseg.user.subscription_type == "paid", "Paid")
+    >>> browser = heapseg.CatalogBrowser(ds, catalog)  # the last line of a cell shows it
+    >>> browser.wait()
+    True
+    >>> browser.counts[paid.id], browser.total
+    (2643, 10000)
+    >>> browser.close()
     """
 
     entries = traitlets.List()

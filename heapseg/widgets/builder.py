@@ -67,10 +67,16 @@ class SegmentBuilder(widgets.VBox):
     Examples
     --------
     >>> import heapseg
-    >>> ds = heapseg.connect()  # doctest: +SKIP
-    >>> builder = heapseg.SegmentBuilder(ds, heapseg.Catalog("team.json"))  # doctest: +SKIP
-    >>> builder  # doctest: +SKIP
-    >>> ds.count(builder.segment)  # doctest: +SKIP
+    >>> ds = heapseg.connect()
+    >>> builder = heapseg.SegmentBuilder(ds, heapseg.Catalog("team-segments.json"))
+    >>> builder.segment = heapseg.user.subscription_type == "paid"  # or click it together
+    >>> builder.wait()
+    True
+    >>> builder.summary, builder.count, builder.total
+    ('subscription_type = paid', 2643, 10000)
+    >>> ds.count(builder.segment)
+    2643
+    >>> builder.close()
     """
 
     segment = traitlets.Any(None, allow_none=True)
