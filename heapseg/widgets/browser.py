@@ -13,6 +13,7 @@ import ipywidgets as widgets
 import traitlets
 
 from heapseg.errors import HeapsegError
+from heapseg.widgets.builder import SegmentBuilder
 from heapseg.widgets.choices import set_options
 from heapseg.widgets.live import LiveRunner
 from heapseg.widgets.style import stylesheet
@@ -330,8 +331,6 @@ class CatalogBrowser(widgets.VBox):
 
     def open_in_builder(self, key: str) -> Any:
         """Open a segment (id or name) in a :class:`SegmentBuilder` shown below the list."""
-        from heapseg.widgets.builder import SegmentBuilder
-
         try:
             if self.builder is None:
                 self.builder = SegmentBuilder(self.dataset, self.catalog, as_of=self.as_of)

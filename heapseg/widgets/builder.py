@@ -10,6 +10,8 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+# The builder offers every row kind: importing the rows registers them for its groups.
+import heapseg.widgets.rows  # noqa: F401
 from heapseg.errors import CatalogError, DefinitionError, HeapsegError
 from heapseg.model import Group, as_segment
 from heapseg.widgets.check import Plan, make_plan

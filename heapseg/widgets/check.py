@@ -12,7 +12,7 @@ from heapseg.errors import HeapsegError
 from heapseg.model import Group
 from heapseg.resolver import Resolver
 from heapseg.widgets.group import GroupBox
-from heapseg.widgets.rows.base import Node
+from heapseg.widgets.node import Node
 
 __all__ = ["Plan", "make_plan", "owner_of"]
 

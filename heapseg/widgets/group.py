@@ -7,55 +7,17 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from heapseg.model import EventRule, Group, PropertyRule, SegmentRule
+from heapseg.model import Group
 from heapseg.widgets.choices import DataChoices
-from heapseg.widgets.rows.base import Node, join_path, label
+from heapseg.widgets.node import Node, join_path, label
+from heapseg.widgets.registry import add_label, kind_of, make_node, register
 
-__all__ = ["RULE_KINDS", "GroupBox", "make_node"]
+__all__ = ["RULE_KINDS", "GroupBox"]
 
 RULE_KINDS = ("user", "account", "event", "segment")
-ADD_LABELS = {
-    "user": "User property",
-    "account": "Account property",
-    "event": "Event",
-    "segment": "Segment",
-    "event_property": "Filter",
-    "group": "Group",
-}
 
 
-def make_node(kind: str, choices: DataChoices, rule_kinds: Sequence[str] = RULE_KINDS) -> Node:
-    """A new, empty row (or group) of ``kind``."""
-    if kind in ("user", "account", "event_property"):
-        from heapseg.widgets.rows.property import PropertyRow
-
-        return PropertyRow(choices, kind)
-    if kind == "event":
-        from heapseg.widgets.rows.event import EventRow
-
-        return EventRow(choices)
-    if kind == "segment":
-        from heapseg.widgets.rows.segment import SegmentRow
-
-        return SegmentRow(choices)
-    if kind == "group":
-        return GroupBox(choices, rule_kinds=rule_kinds)
-    raise ValueError(f"unknown rule kind {kind!r}; valid: {', '.join((*RULE_KINDS, 'group'))}")
-
-
-def kind_of(model: Any) -> str:
-    """The row kind that shows a model object."""
-    if isinstance(model, Group):
-        return "group"
-    if isinstance(model, EventRule):
-        return "event"
-    if isinstance(model, SegmentRule):
-        return "segment"
-    if isinstance(model, PropertyRule):
-        return model.kind
-    raise TypeError(f"not a rule or group: {model!r}")
-
-
+@register(group="Group")
 class GroupBox(Node):
     """Rules and nested groups combined with And / Or, optionally negated.
 
@@ -107,7 +69,7 @@ class GroupBox(Node):
         self.add_buttons: dict[str, widgets.Button] = {}
         filters = self.rule_kinds == ("event_property",)
         for kind in (*self.rule_kinds, "group"):
-            text = "Filter group" if filters and kind == "group" else ADD_LABELS[kind]
+            text = "Filter group" if filters and kind == "group" else add_label(kind)
             button = widgets.Button(
                 description=f"+ {text}",
                 layout=widgets.Layout(width="auto"),
@@ -126,6 +88,10 @@ class GroupBox(Node):
         self.footer.add_class("heapseg-add")
         self.children = (self.header, self.items, self.footer)
         self._layout()
+
+    @classmethod
+    def new(cls, kind: str, choices: DataChoices, rule_kinds: Sequence[str]) -> GroupBox:
+        return cls(choices, rule_kinds=rule_kinds)
 
     def _hide_unavailable(self) -> None:
         if "account" in self.add_buttons and not self.choices.has_accounts:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import ipywidgets as widgets
 
-if TYPE_CHECKING:
-    from heapseg.widgets.choices import DataChoices
-    from heapseg.widgets.group import GroupBox
+from heapseg.widgets.choices import DataChoices
 
-__all__ = ["Node", "icon_button", "join_path", "label"]
+__all__ = ["Node", "Parent", "icon_button", "join_path", "label"]
 
 
 def join_path(base: str, key: str | int) -> str:
@@ -36,6 +34,14 @@ def label(text: str, css: str = "heapseg-label", width: str | None = None) -> wi
     return out
 
 
+class Parent(Protocol):
+    """What a node asks of the group it sits in (its move and remove buttons)."""
+
+    def move(self, node: Node, delta: int) -> None: ...
+
+    def remove_child(self, node: Node) -> None: ...
+
+
 class Node(widgets.VBox):
     """A rule row or a group in the builder's tree.
 
@@ -49,9 +55,10 @@ class Node(widgets.VBox):
     def __init__(self, choices: DataChoices, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.choices = choices
-        self.parent: GroupBox | None = None
+        self.parent: Parent | None = None
         self.on_change: Callable[[], None] | None = None
         self._filling = False
+        self._invalid = False
         self.status = widgets.HTML("", layout=widgets.Layout(min_width="8em"))
         self.status.add_class("heapseg-status")
         self.up = icon_button("arrow-up", "Move up", "heapseg-move-up")
@@ -62,6 +69,11 @@ class Node(widgets.VBox):
         self.remove.on_click(lambda _: self.parent and self.parent.remove_child(self))
         self.controls = widgets.HBox([self.up, self.down, self.remove])
         self.controls.add_class("heapseg-controls")
+
+    @classmethod
+    def new(cls, kind: str, choices: DataChoices, rule_kinds: Sequence[str]) -> Node:
+        """A new, empty node of ``kind``, for a group that offers ``rule_kinds``."""
+        return cls(choices)
 
     # ------------------------------------------------------------------ the tree
 
@@ -104,7 +116,13 @@ class Node(widgets.VBox):
         if warning and not error:
             parts.append(f"<span class='heapseg-row-warning'>{escape(warning)}</span>")
         self.status.value = " ".join(parts)
+        self._invalid = bool(error)
         if error:
             self.add_class("heapseg-invalid")
         else:
             self.remove_class("heapseg-invalid")
+
+    @property
+    def invalid(self) -> bool:
+        """Whether the status line shows an error (the row is marked ``heapseg-invalid``)."""
+        return self._invalid

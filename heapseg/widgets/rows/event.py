@@ -7,7 +7,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from heapseg.model import COUNT_OPERATORS, UNITS, EventRule, LastWindow, RangeWindow
+from heapseg.model import COUNT_OPERATORS, UNITS, EventRule, Group, LastWindow, RangeWindow
 from heapseg.widgets.choices import (
     AGGREGATE_LABELS,
     UNIT_LABELS,
@@ -15,7 +15,9 @@ from heapseg.widgets.choices import (
     set_options,
     with_current,
 )
-from heapseg.widgets.rows.base import Node, join_path, label
+from heapseg.widgets.group import GroupBox
+from heapseg.widgets.node import Node, join_path, label
+from heapseg.widgets.registry import register
 from heapseg.widgets.values import _date_of, _iso
 
 __all__ = ["EventRow"]
@@ -58,6 +60,7 @@ def _show(box: widgets.Widget, visible: bool) -> None:
     box.layout.display = "" if visible else "none"
 
 
+@register(event="Event")
 class EventRow(Node):
     """An event rule, as Heap and Amplitude phrase it: "did Session more than 5 times in the last
     30 days where path contains /pricing".
@@ -86,8 +89,6 @@ class EventRow(Node):
     kind = "event"
 
     def __init__(self, choices: DataChoices, **kwargs: Any) -> None:
-        from heapseg.widgets.group import GroupBox
-
         super().__init__(choices, **kwargs)
         self.add_class("heapseg-rule")
         self.add_class("heapseg-rule-event")
@@ -407,9 +408,7 @@ class EventRow(Node):
             self.window.value = "any"
 
     @staticmethod
-    def _fill_group(group: Any, model: Any) -> None:
-        from heapseg.model import Group
-
+    def _fill_group(group: GroupBox, model: Group | None) -> None:
         group.set_model(model if model is not None else Group("and", ()))
 
     def walk(self, path: str) -> Iterator[tuple[str, Node]]:

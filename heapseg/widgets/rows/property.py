@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
 
 from heapseg.model import PropertyRule
 from heapseg.widgets.choices import DataChoices, operators_for, set_options, type_family, value_kind
-from heapseg.widgets.rows.base import Node, label
+from heapseg.widgets.node import Node, label
+from heapseg.widgets.registry import register
 from heapseg.widgets.values import ValueInput
 
 __all__ = ["PropertyRow"]
@@ -16,6 +18,7 @@ __all__ = ["PropertyRow"]
 KIND_LABELS = {"user": "User", "account": "Account", "event_property": "where"}
 
 
+@register(user="User property", account="Account property", event_property="Filter")
 class PropertyRow(Node):
     """A property rule; the operators and the value input follow the chosen property's type.
 
@@ -48,6 +51,10 @@ class PropertyRow(Node):
             layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
         )
         self.children = (line,)
+
+    @classmethod
+    def new(cls, kind: str, choices: DataChoices, rule_kinds: Sequence[str]) -> PropertyRow:
+        return cls(choices, kind)
 
     def _family(self) -> str:
         return type_family(self.choices.dtype(self.kind, self.field.value or ""))

@@ -8,11 +8,13 @@ import ipywidgets as widgets
 
 from heapseg.model import SegmentRule
 from heapseg.widgets.choices import DataChoices, set_options
-from heapseg.widgets.rows.base import Node, label
+from heapseg.widgets.node import Node, label
+from heapseg.widgets.registry import register
 
 __all__ = ["SegmentRow"]
 
 
+@register(segment="Segment")
 class SegmentRow(Node):
     """Membership of a saved segment, picked by name among the catalog's segments.
 
