@@ -93,6 +93,20 @@ class EventRow(Node):
         self.add_class("heapseg-rule")
         self.add_class("heapseg-rule-event")
         names = choices.event_names()
+        self._build_event(names)
+        self._build_count()
+        self._build_window()
+        self._build_aggregate()
+        self._build_then(names)
+        self._build_where()
+        self._listen()
+        self.children = self._lay_out()
+        self._arrange()
+
+    # ------------------------------------------------------------------ the inputs
+
+    def _build_event(self, names: list[str]) -> None:
+        """did / did not do, the event, and the mode (once, a number of times, first, then)."""
         self.did = _dropdown([("did", True), ("did not do", False)], True, "heapseg-did", "7.5em")
         self.event = widgets.Combobox(
             options=names,
@@ -104,6 +118,8 @@ class EventRow(Node):
         self.event.add_class("heapseg-event")
         self.mode = _dropdown(MODES_DID, "once", "heapseg-mode", "11em")
 
+    def _build_count(self) -> None:
+        """How often: an operator, one or two numbers, times or distinct periods."""
         self.count_operator = _dropdown(
             list(COUNT_OPERATORS), ">=", "heapseg-count-operator", "6em"
         )
@@ -122,6 +138,8 @@ class EventRow(Node):
             "heapseg-count-box",
         )
 
+    def _build_window(self) -> None:
+        """When: at any time, in the last n units (ending an offset before as_of), or dates."""
         self.window = _dropdown(WINDOWS, "any", "heapseg-window", "9em")
         self.last_n = _number(30, "heapseg-last-n", minimum=1)
         self.last_unit = _dropdown(UNIT_OPTIONS, "day", "heapseg-last-unit", "7em")
@@ -138,6 +156,8 @@ class EventRow(Node):
             [label("from"), self.date_from, label("to before"), self.date_to], "heapseg-range-box"
         )
 
+    def _build_aggregate(self) -> None:
+        """With aggregate: a function of an event property compared with one or two numbers."""
         self.with_aggregate = widgets.Checkbox(
             value=False, description="with aggregate", indent=False, layout=_w("12em")
         )
@@ -145,7 +165,7 @@ class EventRow(Node):
         fns = [(text, fn) for fn, text in AGGREGATE_LABELS.items()]
         self.agg_fn = _dropdown(fns, "sum", "heapseg-agg-fn", "9em")
         self.agg_field = _dropdown(
-            choices.aggregate_fields("sum"), None, "heapseg-agg-field", "10em"
+            self.choices.aggregate_fields("sum"), None, "heapseg-agg-field", "10em"
         )
         self.agg_operator = _dropdown(list(COUNT_OPERATORS), ">=", "heapseg-agg-operator", "6em")
         self.agg_value = widgets.FloatText(value=0, layout=_w("7em"))
@@ -167,6 +187,8 @@ class EventRow(Node):
         )
         self.aggregate_box = _section([self.with_aggregate, self.agg_parts], "heapseg-aggregate")
 
+    def _build_then(self, names: list[str]) -> None:
+        """The second step of a sequence: then an event, optionally within n units."""
         self.then_event = widgets.Combobox(
             options=names,
             value="",
@@ -184,15 +206,22 @@ class EventRow(Node):
         self.then_box = _section(
             [self.then_event, self.then_within, self.then_n, self.then_unit], "heapseg-then-box"
         )
-        self.where = GroupBox(choices, rule_kinds=("event_property",), root=True, title="where")
+
+    def _build_where(self) -> None:
+        """The filters on event properties, of the event and of the then event."""
+        self.where = GroupBox(
+            self.choices, rule_kinds=("event_property",), root=True, title="where"
+        )
         self.where.add_class("heapseg-where")
         self.then_where = GroupBox(
-            choices, rule_kinds=("event_property",), root=True, title="then where"
+            self.choices, rule_kinds=("event_property",), root=True, title="then where"
         )
         self.then_where.add_class("heapseg-then-where")
         for group in (self.where, self.then_where):
             group.on_change = self.emit
 
+    def _listen(self) -> None:
+        # Inputs that change which other inputs apply re-arrange the row; the rest only emit.
         for widget in (
             self.did,
             self.mode,
@@ -223,6 +252,8 @@ class EventRow(Node):
         ):
             widget.observe(self.emit, "value")
 
+    def _lay_out(self) -> tuple[widgets.Box, widgets.Box]:
+        """One wrapping line for the rule, then its aggregate and filters indented below it."""
         first = widgets.HBox(
             [
                 label("Event", "heapseg-kind", "5.5em"),
@@ -243,8 +274,7 @@ class EventRow(Node):
             [self.aggregate_box, self.where, self.then_where],
             layout=widgets.Layout(padding="0 0 0 5.5em"),
         )
-        self.children = (first, details)
-        self._arrange()
+        return first, details
 
     # ------------------------------------------------------------------ showing what applies
 
