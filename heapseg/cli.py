@@ -63,6 +63,7 @@ from heapseg.errors import (
     SchemaError,
     SegmentReferenceError,
 )
+from heapseg.progress import progress
 
 OK = 0
 PROBLEMS = 1
@@ -322,7 +323,9 @@ def _change_summary(record: Any) -> str:
 def _count(args: argparse.Namespace) -> int:
     catalog = _catalog(args)
     entry = catalog.get(args.id)
-    print(catalog.count(entry, _dataset(args), _as_of(args)))
+    with progress(f"counting {entry.id}"):
+        count = catalog.count(entry, _dataset(args), _as_of(args))
+    print(count)
     return OK
 
 
@@ -332,9 +335,10 @@ def _export(args: argparse.Namespace) -> int:
     properties = None
     if args.properties is not None:
         properties = [p.strip() for p in args.properties.split(",") if p.strip()]
-    target = catalog.export(
-        entry, _dataset(args), args.output, properties, _as_of(args), overwrite=args.force
-    )
+    with progress(f"exporting {entry.id}"):
+        target = catalog.export(
+            entry, _dataset(args), args.output, properties, _as_of(args), overwrite=args.force
+        )
     _say(f"wrote the members of {entry.id} to {target}")
     return OK
 

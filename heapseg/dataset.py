@@ -30,6 +30,7 @@ from heapseg.compile import CompileContext, compile_segment, warn_unknown_events
 from heapseg.errors import DataError, HeapsegError
 from heapseg.model import Group, PropertyRule, as_segment
 from heapseg.point_in_time import PropertyHistory, joined_by
+from heapseg.progress import progress
 from heapseg.resolver import Resolver
 
 __all__ = ["Dataset", "DatasetSchema", "SegmentView", "connect", "resolve_as_of"]
@@ -520,9 +521,13 @@ class Dataset:
         return tuple(row)
 
     def execute(self, expr: ir.Expr) -> Any:
-        """Run an ibis expression on the backend; failures become :class:`DataError`."""
+        """Run an ibis expression on the backend; failures become :class:`DataError`.
+
+        In a terminal, a query that runs for more than a few seconds shows a clock on stderr.
+        """
         try:
-            return expr.execute()
+            with progress("query"):
+                return expr.execute()
         except HeapsegError:
             raise
         except Exception as exc:

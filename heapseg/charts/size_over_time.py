@@ -18,6 +18,7 @@ from heapseg.charts.request import prepare
 from heapseg.charts.segments import ChartSegment
 from heapseg.charts.titles import finish, title_params
 from heapseg.dataset import Dataset
+from heapseg.progress import progress
 from heapseg.resolver import Resolver
 from heapseg.timeunits import step
 
@@ -109,24 +110,34 @@ def counts_at(
     resolver: Resolver | None = None,
 ) -> pd.DataFrame:
     """Counts of every segment at every moment: one backend query per :data:`BATCH` moments."""
-    users = ds.users
     frames = []
-    for first in range(0, len(moments), BATCH):
-        parts = [
-            users.aggregate(
-                at=ibis.literal(moment, type="timestamp"),
-                total=users.count(where=ds.population(moment)),
-                **{
-                    f"s{i}": users.count(where=predicate(ds, seg, moment, resolver))
-                    for i, seg in enumerate(segments)
-                },
-            )
-            for moment in moments[first : first + BATCH]
-        ]
-        frames.append(run(ds, ibis.union(*parts)))
+    batches = range(0, len(moments), BATCH)
+    # A bar only for several queries: one query needs none, and notebooks stay deterministic.
+    with progress("size over time", len(moments) if len(batches) > 1 else None) as work:
+        for first in batches:
+            frames.append(_batch(ds, segments, moments[first : first + BATCH], resolver))
+            work.advance(len(frames[-1]))
     frame = pd.concat(frames, ignore_index=True)
     frame["at"] = naive_utc(frame["at"])
     return frame.sort_values("at", ignore_index=True)
+
+
+def _batch(
+    ds: Dataset, segments: Sequence[ChartSegment], moments: list[Any], resolver: Resolver | None
+) -> pd.DataFrame:
+    users = ds.users
+    parts = [
+        users.aggregate(
+            at=ibis.literal(moment, type="timestamp"),
+            total=users.count(where=ds.population(moment)),
+            **{
+                f"s{i}": users.count(where=predicate(ds, seg, moment, resolver))
+                for i, seg in enumerate(segments)
+            },
+        )
+        for moment in moments
+    ]
+    return run(ds, ibis.union(*parts))
 
 
 def _frame(frame: pd.DataFrame, segments: Sequence[ChartSegment]) -> pd.DataFrame:
