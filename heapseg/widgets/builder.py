@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -14,15 +13,13 @@ import traitlets
 import heapseg.widgets.rows  # noqa: F401
 from heapseg.errors import CatalogError, DefinitionError, HeapsegError
 from heapseg.model import Group, as_segment
-from heapseg.widgets.check import Plan, make_plan
+from heapseg.widgets.check import Plan
 from heapseg.widgets.choices import DataChoices
+from heapseg.widgets.counting import Counts, LiveCounts
 from heapseg.widgets.group import GroupBox
-from heapseg.widgets.live import CountCache, LiveRunner
 from heapseg.widgets.style import stylesheet
 
 __all__ = ["SegmentBuilder"]
-
-_TOTAL = "__total__"
 
 
 class SegmentBuilder(widgets.VBox):
@@ -114,11 +111,15 @@ class SegmentBuilder(widgets.VBox):
         self.add_class("heapseg-builder")
         self.dataset = dataset
         self.catalog = catalog
-        self._resolver = catalog if catalog is not None else getattr(dataset, "resolver", None)
-        self._runner = LiveRunner(dataset, debounce=debounce)
-        self._cache = CountCache()
+        self._counting = LiveCounts(
+            dataset,
+            catalog if catalog is not None else getattr(dataset, "resolver", None),
+            debounce=debounce,
+            on_plan=self._show_plan,
+            on_counts=self._show_counts,
+            on_failure=self._show_failure,
+        )
         self._from_ui = False
-        self._plan: Plan | None = None
         self.as_of = dataset.resolve_as_of(as_of)
         self.choices = DataChoices(dataset, catalog, self.as_of)
 
@@ -272,33 +273,25 @@ class SegmentBuilder(widgets.VBox):
 
     def refresh(self) -> None:
         """Re-read the inputs and count again (also after the data or the catalog changed)."""
-        self._cache.clear()
+        self._counting.forget()
         self._on_edit()
 
     def wait(self, timeout: float | None = 60) -> bool:
         """Block until the counts of the latest edit are shown (for scripts and tests)."""
-        return self._runner.wait(timeout)
+        return self._counting.wait(timeout)
 
     def close(self) -> None:
         """Stop the live counts and close the widget."""
-        self._runner.close()
+        self._counting.close()
         super().close()
 
     # ------------------------------------------------------------------ live feedback
 
     def _on_edit(self) -> None:
-        plan = make_plan(self.root, self.dataset, self.as_of, self._resolver)
-        with self._runner.lock:
-            self._runner.request(
-                lambda ds: self._count(ds, plan),
-                lambda seq, result: self._show_counts(plan, result),
-                lambda seq, error: self._show_failure(plan, error),
-            )
-            self._show_plan(plan)
+        self._counting.update(self.root, self.as_of)
 
     def _show_plan(self, plan: Plan) -> None:
         """What is known at once after an edit: the definition, its errors, and "counting"."""
-        self._plan = plan
         self._from_ui = True
         try:
             self.segment = plan.segment
@@ -314,71 +307,25 @@ class SegmentBuilder(widgets.VBox):
         else:
             self.summary = "fix the rules marked in red to see the segment"
         self.summary_html.value = escape(self.summary)
-        for path, node in self.root.walk(""):
-            error, warning = plan.errors.get(path), plan.warnings.get(path)
-            if error or path not in plan.queries:
-                node.show(error=error, warning=warning)
-            elif "heapseg-invalid" in node._dom_classes:
-                node.show(busy=True, warning=warning)
 
-    def _key(self, segment: Group) -> tuple | None:
-        if segment.referenced_segments():
-            return None  # what a reference selects lives in the catalog and may change
-        return (json.dumps(segment.to_dict(), sort_keys=True), self.as_of.isoformat())
-
-    def _count(self, worker: Any, plan: Plan) -> dict[str, int]:
-        """The counts the plan asks for: cached ones, the rest in one backend query."""
-        out: dict[str, int] = {}
-        todo: dict[str, Group] = {}
-        for path, segment in plan.queries.items():
-            key = self._key(segment)
-            cached = self._cache.get(key) if key is not None else None
-            if cached is None:
-                todo[path] = segment
-            else:
-                out[path] = cached
-        total = self._cache.get((_TOTAL, self.as_of.isoformat()))
-        if todo or total is None:
-            if worker is not self.dataset:
-                # Unknown event names are already shown on their rows (make_plan); compiled
-                # again here they would print a warning into whatever cell is running.
-                # warnings.catch_warnings is process-wide, not safe from this thread, so the
-                # worker's own dataset skips the event-name check instead.
-                worker.check_events = False
-            result = worker.counts(todo, self.as_of, resolver=self._resolver)
-            total = result.pop(_TOTAL)
-            self._cache.put((_TOTAL, self.as_of.isoformat()), total)
-            for path, number in result.items():
-                key = self._key(plan.queries[path])
-                if key is not None:
-                    self._cache.put(key, number)
-            out.update(result)
-        out[_TOTAL] = total
-        return out
-
-    def _show_counts(self, plan: Plan, result: dict[str, int]) -> None:
-        total = result[_TOTAL]
-        count = result.get("")
-        self.total = total
-        self.count = count
-        self.share = (count / total if total else 0.0) if count is not None else None
-        self.rule_counts = {p: n for p, n in result.items() if p not in ("", _TOTAL)}
-        for path, node in self.root.walk(""):
-            if path and path in result:
-                node.show(count=result[path], total=total, warning=plan.warnings.get(path))
-        if count is None:
+    def _show_counts(self, counts: Counts) -> None:
+        self.total = counts.total
+        self.count = counts.count
+        self.share = counts.share
+        self.rule_counts = counts.rule_counts
+        if counts.count is None:
             self.count_html.value = "–"
-            self.share_html.value = f"users (of {total:,})"
+            self.share_html.value = f"users (of {counts.total:,})"
         else:
-            self.count_html.value = f"{count:,}"
+            self.count_html.value = f"{counts.count:,}"
             self.share_html.value = (
-                f"users · {self.share:.1%} of {total:,} users · as of "
+                f"users · {self.share:.1%} of {counts.total:,} users · as of "
                 f"{self.as_of.isoformat(sep=' ', timespec='minutes')} UTC · "
                 f"{escape(self.dataset.properties_note())}"
             )
         self._idle()
 
-    def _show_failure(self, plan: Plan, error: BaseException) -> None:
+    def _show_failure(self, error: BaseException) -> None:
         self.count = None
         self.share = None
         self.count_html.value = "–"

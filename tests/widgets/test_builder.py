@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import warnings
 
 import pytest
@@ -202,6 +201,7 @@ def test_an_invalid_rule_shows_its_error_on_its_row(make_builder, ds):
     assert "contains" in builder.errors["rules[1]"]
     assert "heapseg-row-error" in bad.status.value
     assert "heapseg-invalid" in bad._dom_classes
+    assert bad.invalid
     assert builder.count is None
     # The valid rule still gets its own count.
     assert builder.rule_counts == {"rules[0]": ds.count(alone(good.to_dict()))}
@@ -210,6 +210,7 @@ def test_an_invalid_rule_shows_its_error_on_its_row(make_builder, ds):
     assert builder.wait(60)
     assert builder.errors == {}
     assert "heapseg-invalid" not in bad._dom_classes
+    assert not bad.invalid
     assert builder.count == ds.count(builder.root.to_dict())
 
 
@@ -409,22 +410,6 @@ def test_segment_rule_counts_through_the_catalog(make_builder, ds, catalog):
     assert builder.wait(60)
     assert builder.segment.to_dict()["rules"] == [{"kind": "segment", "id": entry.id, "in": False}]
     assert builder.count == ds.total_users() - ds.count(WINDOW_SHOPPERS)
-
-
-def test_counting_runs_off_the_calling_thread(make_builder, ds, monkeypatch):
-    builder = make_builder(segment=WINDOW_SHOPPERS)
-    threads = []
-    original = builder._count
-
-    def spy(worker, plan):
-        threads.append((threading.current_thread().name, worker is ds))
-        return original(worker, plan)
-
-    monkeypatch.setattr(builder, "_count", spy)
-    builder.root.nodes[0].count_value.value = 3
-    assert builder.wait(60)
-    assert threads and threads[-1][0].startswith("heapseg-live")
-    assert threads[-1][1] is False  # its own connection (a DuckDB cursor)
 
 
 def test_no_catalog_hides_the_catalog_parts(make_builder):
