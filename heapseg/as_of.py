@@ -32,9 +32,14 @@ def resolve_as_of(as_of: AsOf = None, default: AsOf = None) -> datetime:
     if hasattr(as_of, "to_pydatetime"):  # a pandas Timestamp becomes a plain datetime
         as_of = as_of.to_pydatetime()
     if isinstance(as_of, datetime):
-        if as_of.tzinfo is not None:
+        if as_of.tzinfo is None:
+            return as_of
+        try:
             return as_of.astimezone(timezone.utc).replace(tzinfo=None)
-        return as_of
+        except OverflowError:
+            raise HeapsegError(
+                f"as_of {as_of.isoformat()} is outside the years 1 to 9999 in UTC"
+            ) from None
     if isinstance(as_of, date):
         return datetime(as_of.year, as_of.month, as_of.day)
     raise HeapsegError(f"as_of must be a datetime, a date or an ISO-8601 string, got {as_of!r}")

@@ -657,7 +657,13 @@ def _static_ids(members: StaticMembers, ctx: CompileContext) -> ir.Column:
     import pyarrow as pa
 
     id_type = ctx.users.user_id.type()
-    array = pa.array(list(ids) if not isinstance(ids, pa.Array) else ids)
+    try:
+        array = pa.array(list(ids) if not isinstance(ids, pa.Array) else ids)
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise SegmentReferenceError(
+            f"the frozen members of a static segment are not one kind of id ({exc})",
+            chain=ctx.chain,
+        ) from exc
     if len(array) == 0:
         array = pa.array([], type=id_type.to_pyarrow())
     table = ibis.memtable(pa.table({"user_id": array}))

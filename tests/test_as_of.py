@@ -176,3 +176,13 @@ def test_the_dataset_resolves_with_its_default():
     assert fixed.context("2026-03-01T12:00:00Z").as_of == NOON
     with pytest.raises(HeapsegError, match="as_of must be"):
         fixed.count({"combinator": "and", "rules": []}, as_of=20260301)
+
+
+def test_a_zoned_moment_that_leaves_the_calendar_in_utc_is_a_clear_error():
+    from datetime import timedelta, timezone
+
+    from heapseg.errors import HeapsegError
+
+    near_year_one = datetime(1, 1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
+    with pytest.raises(HeapsegError, match="outside the years 1 to 9999"):
+        resolve_as_of(near_year_one)

@@ -1165,3 +1165,16 @@ def test_as_of_at_the_start_of_the_calendar(few):
     assert ids(few, group(user_rule("seen", "in last", 90, unit="month")), as_of=early) == set()
     with pytest.raises(DefinitionError, match="outside the timestamps"):
         few.count(group(), as_of="0001-01-01T00:00+14:00")
+
+
+def test_frozen_members_of_mixed_id_kinds_are_a_reference_error():
+    from heapseg.errors import SegmentReferenceError
+    from heapseg.model import StaticMembers
+
+    class Frozen:
+        def resolve_segment(self, segment_id):
+            return StaticMembers(["u1", 7])
+
+    ds = dataset([{"user_id": "u1"}, {"user_id": "u2"}], resolver=Frozen())
+    with pytest.raises(SegmentReferenceError, match="not one kind of id"):
+        ds.count(group({"kind": "segment", "id": "frozen"}))
