@@ -24,6 +24,17 @@ class Heard:
         self.counts: list[Counts] = []
         self.failures: list[BaseException] = []
 
+    def listen(self, dataset, resolver=None) -> LiveCounts:
+        """A controller (counting at once) that tells this recorder."""
+        return LiveCounts(
+            dataset,
+            resolver,
+            debounce=0,
+            on_plan=self.plans.append,
+            on_counts=self.counts.append,
+            on_failure=self.failures.append,
+        )
+
 
 @pytest.fixture
 def heard() -> Heard:
@@ -37,14 +48,7 @@ def root(ds) -> GroupBox:
 
 @pytest.fixture
 def counting(ds, heard):
-    made = LiveCounts(
-        ds,
-        None,
-        debounce=0,
-        on_plan=heard.plans.append,
-        on_counts=heard.counts.append,
-        on_failure=heard.failures.append,
-    )
+    made = heard.listen(ds)
     yield made
     made.close()
 
@@ -125,14 +129,7 @@ def test_segment_references_are_never_cached(ds, catalog, heard, asked):
     entry = catalog.save(WINDOW_SHOPPERS, "Window shoppers")
     root = GroupBox(DataChoices(ds, catalog), root=True)
     fill(root, {"combinator": "and", "rules": [PAID, {"kind": "segment", "id": entry.id}]})
-    counting = LiveCounts(
-        ds,
-        catalog,
-        debounce=0,
-        on_plan=heard.plans.append,
-        on_counts=heard.counts.append,
-        on_failure=heard.failures.append,
-    )
+    counting = heard.listen(ds, catalog)
     try:
         for _ in range(2):
             counting.update(root, ds.resolve_as_of(None))
