@@ -101,7 +101,7 @@ def test_nbval_passes_with_charts_drawn_in_other_fonts(tmp_path):
     ]
     started = time.monotonic()
     done = subprocess.run(
-        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200, check=False
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=840, check=False
     )
     elapsed = time.monotonic() - started
     assert done.returncode == 0, f"nbval failed under {OTHER_FONT}:\n{done.stdout[-6000:]}"
