@@ -37,6 +37,10 @@ class ExportError(DataError):
     exists (and replacing it was not asked for), or the disk is full."""
 
 
+class ChartError(HeapsegError):
+    """A chart cannot be drawn as asked (bad argument, too many points)."""
+
+
 class SegmentReferenceError(HeapsegError):
     """A ``kind: segment`` reference cannot be resolved: unknown id or a cycle."""
 

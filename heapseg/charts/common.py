@@ -1,8 +1,9 @@
-"""What every chart shares: its error, its limit on points and the names of "everybody else"."""
+"""What every chart shares: its error (defined in heapseg.errors), its limit on points and the
+names of "everybody else"."""
 
 from __future__ import annotations
 
-from heapseg.errors import HeapsegError
+from heapseg.errors import ChartError
 
 __all__ = ["ALL_USERS", "MAX_ROWS", "NEUTRAL", "REST", "ChartError", "check_points", "pct"]
 
@@ -13,10 +14,6 @@ ALL_USERS = "All users"
 REST = "Rest"
 #: The greys of the groups that mean "everybody else", whatever the palette.
 NEUTRAL = {ALL_USERS: "#595959", REST: "#b3b3b3"}
-
-
-class ChartError(HeapsegError):
-    """A chart cannot be drawn as asked (bad argument, too many points)."""
 
 
 def check_points(n: int, hint: str) -> None:
