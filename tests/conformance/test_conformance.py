@@ -66,6 +66,9 @@ class PitPlan:
     batch: int = BATCH
     members_checks: int = 3  # members() property checks per as_of
     repeat_counts: bool = True  # counts twice (DuckDB reuses its SQL) and count() once
+    # One as_of per scenario (the scenario's for the first, the earlier one for the next, ...):
+    # both carry joined_at and history boundaries.
+    one_as_of: bool = False
 
 
 PIT_PLANS = {
@@ -78,6 +81,7 @@ PIT_PLANS = {
         batch=16,
         members_checks=1,
         repeat_counts=False,
+        one_as_of=True,
     ),
 }
 PIT_CASES = [
@@ -457,6 +461,9 @@ def test_backend_point_in_time_agrees_with_the_reference(
         (scenario.as_of, scenario.as_of_arg, general + definitions),
         *((moment, moment, definitions) for moment in scenario.moments),
     ]
+    if plan.one_as_of:
+        turn = PIT_BACKENDS[backend_name].index(name) % len(moments)
+        moments = [(at, arg, definitions) for at, arg, _ in moments[turn : turn + 1]]
     names = sorted(scenario.user_kinds)
     mismatches = []
     for as_of, as_of_arg, defs in moments:
