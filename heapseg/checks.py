@@ -16,7 +16,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from heapseg.errors import DataError, HeapsegError
+from heapseg.errors import DataError, backend_errors
 
 
 class UserIdWarning(UserWarning):
@@ -322,12 +322,8 @@ def _one_row_per_id(users: ir.Table) -> ir.Table:
 
 
 def _run(expr: ir.Expr) -> Any:
-    try:
+    with backend_errors("cannot check the users table's ids"):
         return expr.execute()
-    except HeapsegError:
-        raise
-    except Exception as exc:
-        raise DataError(f"cannot check the users table's ids: {exc}") from exc
 
 
 def _plain(value: Any) -> Any:

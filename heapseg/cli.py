@@ -62,6 +62,7 @@ from heapseg.errors import (
     NotFoundError,
     SchemaError,
     SegmentReferenceError,
+    backend_errors,
 )
 from heapseg.progress import progress
 
@@ -172,12 +173,9 @@ def _dataset(args: argparse.Namespace) -> Any:
     import heapseg
 
     source = args.data or os.environ.get("HEAPSEG_DATA")
-    try:
+    # A file that is not a database, a folder without tables: the backend's words, as a DataError.
+    with backend_errors(f"cannot open the data {source or '(sample)'}"):
         return heapseg.connect(source) if source else heapseg.connect()
-    except HeapsegError:
-        raise
-    except Exception as exc:  # a file that is not a database, a folder without tables...
-        raise DataError(f"cannot open the data {source or '(sample)'}: {exc}") from exc
 
 
 def _as_of(args: argparse.Namespace) -> Any:

@@ -27,7 +27,7 @@ from heapseg.checks import (
     parquet_view_sql,
 )
 from heapseg.compile import CompileContext, compile_segment, warn_unknown_events
-from heapseg.errors import DataError, HeapsegError
+from heapseg.errors import DataError, backend_errors
 from heapseg.model import Group, PropertyRule, as_segment
 from heapseg.point_in_time import PropertyHistory, joined_by
 from heapseg.progress import progress
@@ -496,12 +496,8 @@ class Dataset:
             if expr.op().find(ops.InMemoryTable):
                 # ibis registers in-memory tables with DuckDB just before it runs a query.
                 return _first_row(self.execute(expr))
-            try:
+            with backend_errors("cannot compile the query for DuckDB"):
                 sql = str(self.backend.compile(expr))
-            except HeapsegError:
-                raise
-            except Exception as exc:
-                raise DataError(f"cannot compile the query for DuckDB: {exc}") from exc
             with self._sql_lock:
                 self._sql_cache[key] = sql
                 while len(self._sql_cache) > _SQL_CACHE_SIZE:
@@ -525,13 +521,8 @@ class Dataset:
 
         In a terminal, a query that runs for more than a few seconds shows a clock on stderr.
         """
-        try:
-            with progress("query"):
-                return expr.execute()
-        except HeapsegError:
-            raise
-        except Exception as exc:
-            raise DataError(f"the {_dialect(self.backend)} backend failed: {exc}") from exc
+        with backend_errors(f"the {_dialect(self.backend)} backend failed"), progress("query"):
+            return expr.execute()
 
     def table_counts(self) -> dict[str, int]:
         """Row counts of the bound tables, in one query."""

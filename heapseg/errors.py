@@ -1,6 +1,10 @@
-"""The exceptions users see: every one derives from HeapsegError."""
+"""The exceptions users see: every one derives from HeapsegError; backend failures become
+DataError through :func:`backend_errors`."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class HeapsegError(Exception):
@@ -30,6 +34,28 @@ class SchemaError(HeapsegError):
 
 class DataError(HeapsegError):
     """The data source is unusable: a missing table or column, a backend failure."""
+
+
+@contextmanager
+def backend_errors(message: str) -> Iterator[None]:
+    """Run a backend call: a :class:`HeapsegError` passes as it is, any other exception becomes
+    ``DataError(f"{message}: {exc}")``.
+
+    Backends fail in every shape (DuckDB, psycopg, Spark, pyarrow, OS errors); a user needs one.
+
+    Examples
+    --------
+    >>> with backend_errors("reading the users failed"):
+    ...     raise OSError("disk full")
+    Traceback (most recent call last):
+    heapseg.errors.DataError: reading the users failed: disk full
+    """
+    try:
+        yield
+    except HeapsegError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{message}: {exc}") from exc
 
 
 class ExportError(DataError):
