@@ -146,7 +146,9 @@ class _Properties:
 
 
 user = _Properties("user")
+"""User properties, as attributes or items: ``user.country == "US"``, ``user["signup date"]``."""
 account = _Properties("account")
+"""Account properties (users' ``account_id``): ``account.tier.isin(["gold", "platinum"])``."""
 _event_properties = _Properties("event_property")
 
 

@@ -290,6 +290,10 @@ class Catalog:
     ) -> list[SegmentEntry]:
         """The usable segments: shared ones and your personal ones, in file order.
 
+        Entries with problems are left out here; see :attr:`problems`. Listing a segment
+        for the first time makes the listed revision the base of your edits by id; listing
+        it again does not move that base (see the class docstring).
+
         Parameters
         ----------
         category, type, owner
@@ -299,10 +303,6 @@ class Catalog:
             Keep segments whose id, name, description or category contains it (ignoring case).
         everyone
             Include other people's personal segments too.
-
-        Entries with problems are left out here; see :attr:`problems`. Listing a segment
-        for the first time makes the listed revision the base of your edits by id; listing
-        it again does not move that base (see the class docstring).
         """
         entries = self._entries(category, type, owner, text, everyone)
         return [self._listed(entry) for entry in entries]
