@@ -1,9 +1,11 @@
-"""Tests of the bundled sample data generator (heapseg.sample)."""
+"""Tests of the bundled sample data (heapseg.sample: its schema, generator, files and command line)."""
 
 from __future__ import annotations
 
 import hashlib
 import math
+import subprocess
+import sys
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,6 +17,8 @@ import pytest
 
 from heapseg import sample
 from heapseg.errors import HeapsegError
+from heapseg.sample import files as sample_files
+from heapseg.sample import generator as sample_generator
 
 N = 2_000
 TABLES = (
@@ -856,10 +860,17 @@ def test_failed_generation_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     def broken(*args: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(sample, "_events_table", broken)
+    monkeypatch.setattr(sample_generator, "_events_table", broken)
     with pytest.raises(RuntimeError):
         sample.generate(tmp_path / "s", 1_000, fmt="parquet")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tables_come_accounts_first_then_by_chunk_and_account_history_last() -> None:
+    per_chunk = ["users", "events", "user_migrations", "user_history", "user_trait_changes"]
+    names = [name for name, _ in sample_generator.tables(seed=4, n_users=2_500, chunk_users=1_000)]
+    assert names == ["accounts", *per_chunk * 3, "account_history"]
+    assert set(names) == set(sample.schema.SCHEMAS)
 
 
 def test_tiny_and_odd_sizes(tmp_path: Path) -> None:
@@ -891,13 +902,13 @@ def test_default_path_uses_heapseg_data_dir(
 def test_ensure_sample_generates_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HEAPSEG_DATA_DIR", str(tmp_path / "cache"))
     calls = []
-    write = sample._write
+    write = sample_files._write
 
     def counting_write(*args: object) -> None:
         calls.append(args)
         write(*args)
 
-    monkeypatch.setattr(sample, "_write", counting_write)
+    monkeypatch.setattr(sample_files, "_write", counting_write)
     path = sample.ensure_sample(1_000)
     assert path == sample.default_path(1_000)
     assert path.is_file()
@@ -915,13 +926,13 @@ def test_ensure_sample_concurrent_callers_share_one_file(
 ) -> None:
     monkeypatch.setenv("HEAPSEG_DATA_DIR", str(tmp_path))
     calls = []
-    write = sample._write
+    write = sample_files._write
 
     def counting_write(*args: object) -> None:
         calls.append(args)
         write(*args)
 
-    monkeypatch.setattr(sample, "_write", counting_write)
+    monkeypatch.setattr(sample_files, "_write", counting_write)
     results: list[Path] = []
     threads = [
         threading.Thread(target=lambda: results.append(sample.ensure_sample(1_000)))
@@ -949,6 +960,26 @@ def test_command_line_writes_and_prints_the_path(
     assert capsys.readouterr().out.strip() == str(out)
     expected = sample.generate(tmp_path / "api", 1_000, seed=5, fmt="parquet")
     assert pq.read_table(out / "users.parquet").equals(pq.read_table(expected / "users.parquet"))
+
+
+def test_command_line_runs_as_python_dash_m(tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "heapseg.sample",
+            "--users",
+            "1000",
+            "--format=parquet",
+            f"--out={out}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == str(out)
+    assert pq.read_table(out / "users.parquet").num_rows == 1_000
 
 
 def test_command_line_reports_an_existing_output(

@@ -1,161 +1,42 @@
-"""The bundled sample data: a seeded, Heap-like e-commerce / SaaS dataset written in chunks."""
+"""The sample's rows: a seeded, Heap-like e-commerce / SaaS shop, simulated block by block
+of users (their lives, sessions, events, identity merges and property histories)."""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import logging
 import math
-import os
-import shutil
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from heapseg.errors import HeapsegError
+from heapseg.sample.schema import (
+    ACCOUNT_HISTORY_SCHEMA,
+    ACCOUNTS_SCHEMA,
+    EVENT_NAMES,
+    EVENTS_SCHEMA,
+    MIGRATIONS_SCHEMA,
+    SAMPLE_AS_OF,
+    SAMPLE_START,
+    USER_HISTORY_SCHEMA,
+    USER_TRAIT_CHANGES_SCHEMA,
+    USERS_SCHEMA,
+)
 
-__all__ = [
-    "ACCOUNTS_SCHEMA",
-    "ACCOUNT_HISTORY_SCHEMA",
-    "DATA_VERSION",
-    "DEFAULT_USERS",
-    "EVENTS_SCHEMA",
-    "EVENT_NAMES",
-    "MIGRATIONS_SCHEMA",
-    "SAMPLE_AS_OF",
-    "SAMPLE_START",
-    "USERS_SCHEMA",
-    "USER_HISTORY_SCHEMA",
-    "USER_TRAIT_CHANGES_SCHEMA",
-    "default_path",
-    "ensure_sample",
-    "generate",
-]
+__all__ = ["tables"]
 
 log = logging.getLogger(__name__)
-
-#: The moment the sample data was "exported": no event, signup or upgrade lies at or after it.
-SAMPLE_AS_OF = datetime(2026, 11, 1)
-#: The first day of the sample's history (the product's launch).
-SAMPLE_START = datetime(2025, 5, 1)
-DEFAULT_USERS = 10_000
-DEFAULT_SEED = 42
-#: Bump whenever the generator's output changes, so cached files are regenerated.
-DATA_VERSION = 2
-
-Format = Literal["duckdb", "parquet"]
 
 # Users are generated in fixed blocks, each with its own random stream derived from the seed, so the
 # data depends on (seed, n_users) only and not on how many users are written per chunk.
 _BLOCK_USERS = 1_000
 _MAX_SESSIONS = 999  # session ids are built from user_id * 1000 + session index
 
-USERS_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.int64()),
-        ("subscription_type", pa.string()),
-        ("country", pa.string()),
-        ("email", pa.string()),
-        ("role", pa.string()),
-        ("signup_date", pa.date32()),
-        ("ltv", pa.float64()),
-        ("email_opt_in", pa.bool_()),
-        ("account_id", pa.int64()),
-        ("joined_at", pa.timestamp("us")),  # the signup moment (naive UTC), = "Created Account"
-    ]
-)
-ACCOUNTS_SCHEMA = pa.schema(
-    [
-        ("account_id", pa.int64()),
-        ("tier", pa.string()),
-        ("vertical", pa.string()),
-        ("location", pa.string()),
-    ]
-)
-EVENTS_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.int64()),
-        ("time", pa.timestamp("us")),
-        ("event", pa.string()),
-        ("session_id", pa.int64()),
-        ("path", pa.string()),
-        ("search_term", pa.string()),
-        ("product_id", pa.int64()),
-        ("price", pa.float64()),
-        ("quantity", pa.int64()),
-        ("category", pa.string()),
-        ("revenue", pa.float64()),
-        ("item_count", pa.int64()),
-        ("payment_method", pa.string()),
-        ("promo_code", pa.string()),
-        ("rating", pa.int64()),
-    ]
-)
-MIGRATIONS_SCHEMA = pa.schema([("from_user_id", pa.int64()), ("to_user_id", pa.int64())])
-#: How users' tracked properties changed, snapshots form (SCD type 2; valid_to NULL = current).
-USER_HISTORY_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.int64()),
-        ("valid_from", pa.timestamp("us")),
-        ("valid_to", pa.timestamp("us")),
-        ("subscription_type", pa.string()),
-        ("role", pa.string()),
-        ("account_id", pa.int64()),
-    ]
-)
-#: The same history in changes form (Segment ``identifies``): NULL = not set by this row.
-USER_TRAIT_CHANGES_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.int64()),
-        ("time", pa.timestamp("us")),
-        ("subscription_type", pa.string()),
-        ("role", pa.string()),
-        ("account_id", pa.int64()),
-    ]
-)
-#: How accounts' tiers changed, snapshots form.
-ACCOUNT_HISTORY_SCHEMA = pa.schema(
-    [
-        ("account_id", pa.int64()),
-        ("valid_from", pa.timestamp("us")),
-        ("valid_to", pa.timestamp("us")),
-        ("tier", pa.string()),
-    ]
-)
-
-_SCHEMAS = {
-    "users": USERS_SCHEMA,
-    "accounts": ACCOUNTS_SCHEMA,
-    "events": EVENTS_SCHEMA,
-    "user_migrations": MIGRATIONS_SCHEMA,
-    "user_history": USER_HISTORY_SCHEMA,
-    "user_trait_changes": USER_TRAIT_CHANGES_SCHEMA,
-    "account_history": ACCOUNT_HISTORY_SCHEMA,
-}
-
-EVENT_NAMES = (
-    "Session",
-    "Pageview",
-    "Search Bar",
-    "Add to Cart",
-    "Completed Order",
-    "Refund",
-    "Product Review Published",
-    "Created Account",
-    "Started Trial",
-    "Upgrade",
-    "Logged In",
-    "Support Request",
-)
+# Event codes: indexes into EVENT_NAMES.
 (
     _SESSION,
     _PAGEVIEW,
@@ -1068,312 +949,31 @@ def _chunks(seed: int, n_users: int, chunk_users: int) -> Iterator[_Chunk]:
         )
 
 
-# ---------------------------------------------------------------------------------------------
-# Writers
-
-
-class _DuckDBWriter:
-    def __init__(self, path: Path) -> None:
-        import duckdb
-
-        self._con = duckdb.connect(str(path))
-        for name, schema in _SCHEMAS.items():
-            columns = ", ".join(f'"{f.name}" {_duckdb_type(f.type)}' for f in schema)
-            self._con.execute(f"CREATE TABLE {name} ({columns})")
-
-    def write(self, name: str, table: pa.Table) -> None:
-        self._con.register("_heapseg_chunk", table)
-        try:
-            self._con.execute(f"INSERT INTO {name} SELECT * FROM _heapseg_chunk")
-        finally:
-            self._con.unregister("_heapseg_chunk")
-
-    def close(self) -> None:
-        self._con.execute("CHECKPOINT")
-        self._con.close()
-
-
-def _duckdb_type(t: pa.DataType) -> str:
-    if pa.types.is_timestamp(t):
-        return "TIMESTAMP"
-    return {
-        pa.int64(): "BIGINT",
-        pa.string(): "VARCHAR",
-        pa.float64(): "DOUBLE",
-        pa.bool_(): "BOOLEAN",
-        pa.date32(): "DATE",
-    }[t]
-
-
-class _ParquetWriter:
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        (path / "events").mkdir(parents=True)
-        self._writers: dict[str, pq.ParquetWriter] = {}
-        self._parts = 0
-
-    def write(self, name: str, table: pa.Table) -> None:
-        if name == "events":
-            pq.write_table(
-                table, self._path / "events" / f"part-{self._parts:05d}.parquet", compression="zstd"
-            )
-            self._parts += 1
-            return
-        if name not in self._writers:
-            self._writers[name] = pq.ParquetWriter(
-                self._path / f"{name}.parquet", _SCHEMAS[name], compression="zstd"
-            )
-        self._writers[name].write_table(table)
-
-    def close(self) -> None:
-        for writer in self._writers.values():
-            writer.close()
-
-
-# ---------------------------------------------------------------------------------------------
-# Public API
-
-
-def generate(
-    path: str | os.PathLike[str],
-    n_users: int = DEFAULT_USERS,
-    *,
-    seed: int = DEFAULT_SEED,
-    fmt: Format = "duckdb",
-    chunk_users: int = 20_000,
-    overwrite: bool = False,
-) -> Path:
-    """Generate the sample dataset and write it to ``path``.
-
-    The output is written under a temporary name and renamed when complete, so ``path`` never
-    holds a half-written dataset. The same ``seed`` and ``n_users`` always give the same rows,
-    whatever ``fmt`` and ``chunk_users``.
-
-    Parameters
-    ----------
-    path
-        A DuckDB file (``fmt="duckdb"``) or a folder to create (``fmt="parquet"``: ``users.parquet``,
-        ``accounts.parquet``, ``user_migrations.parquet``, ``user_history.parquet``,
-        ``user_trait_changes.parquet``, ``account_history.parquet`` and
-        ``events/part-*.parquet``). ``users.joined_at`` is each user's signup moment (the time
-        of their "Created Account" event). The histories: ``user_history`` (snapshots: ``valid_from``,
-        ``valid_to``) and ``user_trait_changes`` (changes: ``time``, NULL = not set) tell how
-        each user's subscription_type, role and account_id came to their ``users`` values;
-        ``account_history`` (snapshots) does the same for account tiers.
-    n_users
-        Number of users (1 to a few million); about 70 events per user on average.
-    seed
-        Seed of the random streams (a non-negative integer).
-    fmt
-        ``"duckdb"`` or ``"parquet"``.
-    chunk_users
-        Users generated and written per step (rounded up to a multiple of 1,000); bounds the
-        memory used: about 30 MB per 1,000 users of a chunk, plus DuckDB's own cache.
-    overwrite
-        Replace an existing ``path`` instead of raising.
-
-    Returns
-    -------
-    Path
-        ``path``.
-
-    Raises
-    ------
-    HeapsegError
-        ``path`` exists (and ``overwrite`` is false) or an argument is out of range.
-
-    Examples
-    --------
-    >>> import duckdb
-    >>> out = generate("sample.duckdb", n_users=1_000)
-    >>> duckdb.connect(str(out)).sql("select count(*) from users").fetchone()
-    (1000,)
-    """
-    path = Path(path)
-    _check_args(n_users, seed, fmt, chunk_users)
-    if path.exists() and not overwrite:
-        raise HeapsegError(f"{path} already exists; pass overwrite=True to replace it")
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
-    try:
-        _write(tmp, n_users, seed, fmt, chunk_users)
-        if overwrite:
-            _remove(path)
-        os.replace(tmp, path)
-    finally:
-        _remove(tmp)
-    return path
-
-
-def default_path(n_users: int = DEFAULT_USERS, *, seed: int = DEFAULT_SEED) -> Path:
-    """Where the cached sample of ``n_users`` users lives.
-
-    The folder is ``$HEAPSEG_DATA_DIR`` if set, else ``~/.cache/heapseg``; the file name carries
-    the data version, the size and the seed, so a new generator never reuses an old file.
-
-    Examples
-    --------
-    >>> default_path(1_000).name
-    'heapseg-sample-v2-1000u-seed42.duckdb'
-    """
-    folder = os.environ.get("HEAPSEG_DATA_DIR") or Path.home() / ".cache" / "heapseg"
-    return Path(folder) / f"heapseg-sample-v{DATA_VERSION}-{n_users}u-seed{seed}.duckdb"
-
-
-def ensure_sample(n_users: int = DEFAULT_USERS, *, seed: int = DEFAULT_SEED) -> Path:
-    """Return the cached sample DuckDB file, generating it the first time.
-
-    Safe when several processes ask at once: one generates (under a lock file where the
-    platform has ``fcntl``), the file appears by an atomic rename, the others reuse it.
-
-    Examples
-    --------
-    >>> import duckdb
-    >>> path = ensure_sample(1_000)
-    >>> duckdb.connect(str(path), read_only=True).sql("select count(*) from accounts").fetchone()
-    (125,)
-    """
-    path = default_path(n_users, seed=seed)
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(path.with_name(path.name + ".lock")):
-        if path.exists():  # another process finished while we waited
-            return path
-        log.info("generating the heapseg sample data (%d users) into %s", n_users, path)
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
-        try:
-            _write(tmp, n_users, seed, "duckdb", 20_000)
-            _publish(tmp, path)
-        finally:
-            _remove(tmp)
-    return path
-
-
-def _check_args(n_users: int, seed: int, fmt: str, chunk_users: int) -> None:
-    if not isinstance(n_users, int) or n_users < 1:
-        raise HeapsegError(f"n_users must be a positive integer, got {n_users!r}")
-    if not isinstance(seed, int) or seed < 0:
-        raise HeapsegError(f"seed must be a non-negative integer, got {seed!r}")
-    if fmt not in ("duckdb", "parquet"):
-        raise HeapsegError(f"fmt must be 'duckdb' or 'parquet', got {fmt!r}")
-    if not isinstance(chunk_users, int) or chunk_users < 1:
-        raise HeapsegError(f"chunk_users must be a positive integer, got {chunk_users!r}")
-
-
-def _write(path: Path, n_users: int, seed: int, fmt: str, chunk_users: int) -> None:
+def tables(seed: int, n_users: int, chunk_users: int) -> Iterator[tuple[str, pa.Table]]:
+    """The sample's tables as ``(name, rows)``, a chunk of users at a time: ``accounts`` first,
+    then each chunk's ``users``, ``events``, ``user_migrations``, ``user_history`` and
+    ``user_trait_changes``, and ``account_history`` last (an account's history starts when a
+    user first belongs to it, which only the whole user history tells)."""
     started = time.perf_counter()
-    writer = _DuckDBWriter(path) if fmt == "duckdb" else _ParquetWriter(path)
-    try:
-        accounts = _accounts(seed, n_users)
-        writer.write("accounts", accounts)
-        # An account is created when a user first belongs to it (per the user history).
-        created = np.full(accounts.num_rows + 1, _SPAN_MS, np.int64)  # indexed by account_id
-        n_events = 0
-        for i, chunk in enumerate(_chunks(seed, n_users, chunk_users)):
-            writer.write("users", chunk.users)
-            writer.write("events", chunk.events)
-            writer.write("user_migrations", chunk.migrations)
-            writer.write("user_history", chunk.history.snapshots)
-            writer.write("user_trait_changes", chunk.history.changes)
-            known = chunk.history.account_id <= accounts.num_rows  # not the missing accounts
-            np.minimum.at(
-                created, chunk.history.account_id[known], chunk.history.account_since[known]
-            )
-            n_events += chunk.events.num_rows
-            log.debug(
-                "chunk %d: %d users, %d events (%.1fs)",
-                i,
-                chunk.users.num_rows,
-                chunk.events.num_rows,
-                time.perf_counter() - started,
-            )
-        # Accounts no user ever belonged to exist from the start.
-        created = np.where(created[1:] == _SPAN_MS, 0, created[1:])
-        writer.write("account_history", _account_history(seed, accounts, created))
-    finally:
-        writer.close()
-    log.info(
-        "wrote %d users and %d events (%s) in %.1fs",
-        n_users,
-        n_events,
-        fmt,
-        time.perf_counter() - started,
-    )
-
-
-def _publish(tmp: Path, path: Path) -> None:
-    """Move ``tmp`` to ``path`` unless ``path`` appeared meanwhile (then keep the existing one)."""
-    try:
-        os.link(tmp, path)  # fails if path exists: never replaces a file someone may be reading
-    except FileExistsError:
-        return
-    except OSError:  # file systems without hard links
-        if not path.exists():
-            os.replace(tmp, path)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
-    wal = path.with_name(path.name + ".wal")
-    if wal.exists():
-        wal.unlink()
-
-
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # Windows: rely on the atomic rename alone
-        yield
-        return
-    with open(path, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: ``python -m heapseg.sample --users 100000 --format duckdb --out PATH``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m heapseg.sample", description="Generate the heapseg sample dataset."
-    )
-    parser.add_argument("--users", type=int, default=DEFAULT_USERS, help="number of users")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--format", choices=("duckdb", "parquet"), default="duckdb")
-    parser.add_argument(
-        "--out", type=Path, help="output file or folder (default: the cache, DuckDB only)"
-    )
-    parser.add_argument("--chunk-users", type=int, default=20_000)
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every chunk")
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
-    try:
-        if args.out is None:
-            if args.format != "duckdb":
-                parser.error("--format parquet needs --out")
-            path = ensure_sample(args.users, seed=args.seed)
-        else:
-            path = generate(
-                args.out,
-                args.users,
-                seed=args.seed,
-                fmt=args.format,
-                chunk_users=args.chunk_users,
-                overwrite=args.overwrite,
-            )
-    except HeapsegError as e:
-        parser.exit(2, f"error: {e}\n")
-    print(path)
-
-
-if __name__ == "__main__":
-    main()
+    accounts = _accounts(seed, n_users)
+    yield "accounts", accounts
+    # An account is created when a user first belongs to it (per the user history).
+    created = np.full(accounts.num_rows + 1, _SPAN_MS, np.int64)  # indexed by account_id
+    for i, chunk in enumerate(_chunks(seed, n_users, chunk_users)):
+        yield "users", chunk.users
+        yield "events", chunk.events
+        yield "user_migrations", chunk.migrations
+        yield "user_history", chunk.history.snapshots
+        yield "user_trait_changes", chunk.history.changes
+        known = chunk.history.account_id <= accounts.num_rows  # not the missing accounts
+        np.minimum.at(created, chunk.history.account_id[known], chunk.history.account_since[known])
+        log.debug(
+            "chunk %d: %d users, %d events (%.1fs)",
+            i,
+            chunk.users.num_rows,
+            chunk.events.num_rows,
+            time.perf_counter() - started,
+        )
+    # Accounts no user ever belonged to exist from the start.
+    created = np.where(created[1:] == _SPAN_MS, 0, created[1:])
+    yield "account_history", _account_history(seed, accounts, created)
