@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 
 class HeapsegError(Exception):
@@ -85,6 +86,41 @@ class CatalogFormatError(CatalogError):
 
 class ConflictError(CatalogError):
     """Someone else changed a segment since it was loaded."""
+
+
+class EditConflictError(ConflictError):
+    """The segment changed since it was loaded; nothing was saved.
+
+    Attributes
+    ----------
+    segment_id
+        The segment concerned.
+    changed_by, changed_at
+        Who saved the newer revision and when (from the history; ``None`` if unknown).
+    expected_revision, current_revision
+        The revision the edit was based on, and the one in the catalog now.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        segment_id: str,
+        changed_by: str | None,
+        changed_at: datetime | None,
+        expected_revision: int,
+        current_revision: int,
+    ) -> None:
+        super().__init__(message)
+        self.segment_id = segment_id
+        self.changed_by = changed_by
+        self.changed_at = changed_at
+        self.expected_revision = expected_revision
+        self.current_revision = current_revision
+
+
+class LockTimeoutError(CatalogError):
+    """The catalog's lock stayed held by another writer longer than the timeout."""
 
 
 class NotFoundError(CatalogError, KeyError):

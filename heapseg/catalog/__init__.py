@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from heapseg.catalog.analysis import Movement
-from heapseg.catalog.catalog import Catalog, EditConflictError, Refresh
+from heapseg.catalog.catalog import Catalog, Refresh
 from heapseg.catalog.entries import EntryProblem, SegmentEntry, Snapshot
 from heapseg.catalog.history import HistoryRecord
-from heapseg.catalog.storage import LockTimeoutError
+from heapseg.errors import EditConflictError, LockTimeoutError
 
 __all__ = [
     "Catalog",

@@ -40,8 +40,8 @@ from heapseg.catalog.storage import (
 )
 from heapseg.errors import (
     CatalogError,
-    ConflictError,
     DefinitionError,
+    EditConflictError,
     ExportError,
     NotFoundError,
     SegmentReferenceError,
@@ -54,37 +54,6 @@ if TYPE_CHECKING:
 
     from heapseg.dataset import Dataset
     from heapseg.model import Segment, StaticMembers
-
-
-class EditConflictError(ConflictError):
-    """The segment changed since it was loaded; nothing was saved.
-
-    Attributes
-    ----------
-    segment_id
-        The segment concerned.
-    changed_by, changed_at
-        Who saved the newer revision and when (from the history; ``None`` if unknown).
-    expected_revision, current_revision
-        The revision the edit was based on, and the one in the catalog now.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        segment_id: str,
-        changed_by: str | None,
-        changed_at: datetime | None,
-        expected_revision: int,
-        current_revision: int,
-    ) -> None:
-        super().__init__(message)
-        self.segment_id = segment_id
-        self.changed_by = changed_by
-        self.changed_at = changed_at
-        self.expected_revision = expected_revision
-        self.current_revision = current_revision
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from heapseg.errors import CatalogError, CatalogFormatError
+from heapseg.errors import CatalogError, CatalogFormatError, LockTimeoutError
 
 FORMAT_NAME = "heapseg-catalog"
 FORMAT_VERSION = 1
@@ -30,10 +30,6 @@ FORMAT_VERSION = 1
 MAX_DEPTH = 200
 
 DEFAULT_LOCK_TIMEOUT = 10.0
-
-
-class LockTimeoutError(CatalogError):
-    """The catalog's lock stayed held by another writer longer than the timeout."""
 
 
 class RawJSON:

@@ -412,3 +412,17 @@ def test_an_edit_by_id_of_a_segment_never_read_is_based_on_the_current_revision(
     # Having edited revision 2, carol's next edit by id is based on it: bob's 3 conflicts.
     with pytest.raises(EditConflictError):
         carol.update(entry.id, description="carol again")
+
+
+def test_catalog_errors_live_in_heapseg_errors_and_stay_importable_where_they_were():
+    import heapseg.catalog
+    import heapseg.catalog.catalog
+    import heapseg.catalog.storage
+    import heapseg.errors
+
+    assert heapseg.catalog.EditConflictError is heapseg.errors.EditConflictError
+    assert heapseg.catalog.catalog.EditConflictError is heapseg.errors.EditConflictError
+    assert heapseg.catalog.LockTimeoutError is heapseg.errors.LockTimeoutError
+    assert heapseg.catalog.storage.LockTimeoutError is heapseg.errors.LockTimeoutError
+    assert issubclass(heapseg.errors.EditConflictError, heapseg.errors.ConflictError)
+    assert issubclass(heapseg.errors.LockTimeoutError, heapseg.errors.CatalogError)
