@@ -122,3 +122,13 @@ def test_size_over_time_of_many_moments_reports_its_batches(monkeypatch, capsys)
         )[1]
     assert len(data) == 150
     assert "size over time [" + "#" * 28 + "] 150/150" in capsys.readouterr().err
+
+
+def test_building_the_sample_shows_its_users_and_nothing_of_duckdb(tmp_path, monkeypatch, capfd):
+    from heapseg.sample import generate
+
+    monkeypatch.setenv("HEAPSEG_PROGRESS", "on")
+    generate(tmp_path / "s.duckdb", n_users=2_000, chunk_users=1_000)
+    err = capfd.readouterr().err
+    assert "building the 2,000-user sample [" + "#" * 14 + "." * 14 + "] 1,000/2,000" in err
+    assert "2,000/2,000" in err and "▕" not in err  # DuckDB's own bar stays off

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from heapseg.errors import HeapsegError
+from heapseg.progress import progress
 from heapseg.sample.generator import tables
 from heapseg.sample.schema import DATA_VERSION, DEFAULT_SEED, DEFAULT_USERS, SCHEMAS, Format
 
@@ -155,10 +156,13 @@ def _write(path: Path, n_users: int, seed: int, fmt: str, chunk_users: int) -> N
     writer = _DuckDBWriter(path) if fmt == "duckdb" else _ParquetWriter(path)
     n_events = 0
     try:
-        for name, rows in tables(seed, n_users, chunk_users):
-            writer.write(name, rows)
-            if name == "events":
-                n_events += rows.num_rows
+        with progress(f"building the {n_users:,}-user sample", n_users) as work:
+            for name, rows in tables(seed, n_users, chunk_users):
+                writer.write(name, rows)
+                if name == "events":
+                    n_events += rows.num_rows
+                elif name == "users":
+                    work.advance(rows.num_rows, f"users, {n_events:,} events")
     finally:
         writer.close()
     log.info(
@@ -215,6 +219,8 @@ class _DuckDBWriter:
         import duckdb
 
         self._con = duckdb.connect(str(path))
+        # DuckDB's own bar would print over ours (and into notebooks).
+        self._con.execute("SET enable_progress_bar = false")
         for name, schema in SCHEMAS.items():
             columns = ", ".join(f'"{f.name}" {_duckdb_type(f.type)}' for f in schema)
             self._con.execute(f"CREATE TABLE {name} ({columns})")
