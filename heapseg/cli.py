@@ -209,7 +209,7 @@ def _printable(text: str) -> str:
 
 def _json_text(value: Any, indent: int | None = 2) -> str:
     """JSON of catalog values, with what must not reach a terminal as ``\\u`` escapes."""
-    from heapseg.catalog.storage import to_json
+    from heapseg.catalog.jsontext import to_json
 
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", to_json(value, indent))
 

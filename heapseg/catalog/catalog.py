@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import getpass
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,13 +30,9 @@ from heapseg.catalog.entries import (
     timestamp,
 )
 from heapseg.catalog.history import HistoryLog, HistoryRecord
-from heapseg.catalog.storage import (
-    DEFAULT_LOCK_TIMEOUT,
-    CatalogFile,
-    FileContent,
-    lone_surrogate,
-    new_document,
-)
+from heapseg.catalog.jsontext import lone_surrogate
+from heapseg.catalog.locking import DEFAULT_LOCK_TIMEOUT, login
+from heapseg.catalog.storage import CatalogFile, FileContent, new_document
 from heapseg.errors import (
     CatalogError,
     DefinitionError,
@@ -198,7 +193,7 @@ class Catalog:
     ) -> None:
         self._file = CatalogFile(path, lock_timeout)
         self.path = self._file.path
-        self.user = user if user is not None else _login()
+        self.user = user if user is not None else login()
         if not isinstance(self.user, str) or not self.user.strip():
             raise CatalogError("user must be a non-empty string (who is writing)")
         self._history = HistoryLog(self.path.with_name(self.path.name + ".history.jsonl"))
@@ -1046,13 +1041,6 @@ class Catalog:
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name in some containers
-        return f"uid{os.getuid()}"
 
 
 def _build_state(document: dict, signature: Any, deep: bool, previous: _State | None) -> _State:

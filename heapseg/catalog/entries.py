@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from heapseg.catalog.storage import MAX_DEPTH, LongNumber, RawJSON, _json_type
+from heapseg.catalog.jsontext import MAX_DEPTH, LongNumber, RawJSON, json_type
 from heapseg.errors import DefinitionError
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def entry_id(raw: Any) -> str | None:
 def check_metadata(raw: Any) -> list[tuple[str, str]]:
     """Problems with the entry's metadata (everything but the definition) as (path, message)."""
     if not isinstance(raw, dict):
-        return [("", f"an entry must be a JSON object, found {_json_type(raw)}")]
+        return [("", f"an entry must be a JSON object, found {json_type(raw)}")]
     problems: list[tuple[str, str]] = []
     for check in (
         _check_id,
@@ -188,7 +188,7 @@ def check_metadata(raw: Any) -> list[tuple[str, str]]:
         problems.append(
             (
                 "definition",
-                f"must be a group object (combinator, rules), found {_json_type(raw['definition'])}",
+                f"must be a group object (combinator, rules), found {json_type(raw['definition'])}",
             )
         )
     return problems
@@ -201,7 +201,7 @@ def _string(raw: dict, key: str, *, required: bool = True, allow_empty: bool = F
         return ""
     value = raw[key]
     if not isinstance(value, str):
-        raise _Invalid(key, f"must be a string, found {_json_type(value)}")
+        raise _Invalid(key, f"must be a string, found {json_type(value)}")
     if not allow_empty and not value.strip():
         raise _Invalid(key, "must not be empty")
     return value
@@ -220,7 +220,7 @@ def _check_name(raw: dict) -> None:
 def check_name(name: Any, path: str = "name") -> str:
     """A valid segment name (stripped), or raise DefinitionError."""
     if not isinstance(name, str):
-        raise _Invalid(path, f"must be a string, found {_json_type(name)}")
+        raise _Invalid(path, f"must be a string, found {json_type(name)}")
     name = name.strip()
     if not name:
         raise _Invalid(path, "must not be empty")
@@ -248,7 +248,7 @@ def _check_owner(raw: dict) -> None:
 def parse_time(value: Any, path: str) -> datetime:
     """An ISO-8601 timestamp with a UTC offset, as stored in the catalog."""
     if not isinstance(value, str):
-        raise _Invalid(path, f"must be an ISO-8601 timestamp string, found {_json_type(value)}")
+        raise _Invalid(path, f"must be an ISO-8601 timestamp string, found {json_type(value)}")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -285,7 +285,7 @@ def _check_snapshot(raw: dict) -> None:
         raise _Invalid(
             "snapshot",
             "a static segment needs a snapshot {as_of, count, members}, "
-            f"found {_json_type(snapshot)}",
+            f"found {json_type(snapshot)}",
         )
     parse_time(snapshot.get("as_of"), "snapshot.as_of")
     count = snapshot.get("count")
@@ -298,7 +298,7 @@ def check_members_path(value: Any) -> PurePosixPath:
     """A members path that stays inside the catalog's folder (the file is never trusted)."""
     path = "snapshot.members"
     if not isinstance(value, str) or not value:
-        raise _Invalid(path, f"must be a relative file path, found {_json_type(value)}")
+        raise _Invalid(path, f"must be a relative file path, found {json_type(value)}")
     members = PurePosixPath(value)
     if members.is_absolute() or ".." in members.parts or "\\" in value or ":" in value:
         raise _Invalid(path, f"{value!r} must be a path relative to the catalog's folder")

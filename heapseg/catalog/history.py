@@ -22,7 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from heapseg.catalog.storage import fsync_dir, loads, open_regular, read_regular, to_json
+from heapseg.catalog.files import fsync_dir, open_regular, read_regular
+from heapseg.catalog.jsontext import loads, to_json
 from heapseg.errors import CatalogError
 
 _WHAT = "catalog history"

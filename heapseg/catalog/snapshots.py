@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from heapseg.catalog.entries import check_members_path, slugify
-from heapseg.catalog.storage import RawJSON, fsync_dir, loads, open_regular, read_regular
+from heapseg.catalog.files import fsync_dir, open_regular, read_regular
+from heapseg.catalog.jsontext import RawJSON, loads
 from heapseg.errors import CatalogError
 
 

@@ -173,7 +173,7 @@ def test_writers_killed_at_random_moments_leave_a_valid_file(catalog_path):
 CRASH_AT = textwrap.dedent(
     """
     import os, signal, sys
-    import heapseg.catalog.storage as storage
+    import heapseg.catalog.files as files
     import heapseg.catalog.history as history
     from heapseg.catalog import Catalog
 
@@ -189,16 +189,16 @@ CRASH_AT = textwrap.dedent(
             def __exit__(self, *exc): return False
             def write(self, data):
                 self.handle.write(data[: len(data) // 2]); self.handle.flush(); die()
-        storage.os.fdopen = lambda fd, mode: Half(real_fdopen(fd, mode))
+        files.os.fdopen = lambda fd, mode: Half(real_fdopen(fd, mode))
     elif point == "before-rename":
-        storage.os.replace = die
+        files.os.replace = die
     elif point == "after-history-before-rename":
         real_append = history.HistoryLog.append
         def append_then_die(self, records):
             real_append(self, records); die()
         history.HistoryLog.append = append_then_die
     elif point == "after-rename":
-        storage.fsync_dir = die
+        files.fsync_dir = die
     cat = Catalog(sys.argv[1], user="crasher")
     entry = cat.get("Target")
     cat.update(entry, description="crashed edit")

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from heapseg.catalog import Catalog
-from heapseg.catalog.storage import loads, to_json
+from heapseg.catalog.jsontext import loads, to_json
 from heapseg.errors import CatalogError, CatalogFormatError
 
 from .conftest import ACTIVE, PAID, SESSIONS_OVER_5
