@@ -20,6 +20,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from heapseg.errors import HeapsegError, SchemaError, SegmentReferenceError
+from heapseg.identity import merge_identities
 from heapseg.model import (
     COMPARISONS,
     NEGATED_TWIN,
@@ -69,7 +70,8 @@ class CompileContext:
     resolver: Resolver | None = None
     known_events: Callable[[], set[str]] | None = None
     chain: tuple[str, ...] = field(default=())
-    #: ``(_from, _to)`` pairs of merged identities; ``events`` then holds the raw user ids.
+    #: ``(_from, _to)`` pairs of merged identities (:func:`~heapseg.identity.identity_moves`);
+    #: ``events`` then holds the raw user ids.
     migrations: ir.Table | None = None
     #: Who had joined at ``as_of`` (a boolean over ``users``); None: every user, always.
     joined: ir.BooleanValue | None = None
@@ -82,19 +84,12 @@ class CompileContext:
 
         Merging after the filters keeps the join to the rows a rule actually looks at.
         """
-        wanted = list(dict.fromkeys(("user_id", "time", *columns)))
-        slim = events.select(*wanted)
+        slim = events.select(*dict.fromkeys(("user_id", "time", *columns)))
         if self.migrations is None:
             return slim
-        moves = self.migrations
         # Slim before joining: ibis builds a join over 3 columns far faster than over the whole
-        # events table. Columns are picked through their source tables, which stays right even
-        # when an event property is named like the moves' columns.
-        joined = slim.left_join(moves, slim.user_id == moves._from)
-        return joined.select(
-            user_id=ibis.coalesce(moves._to, slim.user_id),
-            **{c: slim[c] for c in wanted if c != "user_id"},
-        )
+        # events table.
+        return merge_identities(slim, self.migrations)
 
     def timestamp(self, value: datetime, dtype: dt.DataType | None = None) -> ir.Value:
         """A literal that compares correctly with a timestamp column (zone-aware or not)."""

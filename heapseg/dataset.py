@@ -28,6 +28,7 @@ from heapseg.checks import (
 )
 from heapseg.compile import CompileContext, compile_segment, warn_unknown_events
 from heapseg.errors import DataError, backend_errors
+from heapseg.identity import identity_moves, merge_identities
 from heapseg.model import Group, PropertyRule, as_segment
 from heapseg.point_in_time import PropertyHistory, joined_by
 from heapseg.progress import progress
@@ -117,8 +118,8 @@ class Dataset:
         #: Facts about the data that let the join test skip work (see :meth:`_joined`).
         self._join_facts: tuple[bool, datetime | None] | None = None
         self.raw_events = events
-        self._moves = _identity_moves(migrations, events) if migrations is not None else None
-        self.events = _merge_identities(events, self._moves) if self._moves is not None else events
+        self._moves = identity_moves(migrations, events) if migrations is not None else None
+        self.events = merge_identities(events, self._moves) if self._moves is not None else events
         self._event_names: list[str] | None = None
         #: Warn about event names the data has never seen (a UI that shows them itself turns
         #: this off on its worker's dataset rather than filtering warnings process-wide).
@@ -989,22 +990,6 @@ def _ceil_to_microsecond(moment: Any) -> datetime | None:
     if moment is None or pd.isna(moment):
         return None
     return resolve_as_of(pd.Timestamp(moment).ceil("us"))
-
-
-def _identity_moves(migrations: ir.Table, events: ir.Table) -> ir.Table:
-    """``(_from, _to)``: one target per merged id, so no event is ever counted twice."""
-    id_type = events.user_id.type()
-    return migrations.group_by(_from=migrations.from_user_id.cast(id_type)).aggregate(
-        _to=migrations.to_user_id.cast(id_type).min()
-    )
-
-
-def _merge_identities(events: ir.Table, moves: ir.Table) -> ir.Table:
-    """Attribute the events of ``from_user_id`` to ``to_user_id`` (Heap's identity merge)."""
-    joined = events.left_join(moves, events.user_id == moves._from)
-    # Columns picked through their source tables: right even if events has a ``_to`` column.
-    merged = ibis.coalesce(moves._to, events.user_id)
-    return joined.select(**{c: merged if c == "user_id" else events[c] for c in events.columns})
 
 
 def _at(
