@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from heapseg.builder import account, did, did_not, event_prop, in_segment, not_in_segment, user
 from heapseg.catalog import Catalog
 from heapseg.compile import UnknownEventWarning
 from heapseg.dataset import Dataset, DatasetSchema, SegmentView, connect
@@ -17,6 +16,7 @@ from heapseg.errors import (
     SchemaError,
     SegmentReferenceError,
 )
+from heapseg.fluent import account, did, did_not, event_prop, in_segment, not_in_segment, user
 from heapseg.model import Group, Segment, StaticMembers, as_segment
 
 __version__ = "0.1.0"

@@ -1,6 +1,10 @@
-"""The fluent builder: every expression equals the format-1 dict it stands for."""
+"""Tests of heapseg/fluent.py, the fluent API: every expression equals the format-1 dict it
+stands for."""
 
 from __future__ import annotations
+
+import importlib
+import sys
 
 import pytest
 
@@ -14,8 +18,8 @@ from heapseg import (
     not_in_segment,
     user,
 )
-from heapseg.builder import EventBuilder
 from heapseg.errors import DefinitionError
+from heapseg.fluent import EventBuilder
 from heapseg.model import EventRule, Group, PropertyRule, Segment, SegmentRule, as_segment
 
 
@@ -519,3 +523,11 @@ def test_a_3000_deep_expression_is_refused_where_it_passes_the_limit(step):
             expr = step(expr, i)
     assert i <= MAX_DEPTH + 1 and expr.nesting <= MAX_DEPTH  # the last expression built
     assert "groups are" in str(info.value)
+
+
+def test_the_old_module_name_still_imports_with_a_deprecation_warning():
+    sys.modules.pop("heapseg.builder", None)
+    with pytest.warns(DeprecationWarning, match=r"heapseg\.fluent"):
+        old = importlib.import_module("heapseg.builder")
+    assert old.did is heapseg.did and old.user is heapseg.user
+    assert old.EventBuilder is EventBuilder
