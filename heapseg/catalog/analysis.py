@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from heapseg.catalog.entries import EntryProblem, SegmentEntry, now
-from heapseg.errors import DataError, DefinitionError, HeapsegError, SchemaError
+from heapseg.errors import DataError, DefinitionError, HeapsegError, SchemaError, backend_errors
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     import pandas as pd
     import pyarrow as pa
 
-    from heapseg.catalog.catalog import Catalog
     from heapseg.dataset import Dataset
     from heapseg.model import Segment
+    from heapseg.resolver import Resolver
 
 #: Segments counted per backend query by ``overview``: one query for a usual catalog, while a
 #: catalog of thousands does not turn into one SQL statement the planner chokes on.
@@ -88,50 +88,37 @@ def as_of_moment(as_of: Any, dataset: Dataset) -> datetime:
     return dataset.resolve_as_of(as_of).replace(tzinfo=timezone.utc)
 
 
-def _run(expr: ir.Expr, what: str) -> Any:
-    try:
-        return expr.execute()
-    except HeapsegError:
-        raise
-    except Exception as exc:  # backend errors come in every shape; the user needs one
-        raise DataError(f"{what} failed on the backend: {exc}") from exc
-
-
-def member_ids(catalog: Catalog, dataset: Dataset, segment: Segment, as_of: datetime) -> pa.Array:
+def member_ids(resolver: Resolver, dataset: Dataset, segment: Segment, as_of: datetime) -> pa.Array:
     """The ``user_id``s of a definition at ``as_of``, sorted (what a freeze writes)."""
     expr = (
-        dataset.members(segment, as_of, properties=["user_id"], resolver=catalog)
+        dataset.members(segment, as_of, properties=["user_id"], resolver=resolver)
         .select("user_id")
         .order_by("user_id")
     )
-    try:
+    with backend_errors("computing the members failed on the backend"):
         table = expr.to_pyarrow()
-    except HeapsegError:
-        raise
-    except Exception as exc:
-        raise DataError(f"computing the members failed on the backend: {exc}") from exc
     return table.column("user_id").combine_chunks()
 
 
-def count(catalog: Catalog, dataset: Dataset, entry: SegmentEntry, as_of: Any) -> int:
-    return dataset.count(reference(entry), as_of, resolver=catalog)
+def count(resolver: Resolver, dataset: Dataset, entry: SegmentEntry, as_of: Any) -> int:
+    return dataset.count(reference(entry), as_of, resolver=resolver)
 
 
 def members(
-    catalog: Catalog,
+    resolver: Resolver,
     dataset: Dataset,
     entry: SegmentEntry,
     as_of: Any,
     properties: Sequence[str] | None,
 ) -> ir.Table:
-    return dataset.members(reference(entry), as_of, properties, resolver=catalog)
+    return dataset.members(reference(entry), as_of, properties, resolver=resolver)
 
 
-def sql(catalog: Catalog, dataset: Dataset, entry: SegmentEntry, as_of: Any) -> str:
+def sql(resolver: Resolver, dataset: Dataset, entry: SegmentEntry, as_of: Any) -> str:
     """SQL that runs as it is in the warehouse: frozen members are written out as a list."""
     import ibis
 
-    expr = dataset.members(reference(entry), as_of, resolver=_InlineStatic(catalog))
+    expr = dataset.members(reference(entry), as_of, resolver=_InlineStatic(resolver))
     return str(ibis.to_sql(expr, dialect=dataset.backend.name))
 
 
@@ -142,13 +129,13 @@ class _InlineStatic:
     but leaves SQL that names a temporary table; as a literal list the SQL can be pasted.
     """
 
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
 
     def resolve_segment(self, segment_id: str) -> Any:
         from heapseg.model import Group, StaticMembers
 
-        target = self.catalog.resolve_segment(segment_id)
+        target = self.resolver.resolve_segment(segment_id)
         if not isinstance(target, StaticMembers):
             return target
         ids = target.user_ids.to_pylist()
@@ -159,7 +146,7 @@ class _InlineStatic:
 
 
 def movement(
-    catalog: Catalog,
+    resolver: Resolver,
     dataset: Dataset,
     entry: SegmentEntry,
     start: Any,
@@ -179,8 +166,8 @@ def movement(
     def flag(expr: Any) -> Any:
         return ibis.coalesce(expr, ibis.literal(False))
 
-    was = flag(dataset.flag(segment, as_of=t0, resolver=catalog))
-    now_in = flag(dataset.flag(segment, as_of=t1, resolver=catalog))
+    was = flag(dataset.flag(segment, as_of=t0, resolver=resolver))
+    now_in = flag(dataset.flag(segment, as_of=t1, resolver=resolver))
     joined = flag(dataset.population(t0))
     changes = {"new": now_in & ~joined, "entered": now_in & ~was & joined, "left": was & ~now_in}
     metrics: dict[str, Any] = {
@@ -191,7 +178,9 @@ def movement(
     if users:
         for name, cond in changes.items():
             metrics[f"{name}_users"] = table.user_id.collect(where=cond, order_by=table.user_id)
-    row = _run(table.aggregate(**metrics), "the movement query").iloc[0]
+    with backend_errors("the movement query failed on the backend"):
+        result = table.aggregate(**metrics).execute()
+    row = result.iloc[0]
     return Movement(
         segment_id=entry.id,
         start=t0,
@@ -213,19 +202,19 @@ def _ids(values: Any) -> list:
     return [v.item() if hasattr(v, "item") else v for v in values]
 
 
-def compile_error(catalog: Catalog, dataset: Dataset, entry: SegmentEntry) -> HeapsegError | None:
+def compile_error(resolver: Resolver, dataset: Dataset, entry: SegmentEntry) -> HeapsegError | None:
     """Why the entry cannot be evaluated on this dataset (compiled only, nothing runs)."""
     try:
-        dataset.predicate(reference(entry), resolver=catalog)
+        dataset.predicate(reference(entry), resolver=resolver)
     except (DefinitionError, SchemaError, DataError, HeapsegError) as exc:
         return exc
     return None
 
 
 def compile_problem(
-    catalog: Catalog, dataset: Dataset, entry: SegmentEntry, index: int
+    resolver: Resolver, dataset: Dataset, entry: SegmentEntry, index: int
 ) -> list[EntryProblem]:
-    error = compile_error(catalog, dataset, entry)
+    error = compile_error(resolver, dataset, entry)
     if error is None:
         return []
     return [
@@ -238,7 +227,7 @@ def _reason(error: HeapsegError) -> str:
 
 
 def overview(
-    catalog: Catalog, dataset: Dataset, entries: Sequence[SegmentEntry], as_of: Any
+    resolver: Resolver, dataset: Dataset, entries: Sequence[SegmentEntry], as_of: Any
 ) -> pd.DataFrame:
     """Count and share for each entry; entries that do not compile get a ``problem`` instead."""
     import pandas as pd
@@ -247,7 +236,7 @@ def overview(
     problems: dict[str, str] = {}
     good: list[SegmentEntry] = []
     for entry in entries:
-        error = compile_error(catalog, dataset, entry)
+        error = compile_error(resolver, dataset, entry)
         if error is None:
             good.append(entry)
         else:
@@ -256,7 +245,7 @@ def overview(
     total: int | None = None
     for start in range(0, len(good), OVERVIEW_BATCH):
         batch = good[start : start + OVERVIEW_BATCH]
-        result = dataset.counts({e.id: reference(e) for e in batch}, moment, resolver=catalog)
+        result = dataset.counts({e.id: reference(e) for e in batch}, moment, resolver=resolver)
         total = result.pop("__total__")
         counts.update(result)
     if total is None:
@@ -284,7 +273,7 @@ def overview(
 
 
 def export(
-    catalog: Catalog,
+    resolver: Resolver,
     dataset: Dataset,
     entry: SegmentEntry,
     path: str | os.PathLike[str],
@@ -299,22 +288,20 @@ def export(
             f"cannot export to {target.name!r}: the file name must end in .csv or .parquet"
         )
     columns = list(properties) if properties is not None else None
-    expr = members(catalog, dataset, entry, as_of, columns).order_by("user_id")
+    expr = members(resolver, dataset, entry, as_of, columns).order_by("user_id")
     # Written next to the target, then renamed: a failed export leaves no half file behind.
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
     os.close(fd)
     try:
-        if suffix == ".csv":
-            expr.to_csv(tmp)
-        else:
-            expr.to_parquet(tmp)
-        os.replace(tmp, target)
-    except HeapsegError:
+        with backend_errors(f"exporting {entry.id!r} to {target} failed"):
+            if suffix == ".csv":
+                expr.to_csv(tmp)
+            else:
+                expr.to_parquet(tmp)
+            os.replace(tmp, target)
+    except Exception:
         _unlink(tmp)
         raise
-    except Exception as exc:
-        _unlink(tmp)
-        raise DataError(f"exporting {entry.id!r} to {target} failed: {exc}") from exc
     return target
 
 

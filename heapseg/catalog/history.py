@@ -165,6 +165,11 @@ class HistoryLog:
             revisions = [r for r in revisions if by_revision[r].action == "delete"]
         return [by_revision[r] for r in revisions]
 
+    def deletion(self, segment_id: str) -> HistoryRecord | None:
+        """The record of the segment's delete, when deleting it was its last change."""
+        records = self.for_segment(segment_id, None)
+        return records[-1] if records and records[-1].action == "delete" else None
+
     def mentions(self, segment_id: str) -> bool:
         """Whether the id ever appeared in the history (ids are never reused)."""
         needle = json.dumps(segment_id, ensure_ascii=False).encode("utf-8")

@@ -1,4 +1,4 @@
-"""Frozen members of static segments: Parquet (or JSON) files in a folder beside the catalog."""
+"""Static segments: members frozen into Parquet (or JSON) files beside the catalog, refreshed."""
 
 from __future__ import annotations
 
@@ -6,16 +6,89 @@ import contextlib
 import os
 import secrets
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from heapseg.catalog.entries import check_members_path, slugify
+from heapseg.catalog.analysis import as_of_moment, member_ids
+from heapseg.catalog.entries import SegmentEntry, check_members_path, slugify
 from heapseg.catalog.files import fsync_dir, open_regular, read_regular
 from heapseg.catalog.jsontext import RawJSON, loads
 from heapseg.errors import CatalogError
+
+if TYPE_CHECKING:
+    from heapseg.dataset import Dataset
+    from heapseg.model import Segment
+    from heapseg.resolver import Resolver
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What refreshing a static segment changed.
+
+    A refresh compares two lists of frozen ids: ``entered`` counts every user new to the
+    members, whether or not they were users at the previous freeze (``Catalog.movement``
+    tells those apart, as ``new`` and ``entered``).
+
+    Attributes
+    ----------
+    entered, left
+        How many users joined and left the frozen members.
+    entered_users, left_users
+        Their ids (empty lists unless asked for with ``users=True``).
+    """
+
+    entry: SegmentEntry
+    before: int
+    after: int
+    entered: int
+    left: int
+    entered_users: list = field(default_factory=list)
+    left_users: list = field(default_factory=list)
+
+
+def freeze_members(
+    resolver: Resolver,
+    catalog_path: Path,
+    segment: Segment,
+    label: str,
+    dataset: Dataset,
+    as_of: Any,
+) -> tuple[dict[str, Any], pa.Array]:
+    """Compute and write the members of ``segment``; the entry's new ``snapshot`` and the ids.
+
+    The catalog entry is changed by the caller (see :func:`removed_unless_saved`).
+    """
+    moment = as_of_moment(as_of, dataset)
+    ids = member_ids(resolver, dataset, segment, moment)
+    relative = write_members(catalog_path, label, moment, ids)
+    return {"as_of": moment.isoformat(), "count": len(ids), "members": relative}, ids
+
+
+@contextlib.contextmanager
+def removed_unless_saved(catalog_path: Path, snapshot: dict[str, Any] | None) -> Iterator[None]:
+    """Remove the members file of ``snapshot`` if the change that records it fails."""
+    try:
+        yield
+    except BaseException:
+        if snapshot is not None:
+            remove_members(catalog_path, snapshot["members"])
+        raise
+
+
+def compare(old_ids: pa.Array, new_ids: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """The ids that entered (in ``new_ids`` only) and that left (in ``old_ids`` only)."""
+    if old_ids.type != new_ids.type:
+        old_ids = old_ids.cast(new_ids.type)
+    entered = new_ids.filter(pc.invert(pc.is_in(new_ids, value_set=old_ids)))
+    left = old_ids.filter(pc.invert(pc.is_in(old_ids, value_set=new_ids)))
+    return entered, left
 
 
 def snapshot_dir(catalog_path: Path) -> Path:

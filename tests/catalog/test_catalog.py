@@ -219,7 +219,7 @@ def test_delete_removes_and_the_id_is_never_reused(catalog_path, monkeypatch):
         cat.get(entry.id)
     # Make the generator come up with the deleted id first: it must skip it.
     proposals = iter([entry.id, "seg-paid-00000001"])
-    monkeypatch.setattr("heapseg.catalog.catalog.new_id", lambda name: next(proposals))
+    monkeypatch.setattr("heapseg.catalog.changes.new_id", lambda name: next(proposals))
     again = cat.save(PAID, "Paid")
     assert again.id == "seg-paid-00000001"
 
