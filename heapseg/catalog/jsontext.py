@@ -362,7 +362,7 @@ class _RawValues:
 
 
 def _compact_encoder(default: Any) -> Any:
-    """A compact JSON encoder built once (``JSONEncoder.encode`` rebuilds its C encoder per call)."""
+    """A compact JSON encoder, built once (``JSONEncoder.encode`` builds a C encoder per call)."""
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # pure-Python json: slower, same output
         return json.JSONEncoder(ensure_ascii=False, default=default).encode

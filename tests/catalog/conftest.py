@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -76,3 +77,13 @@ def tiny_dataset():
     con.create_table("users", users)
     con.create_table("events", events)
     return heapseg.connect(con, as_of=LATE)
+
+
+def ids(table) -> set:
+    """The ``user_id``s of an ibis table of members."""
+    return set(table.to_pandas()["user_id"])
+
+
+def stored(path) -> dict:
+    """The catalog file as JSON."""
+    return json.loads(path.read_text())

@@ -209,30 +209,6 @@ def test_a_wrong_type_or_value_is_reported_per_entry(catalog_path, overrides, pa
     assert message in problem.message
 
 
-def test_entries_without_a_usable_id_and_duplicates_are_reported(catalog_path):
-    write_catalog(
-        catalog_path,
-        [
-            entry("seg-a", "A"),
-            "not an object",
-            entry(7, "Seven"),
-            entry("seg-a", "A again"),
-            entry("seg-c", "a"),
-        ],
-    )
-    cat = Catalog(catalog_path, user="bob")
-    assert [e.id for e in cat.list()] == ["seg-a"]
-    found = {(p.segment_id, p.index, p.path) for p in cat.problems}
-    assert found == {
-        (None, 1, ""),
-        (None, 2, "id"),
-        ("seg-a", 3, "id"),
-        ("seg-c", 4, "name"),
-    }
-    texts = [str(p) for p in cat.problems]
-    assert "segments[1]: an entry must be a JSON object, found a string" in texts
-
-
 def test_reading_never_writes(catalog_path):
     funnel = {"combinator": "and", "rules": [{"kind": "funnel"}]}
     write_catalog(catalog_path, [entry("seg-a", "A"), entry("seg-b", "B", funnel)])

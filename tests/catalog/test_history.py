@@ -112,3 +112,14 @@ def test_history_of_an_unknown_id_is_not_found(catalog_path):
     cat.save(PAID, "Paid")
     with pytest.raises(NotFoundError):
         cat.history("seg-never")
+
+
+def test_the_deletion_of_a_segment_is_its_last_record_if_it_is_a_delete(catalog_path):
+    cat = Catalog(catalog_path, user="alice")
+    entry = cat.save(PAID, "Paid")
+    log = HistoryLog(cat.history_path)
+    assert log.deletion(entry.id) is None
+    cat.delete(entry)
+    deleted = log.deletion(entry.id)
+    assert (deleted.action, deleted.user, deleted.revision) == ("delete", "alice", 2)
+    assert log.deletion("seg-never") is None
