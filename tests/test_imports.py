@@ -16,11 +16,8 @@ import heapseg
 
 PACKAGE = Path(heapseg.__file__).parent
 
-#: Loops being taken apart elsewhere: allowed while they are exactly these modules.
-KNOWN_LOOPS = [
-    # issue 15, item 6: the catalog is being split by job (another change, under way).
-    frozenset({"heapseg.catalog.catalog", "heapseg.catalog.analysis"}),
-]
+#: Loops being taken apart elsewhere: allowed while they are exactly these modules (none now).
+KNOWN_LOOPS: list[frozenset[str]] = []
 
 
 @dataclass(frozen=True)
