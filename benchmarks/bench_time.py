@@ -21,7 +21,7 @@ import argparse
 import sys
 from datetime import datetime
 
-from bench_common import interleaved_medians, open_sample, peak_rss_mb
+from bench_common import NO_HISTORY, interleaved_medians, open_sample, peak_rss_mb
 from bench_engine import EVENTS, SEGMENTS
 from bench_engine import HAND_SQL as CURRENT_SQL
 
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args(argv)
 
-    ds, path, _ = open_sample(args.users)
+    ds, path, _ = open_sample(args.users, history=True)
     print(ds.time_note())
     header = f"{'':<34} {'heapseg s':>9} {'hand SQL s':>11} {'ratio':>7}"
 
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\n3. without history, at the sample's as_of {SAMPLE_AS_OF:%Y-%m-%d} (as before)")
     print(header + "    count")
-    plain = heapseg.connect(path, as_of=SAMPLE_AS_OF, user_history=None, account_history=None)
+    plain = heapseg.connect(path, as_of=SAMPLE_AS_OF, **NO_HISTORY)
     worst_plain = _counts(plain, CURRENT_SQL, SAMPLE_AS_OF, args.repeat)
 
     print(
