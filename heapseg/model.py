@@ -1138,6 +1138,9 @@ def references_problem(
     segment is checked where it stands). Reference cycles and unknown ids add nothing here:
     they are errors of their own.
     """
+    if not nesting and not segment.referenced_segments():
+        # Nothing to write in place: the definition's own limits were checked when it was built.
+        return ""
     shape, chain = _inlined(segment, definition_of)
     if segment_id is not None:
         chain = (segment_id, *chain)
