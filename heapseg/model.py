@@ -1059,10 +1059,21 @@ def _shape_of(item: Condition) -> _Shape:
 
 
 def _group_shape(items: Iterable[Condition]) -> _Shape:
-    inside = _Shape(0, 0, 0)
+    # Plain integers: every group of every catalog entry is measured as it is built.
+    height = size = event_rules = 0
     for item in items:
-        inside = _add(inside, _shape_of(item))
-    return _Shape(inside.height + 1, inside.size + 1, inside.event_rules)
+        if isinstance(item, Group):
+            h, s, e = item._shape
+        elif isinstance(item, EventRule) and item.where is None and item.then is None:
+            h, s, e = 0, 1, 1
+        elif isinstance(item, EventRule):
+            h, s, e = _shape_of(item)
+        else:
+            h, s, e = 0, 1, 0
+        height = max(height, h)
+        size += s
+        event_rules += e
+    return _Shape(height + 1, size + 1, event_rules)
 
 
 def _limit_problem(shape: _Shape, through: str = "") -> str:
