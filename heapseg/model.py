@@ -976,15 +976,15 @@ class Group(Condition):
         if not isinstance(raw_rules, list):
             raise _err(_join(path, "rules"), f"must be a list, got {type(raw_rules).__name__}")
         rules: list[Condition] = []
-        inside = _Shape(0, 0, 0)
+        size = event_rules = 0
         for i, item in enumerate(raw_rules):
             item_path = _join(_join(path, "rules"), i)
             rule = _parse_item(item, item_path, depth, event_properties)
             # Checked item by item: the error names the rule that crosses a limit.
-            inside = _add(inside, _shape_of(rule))
-            problem = _limit_problem(_Shape(1, 1 + inside.size, inside.event_rules))
-            if problem:
-                raise _err(item_path, problem)
+            _, more, more_events = _shape_of(rule)
+            size, event_rules = size + more, event_rules + more_events
+            if size > MAX_RULES or event_rules > MAX_EVENT_RULES:
+                raise _err(item_path, _limit_problem(_Shape(1, 1 + size, event_rules)))
             rules.append(rule)
         try:
             return cls(combinator, tuple(rules), negate, _given_not="not" in data)
