@@ -72,3 +72,11 @@ def test_bench_catalog(bench, capsys):
     figures = catalog.main(n=40)
     assert "load + validate every entry" in figures
     assert "catalog of 40 segments" in capsys.readouterr().out
+
+
+def test_bench_time_agrees_with_hand_sql_in_the_past(bench, capsys):
+    past = importlib.import_module("bench_time")
+    assert past.main(["--users", USERS, "--repeat", "1"]) == 0  # a mismatch exits
+    out = capsys.readouterr().out
+    assert "history: user_history (snapshots)" in out
+    assert "size over time, 12 dates" in out and "worst ratios (target <= 1.25" in out
