@@ -156,7 +156,9 @@ def _write(path: Path, n_users: int, seed: int, fmt: str, chunk_users: int) -> N
     writer = _DuckDBWriter(path) if fmt == "duckdb" else _ParquetWriter(path)
     n_events = 0
     try:
-        with progress(f"building the {n_users:,}-user sample", n_users) as work:
+        # A bar for samples written in several chunks; a small one is done before it would show.
+        total = n_users if n_users > chunk_users else None
+        with progress(f"building the {n_users:,}-user sample", total) as work:
             for name, rows in tables(seed, n_users, chunk_users):
                 writer.write(name, rows)
                 if name == "events":
