@@ -28,6 +28,7 @@ from heapseg.model import (
     Comparison,
     Condition,
     EventRule,
+    FunnelRule,
     Group,
     LastWindow,
     PropertyRule,
@@ -48,6 +49,7 @@ __all__ = [
     "UnknownEventWarning",
     "compile_segment",
     "compile_where",
+    "funnel_times",
     "shift",
     "warn_unknown_events",
 ]
@@ -134,6 +136,8 @@ def _warn_unknown_events(group: Group, ctx: CompileContext, path: str) -> None:
             _check_event(rule.event, ctx, _path(rpath, "event"))
             if rule.then is not None:
                 _check_event(rule.then.event, ctx, _path(rpath, "then.event"))
+        elif isinstance(rule, FunnelRule):
+            _check_funnel_events(rule, ctx, rpath)
 
 
 def compile_where(events: ir.Table, where: Group, ctx: CompileContext) -> ir.BooleanValue:
@@ -201,6 +205,8 @@ def _item(rule: Condition, ctx: CompileContext, path: str) -> ir.BooleanValue:
         return _user_rule(rule, ctx, path)
     if isinstance(rule, EventRule):
         return _event_rule(rule, ctx, path)
+    if isinstance(rule, FunnelRule):
+        return _funnel_rule(rule, ctx, path)
     if isinstance(rule, SegmentRule):
         return _segment_rule(rule, ctx, path)
     raise HeapsegError(f"{path}: cannot compile {type(rule).__name__}")
@@ -583,6 +589,65 @@ def _interval(value: int, unit: str) -> ir.IntervalScalar:
     if unit == "week":
         return ibis.interval(days=7 * value)
     return ibis.interval(**{f"{unit}s": value})
+
+
+# ---------------------------------------------------------------------------- funnels
+
+
+def funnel_times(
+    rule: FunnelRule, ctx: CompileContext, path: str = "", steps: int | None = None
+) -> ir.Table:
+    """Per user who entered the funnel: ``user_id``, ``t0`` and ``t1, t2, ...`` (NULL once she
+    stopped), the one definition behind funnel rules and the funnel chart's bars.
+
+    ``t0`` is her first step-1 event inside the rule's window (none after ``as_of``); ``tk`` is
+    her first step-(k+1) event strictly after ``t(k-1)`` and at most ``within`` after ``t0``.
+    Taking the earliest event at each step finds a chain whenever one exists: an earlier ``tk``
+    leaves every later event available to the next step. ``steps`` keeps only the first ones
+    (the rule needs no step after ``not_reached``).
+    """
+    count = len(rule.steps) if steps is None else steps
+    step_path = _path(path, "steps")
+    first = rule.steps[0]
+    window = _window_filter(ctx.events.time, rule.window, ctx)
+    entries = _rule_events(
+        ctx,
+        first.event,
+        first.where,
+        _path(_path(step_path, 0), "where"),
+        *(() if window is None else (window,)),
+    )
+    entries = ctx.attribute(entries)
+    times = entries.group_by("user_id").aggregate(t0=entries.time.min())
+    limit = None if rule.within is None else _interval(rule.within.value, rule.within.unit)
+    for k in range(1, count):
+        step = rule.steps[k]
+        found = ctx.attribute(
+            _rule_events(ctx, step.event, step.where, _path(_path(step_path, k), "where"))
+        )
+        found = found.select(uid=found.user_id, tk=found.time)
+        predicates = [times.user_id == found.uid, found.tk > times[f"t{k - 1}"]]
+        if limit is not None:
+            predicates.append(found.tk <= times.t0 + limit)
+        pairs = times.join(found, predicates)
+        nxt = pairs.group_by(uid=pairs.user_id).aggregate(**{f"t{k}": pairs.tk.min()})
+        joined = times.left_join(nxt, times.user_id == nxt.uid)
+        times = joined.select(*[joined[c] for c in times.columns], **{f"t{k}": joined[f"t{k}"]})
+    return times
+
+
+def _check_funnel_events(rule: FunnelRule, ctx: CompileContext, path: str) -> None:
+    for i, step in enumerate(rule.steps):
+        _check_event(step.event, ctx, _path(_path(_path(path, "steps"), i), "event"))
+
+
+def _funnel_rule(rule: FunnelRule, ctx: CompileContext, path: str) -> ir.BooleanValue:
+    _check_funnel_events(rule, ctx, path)
+    times = funnel_times(rule, ctx, path, rule.needed)
+    reached = times[f"t{rule.reached - 1}"].notnull()
+    if rule.not_reached is not None:
+        reached &= times[f"t{rule.not_reached - 1}"].isnull()
+    return _users_with(ctx, times.filter(reached).user_id)
 
 
 # ---------------------------------------------------------------------------- segment references

@@ -23,6 +23,8 @@ __all__ = [
     "Comparison",
     "Duration",
     "EventRule",
+    "FunnelRule",
+    "FunnelStep",
     "Group",
     "LastWindow",
     "PropertyRule",
@@ -870,6 +872,181 @@ class EventRule(Condition):
 
 
 @dataclass(frozen=True)
+class FunnelStep:
+    """One step of a funnel: an event name and, optionally, a ``where`` on its properties."""
+
+    event: str
+    where: Group | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str, depth: int) -> FunnelStep:
+        data = _require_mapping(data, path, "a funnel step")
+        _check_keys(data, {"event", "where"}, path, "a funnel step")
+        event = _require_str(data, "event", path)
+        where = (
+            Group.from_dict(data["where"], _join(path, "where"), depth + 1, event_properties=True)
+            if data.get("where") is not None
+            else None
+        )
+        return cls(event, where)
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"event": self.event}
+        if self.where is not None:
+            out["where"] = self.where.to_dict()
+        return out
+
+    def describe(self) -> str:
+        if self.where is None or not self.where.rules:
+            return self.event
+        return f"{self.event} (where {self.where.describe(top=False)})"
+
+
+@dataclass(frozen=True)
+class FunnelRule(Condition):
+    """How far the user got through ordered steps: the rule behind a funnel chart's bars.
+
+    The user enters at her first step-1 event inside ``window`` (and not after ``as_of``);
+    step k is reached when events of steps 2..k follow, each strictly later than the one
+    before, all at most ``within`` after the entry. ``reached`` (default: the last step)
+    selects who reached that step; ``not_reached`` also requires that they did not reach a
+    later one ("dropped off after step 2": ``reached=2, not_reached=3``). A funnel of n steps
+    counts as n event rules towards :data:`MAX_EVENT_RULES`.
+
+    Examples
+    --------
+    >>> rule = FunnelRule.from_dict({"kind": "funnel",
+    ...     "steps": [{"event": "Session"}, {"event": "Add to Cart"}, {"event": "Completed Order"}],
+    ...     "within": {"value": 7, "unit": "day"}, "reached": 2, "not_reached": 3})
+    >>> rule.describe()
+    'reached step 2 (Add to Cart) but not step 3 (Completed Order) of the funnel Session → Add to Cart → Completed Order within 7 days'
+    """
+
+    steps: tuple[FunnelStep, ...]
+    within: Duration | None = None
+    window: Window | None = None
+    #: The step the user reached, from 1; None when built means the last step.
+    reached: int = None  # type: ignore[assignment]
+    not_reached: int | None = None
+    _given_reached: bool = field(default=False, compare=False, repr=False)
+
+    KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"kind", "steps", "within", "window", "reached", "not_reached"}
+    )
+
+    def __post_init__(self) -> None:
+        steps = tuple(self.steps)
+        for step in steps:
+            if not isinstance(step, FunnelStep):
+                raise DefinitionError(f"a funnel's steps are FunnelSteps, got {_brief(step)}")
+        object.__setattr__(self, "steps", steps)
+        n = len(steps)
+        if n < 2:
+            raise DefinitionError(f"a funnel needs at least two steps, got {n}")
+        if self.reached is None:
+            object.__setattr__(self, "reached", n)
+        problem = _funnel_step_problem(self.reached, 1, n, "reached")
+        if problem:
+            raise DefinitionError(problem)
+        if self.not_reached is not None:
+            problem = _funnel_step_problem(self.not_reached, self.reached + 1, n, "not_reached")
+            if problem:
+                raise DefinitionError(problem)
+
+    @classmethod
+    def from_dict(cls, data: Mapping, path: str = "", depth: int = 0) -> FunnelRule:
+        _check_keys(data, cls.KEYS, path, "a funnel rule")
+        if "steps" not in data:
+            raise _err(path, "missing required key 'steps'")
+        raw_steps = data["steps"]
+        spath = _join(path, "steps")
+        if not isinstance(raw_steps, list):
+            raise _err(spath, f"must be a list of steps, got {type(raw_steps).__name__}")
+        if len(raw_steps) < 2:
+            raise _err(spath, f"a funnel needs at least two steps, got {len(raw_steps)}")
+        if len(raw_steps) > MAX_EVENT_RULES:
+            raise _err(
+                spath,
+                f"a funnel has at most {MAX_EVENT_RULES} steps, got {len(raw_steps)} (each step "
+                "counts as an event rule: heapseg.model.MAX_EVENT_RULES)",
+            )
+        steps = tuple(
+            FunnelStep.from_dict(item, _join(spath, i), depth) for i, item in enumerate(raw_steps)
+        )
+        n = len(steps)
+        reached = data.get("reached", n)
+        problem = _funnel_step_problem(reached, 1, n, "reached")
+        if problem:
+            raise _err(_join(path, "reached"), problem)
+        not_reached = data.get("not_reached")
+        if not_reached is not None:
+            problem = _funnel_step_problem(not_reached, reached + 1, n, "not_reached")
+            if problem:
+                raise _err(_join(path, "not_reached"), problem)
+        within = (
+            Duration.from_dict(data["within"], _join(path, "within"))
+            if data.get("within") is not None
+            else None
+        )
+        window = (
+            _parse_window(data["window"], _join(path, "window"))
+            if data.get("window") is not None
+            else None
+        )
+        return cls(steps, within, window, reached, not_reached, _given_reached="reached" in data)
+
+    @property
+    def needed(self) -> int:
+        """How many steps, from the first, decide the rule: up to ``not_reached`` or ``reached``."""
+        return self.not_reached if self.not_reached is not None else self.reached
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"kind": "funnel", "steps": [s.to_dict() for s in self.steps]}
+        if self.within is not None:
+            out["within"] = self.within.to_dict()
+        if self.window is not None:
+            out["window"] = self.window.to_dict()
+        if self.reached != len(self.steps) or self._given_reached:
+            out["reached"] = self.reached
+        if self.not_reached is not None:
+            out["not_reached"] = self.not_reached
+        return out
+
+    def describe(self) -> str:
+        k, m = self.reached, self.not_reached
+        funnel = "the funnel " + " → ".join(step.describe() for step in self.steps)
+        if self.within is not None:
+            funnel += f" within {_amount(self.within.value, self.within.unit)}"
+        missed = f"step {m} ({self.steps[m - 1].event})" if m is not None else ""
+        if k == len(self.steps):
+            text = f"completed {funnel}"
+        elif k == 1:
+            text = f"entered {funnel}" + (f" but did not reach {missed}" if missed else "")
+        else:
+            text = f"reached step {k} ({self.steps[k - 1].event})"
+            text += f" but not {missed} of {funnel}" if missed else f" of {funnel}"
+        if self.window is not None:
+            text += f", entering {self.window.describe()}"
+        return text
+
+
+def _funnel_step_problem(value: Any, low: int, high: int, key: str) -> str:
+    """What is wrong with a funnel's ``reached`` / ``not_reached`` step number ("": nothing)."""
+    if key == "reached":
+        what = f"'reached' must be a step of the funnel, a whole number from {low} to {high}"
+    elif low > high:
+        return f"'not_reached' must be a step after 'reached' ({low - 1}), the funnel's last step"
+    else:
+        what = (
+            f"'not_reached' must be a step after 'reached' ({low - 1}), "
+            f"a whole number from {low} to {high}"
+        )
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        return f"{what}, got {_brief(value)}"
+    return ""
+
+
+@dataclass(frozen=True)
 class SegmentRule(Condition):
     """Membership of another saved segment, resolved through the catalog."""
 
@@ -899,7 +1076,7 @@ class SegmentRule(Condition):
         return f"{'in' if self.member else 'not in'} segment {self.id}"
 
 
-Rule = PropertyRule | EventRule | SegmentRule
+Rule = PropertyRule | EventRule | FunnelRule | SegmentRule
 
 
 @dataclass(frozen=True)
@@ -1061,6 +1238,14 @@ def _shape_of(item: Condition) -> _Shape:
                 inner = where._shape
                 shape = _add(shape, _Shape(inner.height + extra, inner.size, 0))
         return shape
+    if isinstance(item, FunnelRule):
+        # Each step is a subquery, as an event rule is; its where nests as an event rule's.
+        shape = _Shape(0, 1, len(item.steps))
+        for step in item.steps:
+            if step.where is not None:
+                inner = step.where._shape
+                shape = _add(shape, _Shape(inner.height, inner.size, 0))
+        return shape
     return _Shape(0, 1, 0)
 
 
@@ -1072,7 +1257,7 @@ def _group_shape(items: Iterable[Condition]) -> _Shape:
             h, s, e = item._shape
         elif isinstance(item, EventRule) and item.where is None and item.then is None:
             h, s, e = 0, 1, 1
-        elif isinstance(item, EventRule):
+        elif isinstance(item, (EventRule, FunnelRule)):
             h, s, e = _shape_of(item)
         else:
             h, s, e = 0, 1, 0
@@ -1126,9 +1311,11 @@ def _parse_item(item: Any, path: str, depth: int, event_properties: bool) -> Con
         return PropertyRule.from_dict(item, path)
     if kind == "event":
         return EventRule.from_dict(item, path, depth)
+    if kind == "funnel":
+        return FunnelRule.from_dict(item, path, depth)
     if kind == "segment":
         return SegmentRule.from_dict(item, path)
-    valid = "user, account, event, segment"
+    valid = "user, account, event, funnel, segment"
     raise _err(_join(path, "kind"), f"unknown rule kind {_brief(kind)}; valid: {valid}")
 
 

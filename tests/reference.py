@@ -737,6 +737,8 @@ def _rule_or_group(item: dict, data: _Data) -> set:
         return _property_rule(item, data.account_kinds, data.account_values, data)
     if kind == "event":
         return _event_rule(item, data)
+    if kind == "funnel":
+        return _funnel_rule(item, data)
     if kind == "segment":
         return _segment_rule(item, data)
     raise InvalidDefinition(f"unknown rule kind {kind!r}")
@@ -925,3 +927,55 @@ def _aggregate_holds(agg: dict, matching: list[Event], data: _Data) -> bool:
             else _coerce(kind, target, agg)
         )
     return compare(op, result, target)
+
+
+# --------------------------------------------------------------------------- funnel rules
+
+
+def _funnel_rule(rule: dict, data: _Data) -> set:
+    """Users who reached step ``reached`` (and not ``not_reached``) of the funnel.
+
+    Written as the spec reads, by search rather than by taking the earliest event at each
+    step: step j is reached when some chain ``t1 < t2 < ... < tj <= t1 + within`` of events
+    of steps 2..j exists, ``t1`` being the first step-1 event inside the window.
+    """
+    steps = rule.get("steps")
+    if not isinstance(steps, list) or len(steps) < 2:
+        raise InvalidDefinition(f"a funnel needs at least two steps: {rule!r}")
+    n = len(steps)
+    reached = rule.get("reached", n)
+    not_reached = rule.get("not_reached")
+    if not 1 <= reached <= n or (not_reached is not None and not reached < not_reached <= n):
+        raise InvalidDefinition(f"reached / not_reached out of range: {rule!r}")
+    tests = [_event_predicate(step.get("where"), data) for step in steps]
+    in_window = window_predicate(rule.get("window"), data.as_of)
+    within = rule.get("within")
+
+    selected = set()
+    for uid in data.user_ids:
+        times = [
+            sorted(e.time for e in data.events[uid] if e.name == step["event"] and test(e))
+            for step, test in zip(steps, tests, strict=True)
+        ]
+        entries = [t for t in times[0] if in_window(t)]
+        if not entries:
+            continue
+        start = min(entries)  # later step-1 events are no second attempt
+        deadline = shift(start, int(within["value"]), within["unit"]) if within else None
+
+        def reaches(
+            step: int, times: list = times, start: dt.datetime = start, end: Any = deadline
+        ) -> bool:
+            """Step ``step`` (from 1) is reached: some strictly increasing chain of events of
+            steps 2..step follows ``start``, none after ``end``. ``ends`` holds every time at
+            which a chain through step j can end (all of them, not only the earliest)."""
+            ends = {start}
+            for j in range(1, step):
+                ends = {
+                    t for t in times[j] if (end is None or t <= end) and any(p < t for p in ends)
+                }
+            return bool(ends)
+
+        if reaches(reached) and (not_reached is None or not reaches(not_reached)):
+            selected.add(uid)
+    return selected

@@ -1178,3 +1178,77 @@ def test_frozen_members_of_mixed_id_kinds_are_a_reference_error():
     ds = dataset([{"user_id": "u1"}, {"user_id": "u2"}], resolver=Frozen())
     with pytest.raises(SegmentReferenceError, match="not one kind of id"):
         ds.count(group({"kind": "segment", "id": "frozen"}))
+
+
+# --------------------------------------------------------------------------- funnel rules
+
+
+def _funnel(*names: str, **keys) -> dict:
+    return {"kind": "funnel", "steps": [{"event": n} for n in names], **keys}
+
+
+@pytest.fixture(scope="module")
+def shoppers() -> heapseg.Dataset:
+    users = [{"user_id": f"f{i}"} for i in range(1, 5)]
+    events = [
+        # f1: all three steps; f2: a cart the same instant as the session (no pair); f3: a
+        # session only; f4: an order before the cart (out of order), then the cart.
+        ("f1", "2024-03-20 10:00", "Session"),
+        ("f1", "2024-03-20 11:00", "Add to Cart"),
+        ("f1", "2024-03-21 09:00", "Completed Order"),
+        ("f2", "2024-03-20 10:00", "Session"),
+        ("f2", "2024-03-20 10:00", "Add to Cart"),
+        ("f3", "2024-03-25 10:00", "Session"),
+        ("f4", "2024-03-20 10:00", "Session"),
+        ("f4", "2024-03-20 11:00", "Completed Order"),
+        ("f4", "2024-03-20 12:00", "Add to Cart"),
+    ]
+    return dataset(users, events)
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        ({}, {"f1"}),
+        ({"reached": 2}, {"f1", "f4"}),
+        ({"reached": 1}, {"f1", "f2", "f3", "f4"}),
+        ({"reached": 1, "not_reached": 2}, {"f2", "f3"}),
+        ({"reached": 2, "not_reached": 3}, {"f4"}),
+        ({"within": {"value": 12, "unit": "hour"}}, set()),  # f1's order is 23 hours later
+        ({"window": {"last": 7, "unit": "day"}, "reached": 1}, {"f3"}),
+    ],
+)
+def test_funnel_rule_steps(shoppers, keys: dict, expected: set):
+    rule = _funnel("Session", "Add to Cart", "Completed Order", **keys)
+    assert ids(shoppers, group(rule)) == expected
+
+
+def test_not_around_a_funnel_is_its_complement(shoppers):
+    rule = _funnel("Session", "Add to Cart", reached=2)
+    assert ids(shoppers, {**group(rule), "not": True}) == {"f2", "f3"}
+
+
+def test_a_funnel_rule_looks_at_the_steps_it_needs(shoppers):
+    steps = ("Session", "Add to Cart", "Completed Order")
+    assert "Completed Order" in shoppers.sql(group(_funnel(*steps, reached=2, not_reached=3)))
+    assert "Completed Order" not in shoppers.sql(group(_funnel(*steps, reached=2)))
+
+
+def test_unknown_funnel_events_warn_with_their_step(shoppers):
+    rule = _funnel("Session", "Add to Kart", reached=1)
+    with pytest.warns(heapseg.UnknownEventWarning, match=r"steps\[1\]\.event.*'Add to Cart'"):
+        shoppers.count(group(rule), as_of=AS_OF)
+    with pytest.warns(heapseg.UnknownEventWarning, match=r"steps\[1\]\.event"):
+        shoppers.count(group(rule), as_of=AS_OF)  # the reused query warns too
+
+
+@pytest.mark.filterwarnings("ignore::heapseg.compile.UnknownEventWarning")
+def test_unknown_property_in_a_funnel_step_names_the_step(shoppers):
+    where = {"combinator": "and", "rules": [ep("revnue", ">", 1)]}
+    rule = {
+        "kind": "funnel",
+        "steps": [{"event": "Session"}, {"event": "Add to Cart", "where": where}],
+    }
+    with pytest.raises(SchemaError) as info:
+        shoppers.count(group(rule), as_of=AS_OF)
+    assert info.value.path == "rules[0].steps[1].where.rules[0].field"

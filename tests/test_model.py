@@ -22,6 +22,8 @@ from heapseg.model import (
     Aggregate,
     Comparison,
     EventRule,
+    FunnelRule,
+    FunnelStep,
     Group,
     LastWindow,
     PropertyRule,
@@ -333,7 +335,7 @@ VALIDATION_ERRORS = [
     pytest.param(
         seg({"kind": "person", "field": "x", "operator": "is set"}),
         "rules[0].kind",
-        ["'person'", "user, account, event, segment"],
+        ["'person'", "user, account, event, funnel, segment"],
         id="unknown-kind",
     ),
     pytest.param(
@@ -591,7 +593,7 @@ VALIDATION_ERRORS = [
     pytest.param(
         seg({"kind": "event_property", "field": "x", "operator": "is set"}),
         "rules[0].kind",
-        ["'event_property'", "user, account, event, segment"],
+        ["'event_property'", "user, account, event, funnel, segment"],
         id="event-property-at-top",
     ),
     pytest.param(
@@ -1131,3 +1133,246 @@ def test_timestamps_outside_the_representable_range_are_a_definition_error(text:
         parse_iso_timestamp(text, "as_of")
     assert info.value.path == "as_of"
     assert "0001-01-01" in str(info.value) and "9999-12-31" in str(info.value)
+
+
+# --------------------------------------------------------------------------- funnel rules
+
+
+def funnel_rule(n: int = 3, **keys) -> dict:
+    names = ["Session", "Add to Cart", "Completed Order", "Review"][:n]
+    return {"kind": "funnel", "steps": [{"event": name} for name in names], **keys}
+
+
+FUNNEL_ROUND_TRIPS = [
+    funnel_rule(2),
+    funnel_rule(3, within={"value": 7, "unit": "day"}, window={"last": 30, "unit": "day"}),
+    funnel_rule(3, reached=3),  # the default, given: kept
+    funnel_rule(4, reached=2, not_reached=3, window={"from": "2024-01-01", "to": "2024-02-01"}),
+    {
+        "kind": "funnel",
+        "steps": [
+            {"event": "Pageview", "where": where(ep("path", "contains", "/pricing"))},
+            {"event": "Pageview", "where": where(ep("path", "=", "/signup"), combinator="or")},
+        ],
+        "within": {"value": 1, "unit": "hour"},
+        "reached": 1,
+        "not_reached": 2,
+    },
+]
+
+
+@pytest.mark.parametrize("rule", FUNNEL_ROUND_TRIPS)
+def test_funnel_round_trip_is_exact(rule: dict):
+    parsed = Segment.from_dict(seg(rule))
+    assert parsed.to_dict() == seg(rule)
+    assert Segment.from_dict(parsed.to_json()) == parsed
+    assert isinstance(parsed.rules[0], FunnelRule)
+
+
+def test_funnel_reached_defaults_to_the_last_step():
+    rule = Segment.from_dict(seg(funnel_rule(3))).rules[0]
+    assert rule.reached == 3 and rule.not_reached is None and rule.needed == 3
+    assert rule == Segment.from_dict(seg(funnel_rule(3, reached=3))).rules[0]
+    built = FunnelRule((FunnelStep("A"), FunnelStep("B")))
+    assert built.reached == 2
+    assert built.to_dict() == {"kind": "funnel", "steps": [{"event": "A"}, {"event": "B"}]}
+    # A step chosen in Python is written out even where it was not given.
+    assert dataclasses.replace(built, reached=1).to_dict()["reached"] == 1
+    dropped = dataclasses.replace(rule, reached=1, not_reached=2)
+    assert dropped.needed == 2
+
+
+FUNNEL_ERRORS = [
+    pytest.param({"kind": "funnel"}, "rules[0]", ["missing required key 'steps'"], id="no-steps"),
+    pytest.param(funnel_rule(1), "rules[0].steps", ["at least two steps", "got 1"], id="one-step"),
+    pytest.param(
+        {"kind": "funnel", "steps": "Session"}, "rules[0].steps", ["list"], id="steps-not-list"
+    ),
+    pytest.param(
+        {"kind": "funnel", "steps": [{"event": "A"}, "B"]},
+        "rules[0].steps[1]",
+        ["JSON object"],
+        id="step-not-object",
+    ),
+    pytest.param(
+        {"kind": "funnel", "steps": [{"event": "A"}, {"event": ""}]},
+        "rules[0].steps[1].event",
+        ["non-empty string"],
+        id="empty-event",
+    ),
+    pytest.param(
+        {"kind": "funnel", "steps": [{"event": "A"}, {"event": "B", "within": 3}]},
+        "rules[0].steps[1]",
+        ["unknown key 'within'", "event, where"],
+        id="step-unknown-key",
+    ),
+    pytest.param(
+        funnel_rule(3, reached=4),
+        "rules[0].reached",
+        ["from 1 to 3", "got 4"],
+        id="reached-too-far",
+    ),
+    pytest.param(
+        funnel_rule(3, reached=0), "rules[0].reached", ["from 1 to 3", "got 0"], id="reached-0"
+    ),
+    pytest.param(
+        funnel_rule(3, reached="2"), "rules[0].reached", ["whole number", "'2'"], id="reached-str"
+    ),
+    pytest.param(funnel_rule(3, reached=True), "rules[0].reached", ["got True"], id="reached-bool"),
+    pytest.param(
+        funnel_rule(3, reached=2, not_reached=2),
+        "rules[0].not_reached",
+        ["after 'reached' (2)", "from 3 to 3", "got 2"],
+        id="not-reached-not-after",
+    ),
+    pytest.param(
+        funnel_rule(3, not_reached=3),
+        "rules[0].not_reached",
+        ["after 'reached' (3)", "last step"],
+        id="not-reached-after-last",
+    ),
+    pytest.param(
+        funnel_rule(3, reached=1, not_reached=5),
+        "rules[0].not_reached",
+        ["from 2 to 3", "got 5"],
+        id="not-reached-too-far",
+    ),
+    pytest.param(
+        funnel_rule(2, within={"value": 2, "unit": "fortnight"}),
+        "rules[0].within.unit",
+        ["'fortnight'"],
+        id="within-unit",
+    ),
+    pytest.param(
+        funnel_rule(2, within={"value": 10**6, "unit": "day"}),
+        "rules[0].within.value",
+        ["100 years"],
+        id="within-century",
+    ),
+    pytest.param(
+        funnel_rule(2, window={"last": 0, "unit": "day"}),
+        "rules[0].window.last",
+        ["> 0"],
+        id="window-last",
+    ),
+    pytest.param(
+        funnel_rule(2, window={"from": "2024-02-01", "to": "2024-01-01"}),
+        "rules[0].window",
+        ["must be before"],
+        id="window-backwards",
+    ),
+    pytest.param(
+        {"kind": "funnel", "steps": [{"event": "A"}, {"event": "B", "where": where(event())}]},
+        "rules[0].steps[1].where.rules[0].kind",
+        ["event_property"],
+        id="step-where-event-rule",
+    ),
+    pytest.param(
+        funnel_rule(2, count={"operator": ">", "value": 1}),
+        "rules[0]",
+        ["unknown key 'count'", "a funnel rule", "not_reached"],
+        id="unknown-key",
+    ),
+]
+
+
+@pytest.mark.parametrize(("definition", "path", "words"), FUNNEL_ERRORS)
+def test_funnel_validation_errors_name_the_rule(definition: dict, path: str, words: list[str]):
+    error = parse_error(seg(definition))
+    assert error.path == path
+    for word in words:
+        assert word in str(error)
+
+
+def test_funnels_built_in_python_are_validated():
+    with pytest.raises(DefinitionError, match="at least two steps"):
+        FunnelRule((FunnelStep("A"),))
+    with pytest.raises(DefinitionError, match="from 1 to 2, got 3"):
+        FunnelRule((FunnelStep("A"), FunnelStep("B")), reached=3)
+    with pytest.raises(DefinitionError, match="after 'reached'"):
+        FunnelRule((FunnelStep("A"), FunnelStep("B"), FunnelStep("C")), reached=2, not_reached=2)
+    with pytest.raises(DefinitionError, match="FunnelStep"):
+        FunnelRule(("A", "B"))  # type: ignore[arg-type]
+
+
+def test_a_funnel_counts_one_event_rule_per_step():
+    steps = MAX_EVENT_RULES // 4
+    parsed = Segment.from_dict(seg(*[funnel_rule(4)] * steps))
+    assert parsed._shape.event_rules == MAX_EVENT_RULES
+    error = parse_error(seg(*[funnel_rule(4)] * steps, event()))
+    assert error.path == f"rules[{steps}]"
+    assert f"more than {MAX_EVENT_RULES} event rules" in str(error)
+    built = FunnelRule(tuple(FunnelStep(f"e{i}") for i in range(MAX_EVENT_RULES + 1)))
+    with pytest.raises(DefinitionError, match=f"more than {MAX_EVENT_RULES} event rules"):
+        Group("and", (built,))
+    long = {"kind": "funnel", "steps": [{"event": "A"}] * (MAX_EVENT_RULES + 1)}
+    error = parse_error(seg(long))
+    assert error.path == "rules[0].steps"
+    assert f"at most {MAX_EVENT_RULES} steps" in str(error)
+
+
+def test_funnel_step_wheres_count_towards_depth_and_size():
+    deep = ep("path", "is set")
+    for _ in range(MAX_DEPTH - 1):
+        deep = where(deep)
+    ok = {"kind": "funnel", "steps": [{"event": "A"}, {"event": "B", "where": where(deep)}]}
+    assert Segment.from_dict(seg(ok)).nesting == MAX_DEPTH
+    too_deep = {
+        "kind": "funnel",
+        "steps": [{"event": "A"}, {"event": "B", "where": where(where(deep))}],
+    }
+    assert f"more than {MAX_DEPTH} levels" in str(parse_error(seg(too_deep)))
+    big = where(*[ep("path", "=", "/x")] * MAX_RULES)
+    error = parse_error(
+        seg({"kind": "funnel", "steps": [{"event": "A", "where": big}, {"event": "B"}]})
+    )
+    assert f"more than {MAX_RULES} rules and groups" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("rule", "text"),
+    [
+        (
+            funnel_rule(3),
+            "completed the funnel Session → Add to Cart → Completed Order",
+        ),
+        (
+            funnel_rule(3, reached=2, within={"value": 7, "unit": "day"}),
+            "reached step 2 (Add to Cart) of the funnel Session → Add to Cart → Completed Order "
+            "within 7 days",
+        ),
+        (
+            funnel_rule(3, reached=2, not_reached=3, window={"last": 30, "unit": "day"}),
+            "reached step 2 (Add to Cart) but not step 3 (Completed Order) of the funnel "
+            "Session → Add to Cart → Completed Order, entering in the last 30 days",
+        ),
+        (
+            funnel_rule(2, reached=1, within={"value": 1, "unit": "hour"}),
+            "entered the funnel Session → Add to Cart within 1 hour",
+        ),
+        (
+            funnel_rule(2, reached=1, not_reached=2, window={"from": "2024-01-01"}),
+            "entered the funnel Session → Add to Cart but did not reach step 2 (Add to Cart), "
+            "entering since 2024-01-01",
+        ),
+        (
+            {
+                "kind": "funnel",
+                "steps": [
+                    {"event": "Pageview", "where": where(ep("path", "contains", "/pricing"))},
+                    {"event": "Upgrade"},
+                ],
+            },
+            "completed the funnel Pageview (where path contains /pricing) → Upgrade",
+        ),
+    ],
+)
+def test_describe_funnel_rules(rule: dict, text: str):
+    assert Segment.from_dict(seg(rule)).describe() == text
+
+
+def test_not_around_a_funnel_is_a_negated_group():
+    rule = Segment.from_dict(seg(funnel_rule(2))).rules[0]
+    negated = ~rule
+    assert isinstance(negated, Group) and negated.negate and negated.rules == (rule,)
+    assert negated.describe() == "NOT (completed the funnel Session → Add to Cart)"

@@ -696,6 +696,187 @@ def test_same_event_followed_by_itself(run: Callable[..., set]) -> None:
     assert run(group(rule), users, events) == {"twice"}
 
 
+# --------------------------------------------------------------------------- funnels
+
+FUNNEL_STEPS = ("Session", "Add to Cart", "Completed Order")
+
+
+def funnel(*steps: str, **keys: Any) -> dict:
+    """A funnel rule over ``steps`` (event names), within 7 days, entering in the last 30 days,
+    unless ``keys`` say otherwise."""
+    rule: dict[str, Any] = {
+        "kind": "funnel",
+        "steps": [{"event": name} for name in steps or FUNNEL_STEPS],
+        "within": {"value": 7, "unit": "day"},
+        "window": {"last": 30, "unit": "day"},
+    }
+    rule.update(keys)
+    return {k: v for k, v in rule.items() if v is not None}
+
+
+def test_funnel_steps_boundaries(run: Callable[..., set]) -> None:
+    """Same instant (no pair), one microsecond later (a pair), exactly on the within limit
+    (counts), one microsecond past it, steps out of order, a last step after as_of."""
+    t = AS_OF - 10 * DAY
+    hour, micro = dt.timedelta(hours=1), dt.timedelta(microseconds=1)
+    paid = {"revenue": 5.0}
+    users = [
+        {"user_id": u}
+        for u in (
+            "complete",
+            "same_instant",
+            "one_micro",
+            "at_limit",
+            "past_limit",
+            "out_of_order",
+            "after_as_of",
+            "free_order",
+            "never",
+        )
+    ]
+    events = [
+        ("complete", t, "Session"),
+        ("complete", t + hour, "Add to Cart"),
+        ("complete", t + 2 * hour, "Completed Order", paid),
+        ("same_instant", t, "Session"),
+        ("same_instant", t, "Add to Cart"),
+        ("same_instant", t + hour, "Completed Order", paid),
+        ("one_micro", t, "Session"),
+        ("one_micro", t + micro, "Add to Cart"),
+        ("at_limit", t, "Session"),
+        ("at_limit", t + hour, "Add to Cart"),
+        ("at_limit", t + 7 * DAY, "Completed Order", paid),
+        ("past_limit", t, "Session"),
+        ("past_limit", t + hour, "Add to Cart"),
+        ("past_limit", t + 7 * DAY + micro, "Completed Order", paid),
+        ("out_of_order", t, "Session"),
+        ("out_of_order", t + hour, "Completed Order", paid),
+        ("out_of_order", t + 2 * hour, "Add to Cart"),
+        ("after_as_of", AS_OF - DAY, "Session"),
+        ("after_as_of", AS_OF - hour, "Add to Cart"),
+        ("after_as_of", AS_OF + micro, "Completed Order", paid),
+        ("free_order", t, "Session"),
+        ("free_order", t + hour, "Add to Cart"),
+        ("free_order", t + 2 * hour, "Completed Order", {"revenue": 0.0}),
+        ("never", AS_OF - DAY, "Pageview"),
+    ]
+    entered = {u["user_id"] for u in users} - {"never"}
+    assert run(group(funnel()), users, events) == {"complete", "at_limit", "free_order"}
+    second = {"complete", "one_micro", "at_limit", "past_limit", "out_of_order", "after_as_of"}
+    assert run(group(funnel(reached=2)), users, events) == second | {"free_order"}
+    assert run(group(funnel(reached=1)), users, events) == entered
+    assert run(group(funnel(reached=1, not_reached=2)), users, events) == {"same_instant"}
+    assert run(group(funnel(reached=2, not_reached=3)), users, events) == {
+        "one_micro",
+        "past_limit",
+        "out_of_order",
+        "after_as_of",
+    }
+    # No deadline: one microsecond past the limit counts.
+    no_limit = funnel(within=None)
+    assert run(group(no_limit), users, events) == {
+        "complete",
+        "at_limit",
+        "past_limit",
+        "free_order",
+    }
+    # A step's where: a free order is not the last step.
+    paid_order = {"kind": "event_property", "field": "revenue", "operator": ">", "value": 0}
+    steps = [{"event": "Session"}, {"event": "Add to Cart"}]
+    steps.append({"event": "Completed Order", "where": group(paid_order)})
+    assert run(group(funnel(steps=steps)), users, events) == {"complete", "at_limit"}
+    # not around a funnel: its complement among the users.
+    assert run(group(group(funnel(reached=2)), negate=True), users, events) == {
+        "same_instant",
+        "never",
+    }
+
+
+def test_funnel_entry_window_and_as_of(run: Callable[..., set]) -> None:
+    """The entry is the first step-1 event inside the window, once; later steps may lie
+    outside the window; events after as_of and users who had not joined take no part."""
+    hour = dt.timedelta(hours=1)
+    users = [
+        {"user_id": "entry_in_window", "joined_at": AS_OF - 100 * DAY},
+        {"user_id": "outside_only"},
+        {"user_id": "no_second_attempt"},
+        {"user_id": "entry_after_as_of"},
+        {"user_id": "not_joined", "joined_at": AS_OF + DAY},
+    ]
+    events = [
+        ("entry_in_window", AS_OF - 40 * DAY, "Session"),  # before the window: not the entry
+        ("entry_in_window", AS_OF - 5 * DAY, "Session"),
+        ("entry_in_window", AS_OF - 4 * DAY, "Add to Cart"),
+        ("outside_only", AS_OF - 40 * DAY, "Session"),
+        ("outside_only", AS_OF - 39 * DAY, "Add to Cart"),
+        ("no_second_attempt", AS_OF - 20 * DAY, "Session"),  # the entry
+        ("no_second_attempt", AS_OF - 6 * DAY, "Session"),
+        ("no_second_attempt", AS_OF - 5 * DAY, "Add to Cart"),  # 15 days after the entry
+        ("entry_after_as_of", AS_OF - 2 * DAY, "Pageview"),
+        ("entry_after_as_of", AS_OF + hour, "Session"),
+        ("entry_after_as_of", AS_OF + 2 * hour, "Add to Cart"),
+        ("not_joined", AS_OF - 2 * DAY, "Session"),
+        ("not_joined", AS_OF - DAY, "Add to Cart"),
+    ]
+    two = funnel("Session", "Add to Cart")
+    assert run(group(two), users, events) == {"entry_in_window"}
+    entered = funnel("Session", "Add to Cart", reached=1)
+    assert run(group(entered), users, events) == {"entry_in_window", "no_second_attempt"}
+    assert run(group(two, negate=True), users, events) == {
+        "outside_only",
+        "no_second_attempt",
+        "entry_after_as_of",
+    }
+    # A from/to window bounds the entry only: the second step may come after "to".
+    window = {"from": (AS_OF - 45 * DAY).isoformat(), "to": (AS_OF - 30 * DAY).isoformat()}
+    early = funnel("Session", "Add to Cart", window=window)
+    assert run(group(early), users, events) == {"outside_only"}
+    # Without a window the entry is the first step-1 event ever (none after as_of).
+    ever = funnel("Session", "Add to Cart", window=None)
+    assert run(group(ever), users, events) == {"outside_only"}
+
+
+def test_funnel_repeated_step_name_and_merges(run: Callable[..., set]) -> None:
+    """Session -> Session needs a second, strictly later Session; merged identities' events
+    count for the user they were merged into."""
+    t = AS_OF - 3 * DAY
+    hour = dt.timedelta(hours=1)
+    users = [
+        {"user_id": u}
+        for u in ("one_session", "two_sessions", "same_instant", "cart_between", "merged")
+    ]
+    events = [
+        ("one_session", t, "Session"),
+        ("one_session", t + hour, "Add to Cart"),
+        ("two_sessions", t, "Session"),
+        ("two_sessions", t + hour, "Session"),
+        ("two_sessions", t + 2 * hour, "Add to Cart"),
+        ("same_instant", t, "Session"),
+        ("same_instant", t, "Session"),
+        ("same_instant", t + hour, "Add to Cart"),
+        ("cart_between", t, "Session"),
+        ("cart_between", t + hour, "Add to Cart"),
+        ("cart_between", t + 2 * hour, "Session"),
+        ("anon", t, "Session"),
+        ("merged", t + hour, "Session"),
+        ("anon", t + 2 * hour, "Add to Cart"),
+    ]
+    migrations = pd.DataFrame({"from_user_id": ["anon"], "to_user_id": ["merged"]})
+    steps = ("Session", "Session", "Add to Cart")
+    day = {"value": 1, "unit": "day"}
+    full = funnel(*steps, within=day)
+    assert run(group(full), users, events, migrations=migrations) == {"two_sessions", "merged"}
+    dropped = funnel(*steps, within=day, reached=2, not_reached=3)
+    assert run(group(dropped), users, events, migrations=migrations) == {"cart_between"}
+    stuck = funnel(*steps, within=day, reached=1, not_reached=2)
+    assert run(group(stuck), users, events, migrations=migrations) == {
+        "one_session",
+        "same_instant",
+    }
+    # Unmerged, "merged" has one Session and no cart.
+    assert run(group(stuck), users, events) == {"one_session", "same_instant", "merged"}
+
+
 # --------------------------------------------------------------------------- segments, merges, data rules
 
 
