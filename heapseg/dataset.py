@@ -29,8 +29,10 @@ from heapseg.checks import (
 from heapseg.compile import CompileContext, compile_segment, warn_unknown_events
 from heapseg.errors import DataError, backend_errors
 from heapseg.identity import identity_moves, merge_identities
+from heapseg.json_properties import JsonProperty, check_json_spec, expand_json
 from heapseg.model import Group, PropertyRule, as_segment
 from heapseg.point_in_time import PropertyHistory, joined_by
+from heapseg.presets import Preset, get_preset
 from heapseg.progress import progress
 from heapseg.resolver import Resolver
 
@@ -126,6 +128,11 @@ class Dataset:
         self.check_events = True
         self._lock = threading.Lock()
         self._opener = _opener
+        #: How the tables were made from the source: the preset (if any), the SQL of each view
+        #: and the JSON keys read as properties (see :meth:`describe_mapping`).
+        self.preset: Preset | None = None
+        self.json_properties: dict[str, list[JsonProperty]] = {}
+        self._view_sql: dict[str, str] = {}
         #: Compiled SQL by (query, as_of, definitions' JSON), least recently used first.
         self._sql_cache: OrderedDict[tuple, str] = OrderedDict()
         self._sql_lock = threading.Lock()
@@ -560,7 +567,62 @@ class Dataset:
             f"on {escape(_dialect(self.backend))}"
             f"<table><tr><th>table</th><th>rows</th></tr>{rows}</table>"
             f"<table><tr><th>kind</th><th>properties</th></tr>{props}</table>"
-            f"<p>{escape(self.time_note())}</p></div>"
+            f"<p>{escape(self.time_note())}</p>{self._mapping_html()}</div>"
+        )
+
+    def describe_mapping(self) -> str:
+        """How the source became users and events, as text to copy and adapt: the preset in
+        words, the JSON keys read as properties, and each table as SQL in the backend's dialect
+        (a view to create, then bound with ``connect(con, users="users", ...)``).
+
+        Examples
+        --------
+        >>> import heapseg
+        >>> print(heapseg.connect().describe_mapping().splitlines()[0])
+        -- heapseg dataset sample on duckdb: the tables it reads, as SQL views
+        """
+        lines = [
+            f"-- heapseg dataset {self.name} on {_dialect(self.backend)}: "
+            "the tables it reads, as SQL views"
+        ]
+        if self.preset is not None:
+            lines += [f"-- {line}" for line in self.preset.describe().splitlines()]
+        for role, props in self.json_properties.items():
+            for prop in props:
+                lines.append(f"-- {role}.{prop.name}: {prop.kind} from JSON {prop.source}")
+        tables = self._bound_tables()
+        for role, table in tables.items():
+            sql = self._view_sql.get(role)
+            if sql is None:
+                with backend_errors(f"cannot compile the {role} view"):
+                    sql = str(self.backend.compile(table, pretty=True))
+            lines.append(f"CREATE VIEW {role} AS\n{sql};")
+        keywords = ", ".join(f'{r}="{r}"' for r in tables)
+        missing = [r for r in REQUIRED if r not in tables]
+        keywords += "".join(f", {r}=None" for r in missing)
+        lines.append(f"-- then: ds = heapseg.connect(con, {keywords})")
+        return "\n".join(lines)
+
+    def _bound_tables(self) -> dict[str, ir.Table]:
+        tables: dict[str, ir.Table | None] = {
+            "users": self.users,
+            "events": self.raw_events,
+            "accounts": self.accounts,
+            "user_migrations": self.migrations,
+            "user_history": self.user_history.table if self.user_history else None,
+            "account_history": self.account_history.table if self.account_history else None,
+        }
+        return {role: table for role, table in tables.items() if table is not None}
+
+    def _mapping_html(self) -> str:
+        if self.preset is None and not self.json_properties:
+            return ""
+        what = f"preset {self.preset.name} ({self.preset.title})" if self.preset else "mapping"
+        keys = sum(len(p) for p in self.json_properties.values())
+        json_note = f", {keys} properties read from JSON" if keys else ""
+        return (
+            f"<details><summary>{escape(what)}{json_note}: ds.describe_mapping()</summary>"
+            f"<pre>{escape(self.describe_mapping())}</pre></details>"
         )
 
     def time_note(self) -> str:
@@ -640,6 +702,8 @@ def connect(
     as_of: AsOf = None,
     joining: bool = True,
     on_bad_ids: str = "raise",
+    preset: str | Preset | None = None,
+    json: Mapping[str, Any] | None = None,
 ) -> Dataset:
     """Open a dataset: the bundled sample, a DuckDB file, a Parquet folder or an ibis backend.
 
@@ -680,6 +744,19 @@ def connect(
         :class:`DataError` naming them (``"raise"``). ``"warn"`` goes on with a
         :class:`heapseg.checks.UserIdWarning`: NULL ids left out, one row kept per id,
         events' ids compared as the users' type; no user ever counts twice.
+    preset
+        Read a warehouse as its pipeline laid it out: ``"segment"`` (or ``"rudderstack"``),
+        ``"heap"``, ``"posthog"``, ``"amplitude"`` or ``"snowplow"`` (see
+        :mod:`heapseg.presets`). The preset builds the users, events, identity merges and
+        history from the source's own tables; the table and column arguments are then unused
+        (``database`` says where the tables are, e.g. ``"atomic"`` for Snowplow).
+        :meth:`Dataset.describe_mapping` shows what it built.
+    json
+        JSON columns whose keys are properties, by table: ``{"users": "properties"}`` (keys and
+        types found in the data by one aggregate query) or
+        ``{"events": {"properties": {"plan": "string", "seats": "int"}}}`` (declared). Each key
+        becomes a property named by its path (``plan``, ``address.city``), read by the engine's
+        own JSON functions; a missing key, a JSON ``null`` or a value of another type is unset.
 
     Examples
     --------
@@ -713,7 +790,12 @@ def connect(
         "user_history": user_history,
         "account_history": account_history,
     }
-    dataset = _open(source, names, columns, database, resolver, as_of, on_bad_ids=on_bad_ids)
+    if preset is not None:
+        dataset = _open_preset(source, get_preset(preset), database, resolver, as_of, on_bad_ids)
+    else:
+        dataset = _open(source, names, columns, database, resolver, as_of, on_bad_ids=on_bad_ids)
+    if json is not None:
+        dataset = _with_json(dataset, check_json_spec(json), on_bad_ids)
     dataset.joining = joining
     return dataset
 
@@ -1027,3 +1109,116 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return value
+
+
+# ---------------------------------------------------------------------------- presets and JSON
+
+
+def _open_preset(
+    source: Any,
+    preset: Preset,
+    database: Any,
+    resolver: Resolver | None,
+    as_of: AsOf,
+    on_bad_ids: str,
+) -> Dataset:
+    """A dataset over the views of ``preset``. A DuckDB file or a Parquet folder is read through
+    an in-memory DuckDB that holds the views (so every thread's cursor sees them); another
+    backend gets the views as ibis expressions, nothing created in the warehouse."""
+    if source is None:
+        raise DataError(
+            f"preset {preset.name!r} needs a source: a connection, a DuckDB file or a Parquet "
+            "folder (heapseg.sample.write_layout writes the sample in each layout)"
+        )
+    if not isinstance(source, (str, os.PathLike)):
+        views = preset.views(source, database)
+        dataset = _bind(
+            source, views.tables(), None, None, resolver, as_of, preset.name, on_bad_ids=on_bad_ids
+        )
+        return _remember(dataset, preset, views.json)
+    path = Path(source).expanduser()
+    backend = ibis.duckdb.connect()
+    _quiet_duckdb(backend.con)
+    if path.is_dir():
+        backend.con.execute("CREATE SCHEMA src")
+        for found in sorted(path.iterdir()):
+            if found.suffix != ".parquet" and not found.is_dir():
+                continue
+            files = parquet_files(path, found, found.stem, optional=True)
+            if files:
+                backend.con.execute(
+                    parquet_view_sql(f"{found.stem}", files).replace(
+                        "CREATE VIEW ", "CREATE VIEW src.", 1
+                    )
+                )
+        where = ("memory", "src")
+    elif path.is_file():
+        check_duckdb_file(path)
+        backend.con.execute(
+            f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS src (READ_ONLY)"
+        )
+        where = ("src", database or "main")
+    else:
+        raise DataError(f"no such file or folder: {path}")
+    views = preset.views(backend, where)
+    names: dict[str, Any] = {}
+    sql: dict[str, str] = {}
+    for role, view in views.tables().items():
+        if view is not None:
+            # A plain view of the in-memory database: every cursor sees it.
+            sql[role] = str(backend.compile(view, pretty=True))
+            backend.con.execute(f'CREATE VIEW "{role}" AS {sql[role]}')
+        names[role] = role if view is not None else None
+    dataset = _bind(backend, names, None, None, resolver, as_of, path.stem, on_bad_ids=on_bad_ids)
+    return _remember(dataset, preset, views.json, sql)
+
+
+def _remember(
+    dataset: Dataset, preset: Preset, json: Mapping[str, Any], sql: Mapping[str, str] = {}
+) -> Dataset:
+    opener = dataset._opener
+
+    def reopen() -> Dataset:
+        assert opener is not None
+        return _remember(opener(), preset, json, sql)
+
+    dataset._opener = reopen if opener is not None else None
+    dataset.preset = preset
+    dataset.json_properties = {role: list(props) for role, props in json.items() if props}
+    dataset._view_sql = dict(sql)
+    return dataset
+
+
+def _with_json(dataset: Dataset, spec: Mapping[str, Any], on_bad_ids: str) -> Dataset:
+    """The dataset again, each JSON column of ``spec`` read as one property per key."""
+    tables: dict[str, Any] = dataset._bound_tables()
+    unknown = [role for role in spec if role not in tables]
+    if unknown:
+        raise DataError(f"json= names tables the dataset does not have: {unknown}")
+    dialect = _dialect(dataset.backend)
+    found: dict[str, list[JsonProperty]] = {}
+    for role, columns in spec.items():
+        tables[role], found[role] = expand_json(dataset.backend, tables[role], columns, dialect)
+    names = {role: tables.get(role) for role in REQUIRED}
+    out = _bind(
+        dataset.backend,
+        names,
+        None,
+        None,
+        dataset.resolver,
+        dataset.default_as_of,
+        dataset.name,
+        on_bad_ids=on_bad_ids,
+    )
+    out.preset = dataset.preset
+    out.json_properties = {**dataset.json_properties, **found}
+    opener = dataset._opener
+    if opener is not None:
+        # Another thread's dataset reads the same keys, declared: no second discovery.
+        declared: dict[str, dict[str, dict[str, str]]] = {}
+        for role, props in found.items():
+            for prop in props:
+                keys = declared.setdefault(role, {}).setdefault(prop.column, {})
+                keys[".".join(prop.path)] = prop.kind
+        out._opener = lambda: _with_json(opener(), declared, on_bad_ids)
+    return out

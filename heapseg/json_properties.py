@@ -1,0 +1,390 @@
+"""Properties kept in JSON columns: their keys and types found in the backend, and their values
+read with the engine's own JSON functions, so that rules see them as ordinary columns.
+
+A JSON column (``properties``, ``traits``, ``event_properties``...) becomes one column per key
+(``plan``, ``seats``, ``address.city`` for a nested object) in a view over the table; the raw
+column leaves the view. Each key has one type: the one most of its values have (``string``,
+``int``, ``float`` or ``bool``), found by a small aggregate in the backend or declared. A value
+of another type, like a missing key or a JSON ``null``, is unset for that row. No JSON is ever
+parsed in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+
+from heapseg.errors import DataError, backend_errors
+
+__all__ = [
+    "KINDS",
+    "JsonProperty",
+    "check_json_spec",
+    "discover_keys",
+    "expand_json",
+    "json_value",
+]
+
+#: What a JSON key may be declared as, and the ibis type its values take.
+KINDS: dict[str, dt.DataType] = {
+    "string": dt.string,
+    "int": dt.int64,
+    "float": dt.float64,
+    "bool": dt.boolean,
+}
+_ALIASES = {"number": "float", "integer": "int", "boolean": "bool", "str": "string"}
+#: How many rows the type discovery reads at most (per JSON column and nesting level).
+SAMPLE_ROWS = 100_000
+#: Nested objects are followed this deep (``address.city`` is depth 2).
+MAX_DEPTH = 3
+#: JSON kinds as each engine names them, to heapseg's.
+_TYPE_NAMES = {
+    # DuckDB json_type
+    "VARCHAR": "string",
+    "BIGINT": "int",
+    "UBIGINT": "int",
+    "DOUBLE": "float",
+    "BOOLEAN": "bool",
+    "OBJECT": "object",
+    "ARRAY": "array",
+    # PostgreSQL jsonb_typeof (numbers are told apart by their text in the query)
+    "string": "string",
+    "integer": "int",
+    "number": "float",
+    "boolean": "bool",
+    "object": "object",
+    "array": "array",
+    # Spark schema_of_variant
+    "STRING": "string",
+    "VARIANT": "string",
+}
+
+JsonSpec = Mapping[str, Mapping[str, Mapping[str, str] | None]]
+
+
+@dataclass(frozen=True)
+class JsonProperty:
+    """One key of a JSON column, read as a property named ``name`` of type ``kind``."""
+
+    column: str
+    path: tuple[str, ...]
+    kind: str
+    name: str
+
+    @property
+    def source(self) -> str:
+        """``properties.address.city``: the column and the key path."""
+        return ".".join((self.column, *self.path))
+
+
+def check_json_spec(spec: Any) -> dict[str, dict[str, dict[str, str] | None]]:
+    """``json=`` in its long form: ``{table: {json column: {key path: kind} or None}}``.
+
+    Accepted: ``{"users": "properties"}``, ``{"events": ["properties", "context"]}`` (keys found
+    in the data) and ``{"users": {"properties": {"plan": "string", "address.city": "string"}}}``
+    (keys declared, nothing read). Kinds: ``string``, ``int``, ``float`` (or ``number``),
+    ``bool``.
+    """
+    if spec is None:
+        return {}
+    example = "json={'users': 'properties', 'events': {'properties': {'plan': 'string'}}}"
+    if not isinstance(spec, Mapping):
+        raise DataError(f"json= maps tables to their JSON columns, e.g. {example}")
+    out: dict[str, dict[str, dict[str, str] | None]] = {}
+    for table, columns in spec.items():
+        if isinstance(columns, str):
+            columns = {columns: None}
+        elif isinstance(columns, Sequence) and all(isinstance(c, str) for c in columns):
+            columns = dict.fromkeys(columns)
+        if not isinstance(table, str) or not isinstance(columns, Mapping):
+            raise DataError(f"json= for {table!r}: expected a column name, a list or a mapping")
+        out[table] = {}
+        for column, keys in columns.items():
+            if keys is None:
+                out[table][column] = None
+                continue
+            if not isinstance(keys, Mapping):
+                raise DataError(
+                    f"json= for {table}.{column}: expected None (find the keys) or "
+                    "{key path: kind}"
+                )
+            out[table][column] = {
+                str(k): _kind(v, f"{table}.{column}.{k}") for k, v in keys.items()
+            }
+    return out
+
+
+def _kind(value: Any, where: str) -> str:
+    kind = _ALIASES.get(value, value)
+    if kind not in KINDS:
+        raise DataError(
+            f"json= declares {where} as {value!r}; valid kinds: {', '.join([*KINDS, 'number'])}"
+        )
+    return kind
+
+
+# ---------------------------------------------------------------------------- reading values
+
+
+def _json_column(value: ir.Value, dialect: str) -> ir.Value:
+    """The column as the engine's JSON (Spark keeps JSON text, read through its variant type)."""
+    if dialect == "pyspark" or value.type().is_json():
+        return value
+    if not value.type().is_string():
+        raise DataError(f"{value.get_name()} is {value.type()}, not JSON or JSON text")
+    return value.cast(dt.json)
+
+
+@ibis.udf.scalar.builtin(name="try_parse_json")
+def _spark_parse(text: str) -> str:  # a VARIANT in Spark; only ever passed on to the next two
+    """Spark: JSON text as a variant (NULL where it is not JSON)."""
+
+
+@ibis.udf.scalar.builtin(name="variant_get")
+def _spark_get(variant: str, path: str) -> str:
+    """Spark: the variant at a path."""
+
+
+@ibis.udf.scalar.builtin(name="schema_of_variant")
+def _spark_kind(variant: str) -> str:
+    """Spark: the type of a variant (``STRING``, ``BIGINT``, ``DECIMAL(3,1)``...)."""
+
+
+@ibis.udf.scalar.builtin(name="variant_get")
+def _spark_get_double(variant: str, path: str, kind: str) -> float:
+    """Spark: the variant at a path as a double."""
+
+
+@ibis.udf.scalar.builtin(name="variant_get")
+def _spark_get_string(variant: str, path: str, kind: str) -> str:
+    """Spark: the variant at a path as a string."""
+
+
+@ibis.udf.scalar.builtin(name="variant_get")
+def _spark_get_bool(variant: str, path: str, kind: str) -> bool:
+    """Spark: the variant at a path as a boolean."""
+
+
+def _spark_path(path: Sequence[str]) -> str:
+    return "$" + "".join(f'["{key}"]' for key in path)
+
+
+def _spark_value(column: ir.Value, path: Sequence[str], kind: str) -> ir.Value:
+    variant = _spark_parse(column)
+    where = _spark_path(path)
+    found = _spark_kind(_spark_get(variant, where))
+    if kind == "string":
+        return ibis.ifelse(found == "STRING", _spark_get_string(variant, where, "string"), None)
+    if kind == "bool":
+        return ibis.ifelse(found == "BOOLEAN", _spark_get_bool(variant, where, "boolean"), None)
+    if kind == "int":
+        return ibis.ifelse(found == "BIGINT", _spark_get_double(variant, where, "bigint"), None)
+    number = found.isin(["BIGINT", "DOUBLE"]) | found.startswith("DECIMAL")
+    return ibis.ifelse(number, _spark_get_double(variant, where, "double"), None)
+
+
+def json_value(column: ir.Value, path: Sequence[str], kind: str, dialect: str) -> ir.Value:
+    """The value at ``path`` of a JSON (or JSON text) column as ``kind``, NULL where it is
+    missing, ``null`` or of another JSON type; for an ``int`` key, numbers written with a
+    fraction or an exponent are NULL too.
+
+    DuckDB and PostgreSQL read it through ibis's JSON operations (``json_type`` / ``->``,
+    ``jsonb_typeof`` / ``json_extract_path``); Spark through its variant functions
+    (``try_parse_json``, ``variant_get``, ``schema_of_variant``), never a Python UDF.
+
+    Examples
+    --------
+    >>> import ibis
+    >>> t = ibis.memtable({"p": ['{"plan": "paid", "seats": 3}', '{"seats": "3"}']})
+    >>> t.select(plan=json_value(t.p, ["plan"], "string", "duckdb"),
+    ...          seats=json_value(t.p, ["seats"], "int", "duckdb")).to_pyarrow().to_pylist()
+    [{'plan': 'paid', 'seats': 3}, {'plan': None, 'seats': None}]
+    """
+    if dialect == "pyspark":
+        return _spark_value(column, path, kind).cast(KINDS[kind])
+    node = _json_column(column, dialect)
+    for key in path:
+        # DuckDB reads the key as a JSON path: quoted, any key (dots, "$") is one key.
+        node = node[f'"{key}"' if dialect == "duckdb" else key]
+    if kind == "int" and dialect != "duckdb":
+        # ibis's own integer test on PostgreSQL misses negative numbers: test the number's text.
+        text = node.cast(dt.string)
+        whole = node.float.notnull() & text.re_search(r"^-?[0-9]+$")
+        return ibis.ifelse(whole, text.cast(dt.int64), None)
+    return {"string": node.str, "bool": node.bool, "int": node.int}.get(kind, node.float)
+
+
+# ---------------------------------------------------------------------------- finding keys
+
+
+def _key_rows_sql(sub: str, dialect: str) -> str:
+    """SQL over ``sub`` (one column ``j``): (key, kind, n) for the top-level keys of objects."""
+    if dialect == "duckdb":
+        return (
+            f"SELECT e.key AS key, e.type AS kind, count(*) AS n FROM ({sub}) AS s, "
+            "json_each(CASE WHEN json_type(s.j) = 'OBJECT' THEN s.j END) AS e "
+            "GROUP BY e.key, e.type"
+        )
+    if dialect == "postgres":
+        return (
+            "SELECT e.key AS key, CASE WHEN jsonb_typeof(e.value) = 'number' AND "
+            "e.value::text ~ '^-?[0-9]+$' THEN 'integer' ELSE jsonb_typeof(e.value) END AS kind, "
+            f"count(*) AS n FROM ({sub}) AS s, LATERAL jsonb_each(CASE WHEN "
+            "jsonb_typeof(s.j::jsonb) = 'object' THEN s.j::jsonb END) AS e GROUP BY 1, 2"
+        )
+    if dialect == "pyspark":
+        return (
+            "SELECT e.key AS key, CASE WHEN schema_of_variant(e.value) LIKE 'DECIMAL%' "
+            "THEN 'DOUBLE' WHEN schema_of_variant(e.value) LIKE 'OBJECT%' THEN 'OBJECT' "
+            "WHEN schema_of_variant(e.value) LIKE 'ARRAY%' THEN 'ARRAY' "
+            "ELSE schema_of_variant(e.value) END AS kind, count(*) AS n "
+            f"FROM ({sub}) AS s, LATERAL variant_explode(try_parse_json(s.j)) AS e "
+            "GROUP BY 1, 2"
+        )
+    raise DataError(
+        f"finding the keys of a JSON column is not supported on {dialect}: declare them, "
+        "e.g. json={'users': {'properties': {'plan': 'string'}}}"
+    )
+
+
+def discover_keys(
+    backend: Any,
+    table: ir.Table,
+    column: str,
+    dialect: str,
+    *,
+    sample: int = SAMPLE_ROWS,
+    run: Callable[[Any, str], Any] | None = None,
+) -> dict[tuple[str, ...], str]:
+    """The keys of a JSON column and their kinds, from the first ``sample`` rows, by one
+    aggregate query in the backend per nesting level (objects are followed ``MAX_DEPTH`` deep).
+
+    A key takes the kind most of its values have (numbers: ``int`` if all are whole, else
+    ``float``; ties go to ``string``); keys that hold only ``null``, arrays or characters that
+    a JSON path cannot name (``"`` and ``\\``) are left out.
+    """
+    if column not in table.columns:
+        raise DataError(
+            f"json= names a column {column!r} that the table does not have "
+            f"(columns: {', '.join(table.columns)})"
+        )
+    run = run or _run
+    found: dict[tuple[str, ...], str] = {}
+    pending: list[tuple[str, ...]] = [()]
+    while pending:
+        prefix = pending.pop(0)
+        node: ir.Value = table[column]
+        if dialect != "pyspark":
+            node = _json_column(node, dialect)
+            for key in prefix:
+                node = node[f'"{key}"' if dialect == "duckdb" else key]
+        elif prefix:
+            node = _spark_nested_text(node, prefix)
+        sub = str(backend.compile(table.select(j=node).limit(sample)))
+        counts: dict[str, dict[str, int]] = {}
+        for key, kind, n in run(backend, _key_rows_sql(sub, dialect)):
+            name = _TYPE_NAMES.get(str(kind))
+            if name is None or '"' in key or "\\" in key:
+                continue
+            counts.setdefault(str(key), {}).setdefault(name, 0)
+            counts[str(key)][name] += int(n)
+        for key, kinds in sorted(counts.items()):
+            kind = _majority(kinds)
+            path = (*prefix, key)
+            if kind == "object":
+                if len(path) < MAX_DEPTH:
+                    pending.append(path)
+            elif kind is not None:
+                found[path] = kind
+    return found
+
+
+@ibis.udf.scalar.builtin(name="get_json_object")
+def _spark_json_text(text: str, path: str) -> str:
+    """Spark: the JSON text at a path."""
+
+
+def _spark_nested_text(column: ir.Value, prefix: Sequence[str]) -> ir.Value:
+    return _spark_json_text(column, _spark_path(prefix))
+
+
+def _majority(kinds: Mapping[str, int]) -> str | None:
+    numbers = kinds.get("int", 0) + kinds.get("float", 0)
+    totals = {
+        "string": kinds.get("string", 0),
+        "number": numbers,
+        "bool": kinds.get("bool", 0),
+        "object": kinds.get("object", 0),
+        "array": kinds.get("array", 0),
+    }
+    best = max(totals, key=lambda k: (totals[k], k == "string"))
+    if totals[best] == 0 or best == "array":
+        return None
+    if best == "number":
+        return "float" if kinds.get("float", 0) else "int"
+    return best
+
+
+def _run(backend: Any, sql: str) -> list[tuple]:
+    with backend_errors("cannot read the keys of a JSON column"):
+        frame = backend.sql(sql).execute()
+    return list(frame.itertuples(index=False, name=None))
+
+
+# ---------------------------------------------------------------------------- the view
+
+
+def expand_json(
+    backend: Any,
+    table: ir.Table,
+    columns: Mapping[str, Mapping[str, str] | None],
+    dialect: str,
+    *,
+    keep: Sequence[str] = (),
+) -> tuple[ir.Table, list[JsonProperty]]:
+    """``table`` with each JSON column of ``columns`` replaced by a column per key.
+
+    ``columns`` maps a JSON column to its declared ``{key path: kind}`` (dots separate nested
+    keys) or to ``None`` to find the keys in the data (:func:`discover_keys`). A key is named by
+    its path (``plan``, ``address.city``); where the table (or an earlier JSON column) already
+    has that name, by the column and the path (``properties.plan``). Columns of ``keep`` stay.
+
+    Examples
+    --------
+    >>> import ibis
+    >>> con = ibis.duckdb.connect()
+    >>> t = con.create_table("people", ibis.memtable({"id": [1, 2],
+    ...     "properties": ['{"plan": "paid", "address": {"city": "Oslo"}}', '{"plan": 3}']}))
+    >>> view, props = expand_json(con, t, {"properties": None}, "duckdb")
+    >>> view.columns
+    ('id', 'address.city', 'plan')
+    >>> view.order_by("id").to_pyarrow().to_pylist()[1]
+    {'id': 2, 'address.city': None, 'plan': None}
+    """
+    values: dict[str, ir.Value] = {}
+    properties: list[JsonProperty] = []
+    taken = set(table.columns) - set(columns)
+    for column, declared in columns.items():
+        if column not in table.columns:
+            raise DataError(
+                f"json= names a column {column!r} that the table does not have "
+                f"(columns: {', '.join(table.columns)})"
+            )
+        if declared is None:
+            keys = discover_keys(backend, table, column, dialect)
+        else:
+            keys = {tuple(path.split(".")): kind for path, kind in declared.items()}
+        for path, kind in keys.items():
+            name = ".".join(path)
+            if name in taken:
+                name = f"{column}.{name}"
+            taken.add(name)
+            values[name] = json_value(table[column], path, kind, dialect)
+            properties.append(JsonProperty(column, path, kind, name))
+    kept = [c for c in table.columns if c not in columns or c in keep]
+    return table.select(*kept, **values), properties
