@@ -38,9 +38,18 @@ class ChartRequest:
     include_all: bool = False
 
     @property
+    def all_name(self) -> str:
+        """The name of the series of every user in scope: "All users", or the ``filter=``
+        segment's name when the chart is filtered (a line of paid users is not "All users")."""
+        if self.scope is None:
+            return ALL_USERS
+        taken = {s.name for s in self.segments}
+        return self.scope.name if self.scope.name not in taken else f"{self.scope.name} (all)"
+
+    @property
     def names(self) -> list[str]:
-        """The series' names in order: the segments', then "All users" when it is included."""
-        return [s.name for s in self.segments] + ([ALL_USERS] if self.include_all else [])
+        """The series' names in order: the segments', then :attr:`all_name` when included."""
+        return [s.name for s in self.segments] + ([self.all_name] if self.include_all else [])
 
     def check_points(self, per_series: int, hint: str) -> None:
         """Refuse, before any query, ``per_series`` points per series beyond the chart limit."""

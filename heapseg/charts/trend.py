@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import altair as alt
+import ibis
 import pandas as pd
 
 from heapseg.as_of import AsOf
-from heapseg.charts.common import ALL_USERS, ChartError
+from heapseg.charts.common import ChartError
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import TIME_UNITS, check_unit, naive_utc, period_starts, utc
-from heapseg.charts.queries import numeric_property, run
+from heapseg.charts.queries import numeric_property, run, timestamp
 from heapseg.charts.request import ChartRequest, prepare
 from heapseg.charts.titles import finish, scope_note, title_params
 from heapseg.dataset import Dataset
@@ -67,8 +68,13 @@ def trend(
     interval
         ``"hour"``, ``"day"``, ``"week"`` (ISO weeks, Monday) or ``"month"``; periods are UTC.
     last, start
-        The window: the ``last`` periods up to ``as_of`` (default 48 hours, 30 days, 12 weeks or
-        12 months), or every period from ``start``.
+        The window: ``last=N`` is N whole periods ending with the one that holds ``as_of``
+        (default 48 hours, 30 days, 12 weeks or 12 months), or every period from ``start``.
+        When ``as_of`` falls inside a period, that period is the last one, still running
+        (``complete`` is False, drawn dashed). When ``as_of`` is exactly the start of a period
+        (midnight for days), nothing of the new period has happened yet: the last period is the
+        whole one that ends at ``as_of``, and it also counts the events at exactly ``as_of``
+        (as every chart and rule does).
     as_of
         Events after it are ignored and segments are evaluated at it (default: the dataset's).
     include_all
@@ -132,7 +138,8 @@ def _aggregate(
 ) -> pd.DataFrame:
     events = request.events(
         since=periods[0],
-        before=step(periods[-1], 1, unit),
+    # No end but as_of itself (inclusive): the events at exactly as_of, when as_of starts a
+    # period, belong to the last period shown (see period_starts), not to one left out.
         events=event,
         where=where,
         columns=[prop] if measure in ("sum", "avg") else [],
@@ -149,7 +156,9 @@ def _aggregate(
 
     metrics = {f"m{i}": metric(joined[f"s{i}"]) for i in range(len(request.segments))}
     metrics["m_all"] = metric(None)
-    expr = joined.group_by(period=joined.time.truncate(TRUNCATE[unit])).aggregate(**metrics)
+    last = timestamp(request.ds, periods[-1])
+    period = ibis.least(joined.time.truncate(TRUNCATE[unit]), last)
+    expr = joined.group_by(period=period).aggregate(**metrics)
     frame = run(request.ds, expr)
     frame["period"] = naive_utc(frame["period"])
     return frame
@@ -158,7 +167,7 @@ def _aggregate(
 def _long(frame: pd.DataFrame, request: ChartRequest, measure: str, unit: str) -> pd.DataFrame:
     columns = [(s.name, f"m{i}") for i, s in enumerate(request.segments)]
     if request.include_all:
-        columns.append((ALL_USERS, "m_all"))
+        columns.append((request.all_name, "m_all"))
     parts = []
     for name, column in columns:
         values = frame[column]
@@ -199,42 +208,59 @@ def _draw(
     colors: SegmentColors | None,
     title: str | None,
     n_periods: int,
-) -> alt.Chart:
+) -> alt.LayerChart:
     names = request.names
     heading, y_title = _labels(measure, prop, event, unit)
-    if len(names) > 1 or names != [ALL_USERS]:
+    if request.segments:
         heading += " by segment"
     time_unit = TIME_UNITS[unit]
     period_title = {"week": "Week starting (UTC)"}.get(unit, f"{unit.capitalize()} (UTC)")
     value_format = ",.0f" if measure in ("events", "users") else ",.2f"
     toggle = legend_toggle()
-    chart = (
-        alt.Chart(data)
-        .mark_line(strokeWidth=2, point=alt.OverlayMarkDef(size=16 if n_periods > 60 else 36))
-        .encode(
-            x=alt.X(f"{time_unit}(period):T", title=period_title),
-            y=alt.Y(
-                "value:Q", title=y_title, axis=alt.Axis(format=value_format.replace(".0f", "d"))
-            ),
-            color=color(names, colors),
-            opacity=toggled(toggle),
-            tooltip=[
-                alt.Tooltip("segment:N", title="Segment"),
-                alt.Tooltip(f"{time_unit}(period):T", title=period_title),
-                alt.Tooltip("value:Q", title=y_title, format=value_format),
-                alt.Tooltip("complete:N", title="Complete period"),
-            ],
-        )
-        .add_params(toggle)
-        .properties(
-            width=640,
-            height=300,
-            title=title_params(
-                title or heading,
-                request.as_of,
-                scope_note(request.scope),
-                "segment membership at that date" if names != [ALL_USERS] else "",
-            ),
-        )
+    base = alt.Chart().encode(
+        x=alt.X(f"{time_unit}(period):T", title=period_title),
+        y=alt.Y("value:Q", title=y_title, axis=alt.Axis(format=value_format.replace(".0f", "d"))),
+        color=color(names, colors),
+        opacity=toggled(toggle),
+        tooltip=[
+            alt.Tooltip("segment:N", title="Segment"),
+            alt.Tooltip(f"{time_unit}(period):T", title=period_title),
+            alt.Tooltip("value:Q", title=y_title, format=value_format),
+            alt.Tooltip("complete:N", title="Complete period"),
+        ],
     )
-    return chart
+    size = 16 if n_periods > 60 else 36
+    running = _running(data)
+    solid = base.transform_filter("datum.complete") if running is not None else base
+    layers = [
+        solid.mark_line(strokeWidth=2, point=alt.OverlayMarkDef(size=size)).add_params(toggle)
+    ]
+    if running is not None:
+        # The period still running at as_of reads as a drop when drawn like the others: a dashed
+        # segment from the last complete period to a hollow point, and a word in the subtitle.
+        tail = base.transform_filter(f"time(datum.period) >= {running}")
+        layers.append(tail.mark_line(strokeWidth=2, strokeDash=[5, 4]))
+        hollow = base.transform_filter("!datum.complete")
+        layers.append(hollow.mark_point(size=size, filled=False, fill="white", opacity=1))
+    unfinished = f"dashed: the {unit} still running at as_of" if running is not None else ""
+    return alt.layer(*layers, data=data).properties(
+        width=640,
+        height=300,
+        title=title_params(
+            title or heading,
+            request.as_of,
+            scope_note(request.scope),
+            "segment membership at that date" if request.segments else "",
+            unfinished,
+        ),
+    )
+
+
+def _running(data: pd.DataFrame) -> float | None:
+    """Where the dashed tail starts (epoch milliseconds): the last complete period, or the
+    running one when none is complete; None when every period is complete."""
+    if bool(data["complete"].all()):
+        return None
+    done = data.loc[data["complete"], "period"]
+    start = done.max() if len(done) else data["period"].min()
+    return start.timestamp() * 1000

@@ -64,7 +64,10 @@ def test_a_catalog_gives_its_segments_and_resolves_them(ds, tmp_path):
 
 def test_users_are_flagged_with_every_segment_within_the_scope(ds, oracle, executed):
     request = prepare(ds, {"Paid": PAID}, filter=not_in(BUYERS), include_all=True)
-    assert request.scope.name.startswith("not in ") and request.names == ["Paid", ALL_USERS]
+    assert request.scope.name.startswith("not in ")
+    # The series of every user in scope is named after the filter, not "All users".
+    assert request.names == ["Paid", request.scope.name] and request.all_name != ALL_USERS
+    assert prepare(ds, {"Paid": PAID}, include_all=True).names == ["Paid", ALL_USERS]
     users = request.users()
     row = ds.execute(users.aggregate(n=users.count(), paid=users.count(where=users.s0))).iloc[0]
     assert executed == [1]

@@ -78,7 +78,7 @@ def test_weekly_sum_with_where_and_filter(ds, oracle):
     sums = orders.groupby(orders["time"].dt.to_period("W-SUN").dt.start_time)["revenue"].sum()
     expected = [round(float(sums.get(w, 0.0)), 6) for w in weeks]
     assert [round(v, 6) for v in data["value"]] == expected
-    assert set(data["segment"]) == {ALL_USERS}
+    assert set(data["segment"]) == {"not in subscription_type = paid"}  # the filter, not all users
     assert sum(expected) > 0
 
 
@@ -133,3 +133,92 @@ def test_bad_arguments_are_reported(ds):
         trend(ds, "Completed Order", measure="sum")
     with pytest.raises(ChartError, match="numeric"):
         trend(ds, "Completed Order", measure="sum", property="payment_method")
+
+
+def _sessions_at_hours(hours: list[str]) -> heapseg.Dataset:
+    users = [{"user_id": "a", "plan": "paid"}, {"user_id": "b", "plan": "free"}]
+    return dataset(users, [("a" if i % 2 else "b", h, "Session") for i, h in enumerate(hours)])
+
+
+def test_events_at_exactly_as_of_count_when_as_of_starts_a_period():
+    # 16 Sessions in [10:00, 12:00], 2 of them at exactly 12:00 (as_of), 1 after it.
+    hours = ["2026-06-30 10:00"] * 5 + ["2026-06-30 11:30"] * 9 + ["2026-06-30 12:00"] * 2
+    small = _sessions_at_hours([*hours, "2026-06-30 12:00:01", "2026-06-30 09:59"])
+    data = trend(
+        small, "Session", interval="hour", last=2, as_of="2026-06-30T12:00:00Z", return_data=True
+    )[1]
+    raw = pd.Series(
+        pd.to_datetime([*hours, "2026-06-30 12:00:01", "2026-06-30 09:59"], format="ISO8601")
+    )
+    in_window = raw[(raw >= "2026-06-30 10:00") & (raw <= "2026-06-30 12:00")]
+    assert data["value"].sum() == len(in_window) == 16
+    # Two whole hours end at as_of; the last one also holds the events at as_of.
+    assert data["period"].dt.strftime("%H:%M").tolist() == ["10:00", "11:00"]
+    assert data["value"].tolist() == [5, 11]
+    assert data["complete"].tolist() == [True, True]
+
+
+def test_daily_trend_at_midnight_keeps_the_as_of_instant():
+    small = _sessions_at_hours(
+        ["2026-06-29 00:00", "2026-06-29 23:59", "2026-06-30 00:00", "2026-06-30 00:00:01"]
+    )
+    data = trend(small, "Session", last=2, as_of="2026-06-30", return_data=True)[1]
+    assert data["period"].dt.strftime("%m-%d").tolist() == ["06-28", "06-29"]
+    assert data["value"].tolist() == [0, 3]
+
+
+def test_as_of_inside_a_period_ends_with_the_running_period():
+    small = _sessions_at_hours(["2026-06-30 10:00", "2026-06-30 12:00", "2026-06-30 12:30"])
+    data = trend(
+        small, "Session", interval="hour", last=2, as_of="2026-06-30 12:10", return_data=True
+    )[1]
+    assert data["period"].dt.strftime("%H:%M").tolist() == ["11:00", "12:00"]
+    assert data["value"].tolist() == [0, 1]
+    assert data["complete"].tolist() == [True, False]
+
+
+def _layers(chart) -> list[dict]:
+    return chart.to_dict()["layer"]
+
+
+def test_the_running_period_is_drawn_dashed_with_a_note(ds):
+    chart = trend(ds, "Session", by={"Paid": PAID}, interval="week", last=4)
+    # AS_OF is a Tuesday at noon: its week is still running.
+    assert chart.data["complete"].tolist() == [True, True, True, False]
+    layers = _layers(chart)
+    dashed = [layer for layer in layers if layer["mark"].get("strokeDash")]
+    assert len(dashed) == 1
+    last_complete = chart.data.loc[chart.data["complete"], "period"].max()
+    assert str(int(last_complete.timestamp() * 1000)) in dashed[0]["transform"][0]["filter"]
+    assert {"filter": "datum.complete"} in layers[0]["transform"]
+    assert "dashed: the week still running at as_of" in chart.title.subtitle
+    svg = heapseg.charts.to_svg(chart)
+    assert svg.count("stroke-dasharray") == 1  # one dashed segment per series
+
+
+def test_complete_periods_only_draw_no_dashes(ds):
+    chart = trend(ds, "Session", last=3, as_of="2026-09-15")
+    assert chart.data["complete"].all()
+    assert not any(layer["mark"].get("strokeDash") for layer in _layers(chart))
+    assert "dashed" not in chart.title.subtitle
+
+
+def test_a_filtered_line_is_labelled_with_the_filter(ds, oracle):
+    data = trend(ds, "Session", filter=("Paid users", PAID), last=3, return_data=True)[1]
+    assert set(data["segment"]) == {"Paid users"}
+    days = pd.date_range(end="2026-09-15", periods=3, freq="D")
+    sessions = oracle.upto()
+    sessions = sessions[(sessions["event"] == "Session") & (sessions["time"] >= days[0])]
+    assert data["value"].tolist() == _expected(sessions, days, oracle.members(PAID), "events")
+    unnamed = trend(ds, "Session", filter=PAID, last=3, return_data=True)[1]
+    assert set(unnamed["segment"]) == {"subscription_type = paid"}
+    same_name = trend(
+        ds,
+        "Session",
+        by={"Paid users": BUYERS},
+        filter=("Paid users", PAID),
+        include_all=True,
+        last=3,
+        return_data=True,
+    )[1]
+    assert list(dict.fromkeys(same_name["segment"])) == ["Paid users", "Paid users (all)"]
