@@ -6,21 +6,21 @@ from collections.abc import Mapping
 from typing import Any
 
 import altair as alt
-import ibis
 import pandas as pd
 
 from heapseg.as_of import AsOf
-from heapseg.charts.common import ChartError, pct
+from heapseg.charts.common import ChartError
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import check_unit
-from heapseg.charts.queries import run
+from heapseg.charts.queries import as_where, run
 from heapseg.charts.request import ChartRequest, prepare
 from heapseg.charts.titles import finish, scope_note, title_params
+from heapseg.compile import funnel_times
 from heapseg.dataset import Dataset
+from heapseg.model import Duration, FunnelRule, FunnelStep, LastWindow
 from heapseg.resolver import Resolver
-from heapseg.timeunits import shift
 
-__all__ = ["funnel"]
+__all__ = ["funnel", "funnel_rule"]
 
 
 def _steps(steps: Any) -> list[tuple[str, Any]]:
@@ -44,10 +44,34 @@ def _steps(steps: Any) -> list[tuple[str, Any]]:
     return out
 
 
-def _interval(value: int, unit: str) -> Any:
-    if unit == "week":
-        return ibis.interval(days=7 * value)
-    return ibis.interval(**{f"{unit}s": value})
+def funnel_rule(
+    steps: Any,
+    within: tuple[int, str] = (7, "day"),
+    window: tuple[int, str] = (30, "day"),
+    *,
+    reached: int | None = None,
+    not_reached: int | None = None,
+) -> FunnelRule:
+    """The funnel rule behind a funnel chart's bars: with ``reached=k``, the users of bar k.
+
+    ``steps``, ``within`` and ``window`` are the chart's (``steps``, ``(within, within_unit)``,
+    ``(last, unit)``); chart and rule share one definition
+    (:func:`heapseg.compile.funnel_times`), so ``ds.count(rule & segment)`` is the bar's
+    ``users``. ``not_reached=k + 1`` gives the users who dropped off after step k.
+
+    Examples
+    --------
+    >>> from heapseg.charts.funnel import funnel_rule
+    >>> rule = funnel_rule(["Session", "Add to Cart", "Completed Order"], reached=2)
+    >>> rule.describe()
+    'reached step 2 (Add to Cart) of the funnel Session → Add to Cart → Completed Order within 7 days, entering in the last 30 days'
+    """
+    chosen = tuple(FunnelStep(name, as_where(where)) for name, where in _steps(steps))
+    check_unit(within[1])
+    check_unit(window[1])
+    return FunnelRule(
+        chosen, Duration(*within), LastWindow(*window), reached=reached, not_reached=not_reached
+    )
 
 
 def funnel(
@@ -71,7 +95,9 @@ def funnel(
 
     A user enters with her first step-1 event in the window (``as_of - last·unit < time <=
     as_of``); each next step is her first such event strictly after the previous step and at
-    most ``within`` after step 1. Computed in the backend; one row per step comes back.
+    most ``within`` after step 1. Computed in the backend; one row per step comes back. The
+    users of bar k are the segment's users that the ``funnel`` rule :func:`funnel_rule` with
+    ``reached=k`` selects: chart and rule share one definition.
 
     Parameters
     ----------
@@ -89,7 +115,9 @@ def funnel(
     -------
     altair.Chart
         Grouped bars, the share of step-1 users reaching each step; its data has ``segment``,
-        ``step``, ``event``, ``users``, ``conversion`` (of step 1) and ``from_previous``.
+        ``step``, ``event``, ``users``, ``conversion`` (of step 1) and ``from_previous``;
+        a share of nobody (a series nobody entered, a step after one nobody reached) is null
+        and draws no bar.
 
     Examples
     --------
@@ -112,7 +140,8 @@ def funnel(
         ds, by, filter=filter, include_all=include_all, as_of=as_of, resolver=resolver
     )
 
-    reached = _reached(request, chosen_steps, (last, unit), (within, within_unit))
+    rule = funnel_rule(chosen_steps, (within, within_unit), (last, unit))
+    reached = funnel_times(rule, ds.context(request.as_of))
     joined = reached.join(request.users(), "user_id")
     keys = [(f"s{i}", joined[f"s{i}"]) for i in range(len(request.segments))]
     if request.include_all:
@@ -135,36 +164,6 @@ def funnel(
     )
 
 
-def _reached(
-    request: ChartRequest,
-    steps: list[tuple[str, Any]],
-    window: tuple[int, str],
-    within: tuple[int, str],
-) -> Any:
-    """Per user who entered: ``t0`` (step 1) and ``t1, t2, ...`` (NULL once she stopped)."""
-    name, where = steps[0]
-    first = request.events(after=shift(request.as_of, *window), events=name, where=where)
-    reached = first.group_by("user_id").aggregate(t0=first.time.min())
-    limit = _interval(*within)
-    for k, (name, where) in enumerate(steps[1:], start=1):
-        found = request.events(events=name, where=where)
-        found = found.select(uid=found.user_id, tk=found.time)
-        pairs = reached.join(
-            found,
-            [
-                reached.user_id == found.uid,
-                found.tk > reached[f"t{k - 1}"],
-                found.tk <= reached.t0 + limit,
-            ],
-        )
-        nxt = pairs.group_by(uid=pairs.user_id).aggregate(**{f"t{k}": pairs.tk.min()})
-        joined = reached.left_join(nxt, reached.user_id == nxt.uid)
-        reached = joined.select(
-            *[joined[col] for col in reached.columns], **{f"t{k}": joined[f"t{k}"]}
-        )
-    return reached
-
-
 def _frame(
     row: pd.Series, names: list[str], keys: list[str], steps: list[tuple[str, Any]]
 ) -> pd.DataFrame:
@@ -172,6 +171,7 @@ def _frame(
     for name, key in zip(names, keys, strict=True):
         entered = int(row[f"{key}_0"])
         previous = entered
+        # Shares of nobody are no shares: null (no bar), not 0%.
         for k, (event, _) in enumerate(steps):
             users = int(row[f"{key}_{k}"])
             records.append(
@@ -181,12 +181,12 @@ def _frame(
                     "event": event,
                     "label": f"{k + 1}. {event}",
                     "users": users,
-                    "conversion": pct(users, entered),
-                    "from_previous": pct(users, previous),
+                    "conversion": users / entered if entered else None,
+                    "from_previous": users / previous if previous else None,
                 }
             )
             previous = users
-    return pd.DataFrame(records)
+    return pd.DataFrame(records).astype({"conversion": float, "from_previous": float})
 
 
 def _title(
@@ -246,7 +246,9 @@ def _draw(
     layers = [bars]
     if len(names) <= 4:
         layers.append(
-            base.mark_text(dy=-7, fontSize=10).encode(text=alt.Text("conversion:Q", format=".0%"))
+            base.mark_text(dy=-7, fontSize=10)
+            .encode(text=alt.Text("conversion:Q", format=".0%"))
+            .transform_filter("isValid(datum.conversion)")
         )
     step_width = max(14, 90 // len(names)) * len(names) + 30
     return alt.layer(*layers, data=data).properties(width=step_width * len(steps), height=300)

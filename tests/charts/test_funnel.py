@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from heapseg.charts import ALL_USERS, ChartError, funnel
-from tests.charts.conftest import AS_OF, PAID
+from heapseg.charts.funnel import funnel_rule
+from tests.charts.conftest import AS_OF, BUYERS, PAID
 
 STEPS = ["Session", "Add to Cart", "Completed Order"]
 
@@ -48,3 +49,61 @@ def test_funnel_matches_pandas(ds, oracle, executed):
 def test_funnel_needs_two_steps(ds):
     with pytest.raises(ChartError, match="two steps"):
         funnel(ds, ["Session"])
+
+
+def test_each_bar_is_the_count_of_its_funnel_rule(ds, oracle):
+    """Bar k of a series is the number of the series' users the rule ``reached: k`` selects
+    (on the engine and on the reference), and the drop-off ``reached: k, not_reached: k + 1``
+    is the difference of two bars."""
+    big_order = {"kind": "event_property", "field": "revenue", "operator": ">", "value": 40}
+    steps = ["Session", "Add to Cart", ("Completed Order", big_order)]
+    by = {"Paid": PAID, "Buyers": BUYERS}
+    _chart, data = funnel(
+        ds, steps, by=by, include_all=True, within=36, within_unit="hour", return_data=True
+    )
+    for name, segment in [*by.items(), (ALL_USERS, None)]:
+        bars = data[data["segment"] == name].sort_values("step")["users"].tolist()
+        definitions = {}
+        for k in range(1, len(steps) + 1):
+            ends = [(f"reached{k}", None)] + ([(f"dropped{k}", k + 1)] if k < len(steps) else [])
+            for key, not_reached in ends:
+                rule = funnel_rule(steps, (36, "hour"), reached=k, not_reached=not_reached)
+                rules = [rule.to_dict()] + ([segment] if segment is not None else [])
+                definitions[key] = {"combinator": "and", "rules": rules}
+        counts = ds.counts(definitions)
+        for k in range(1, len(steps) + 1):
+            assert counts[f"reached{k}"] == bars[k - 1]
+            assert len(oracle.members(definitions[f"reached{k}"])) == bars[k - 1]
+            if k < len(steps):
+                assert counts[f"dropped{k}"] == bars[k - 1] - bars[k]
+        assert bars[0] > bars[-1] > 0
+
+
+def test_a_series_nobody_entered_has_no_shares(ds):
+    nobody = {
+        "combinator": "and",
+        "rules": [{"kind": "user", "field": "subscription_type", "operator": "=", "value": "none"}],
+    }
+    chart, data = funnel(ds, STEPS, by={"Nobody": nobody, "Paid": PAID}, return_data=True)
+    empty = data[data["segment"] == "Nobody"]
+    assert empty["users"].tolist() == [0, 0, 0]
+    assert empty["conversion"].isna().all() and empty["from_previous"].isna().all()
+    paid = data[data["segment"] == "Paid"]
+    assert paid["conversion"].notna().all() and paid["conversion"].iloc[0] == 1.0
+    # null in the chart's data, so no bar and no "0%" label are drawn
+    values = next(iter(chart.to_dict()["datasets"].values()))
+    assert [v["conversion"] for v in values if v["segment"] == "Nobody"] == [None] * 3
+    layers = chart.to_dict()["layer"]
+    assert any("isValid(datum.conversion)" in str(layer.get("transform")) for layer in layers)
+
+
+def test_a_step_after_one_nobody_reached_has_no_share_of_the_previous(ds):
+    steps = ["Session", "Completed Order", "Completed Order", "Completed Order", "Session"]
+    _chart, data = funnel(ds, steps, within=1, within_unit="hour", return_data=True)
+    users = data["users"].tolist()
+    assert users[0] > 0 and 0 in users
+    nobody_before = [i for i in range(1, len(users)) if users[i - 1] == 0]
+    assert nobody_before
+    for i in nobody_before:
+        assert pd.isna(data["from_previous"].iloc[i])
+        assert data["conversion"].iloc[i] == 0.0  # of step 1, which has users: a true 0%
