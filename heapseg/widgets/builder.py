@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -11,12 +12,16 @@ import traitlets
 
 # The builder offers every row kind: importing the rows registers them for its groups.
 import heapseg.widgets.rows  # noqa: F401
-from heapseg.errors import CatalogError, DefinitionError, HeapsegError
+from heapseg.errors import CatalogError, DefinitionError, EditConflictError, HeapsegError
 from heapseg.model import Group, as_segment
 from heapseg.widgets.check import Plan
 from heapseg.widgets.choices import DataChoices
 from heapseg.widgets.counting import Counts, LiveCounts
+from heapseg.widgets.difference import describe_difference, users_of
 from heapseg.widgets.group import GroupBox
+from heapseg.widgets.history import EditHistory, loose_group
+from heapseg.widgets.keys import UndoKeys
+from heapseg.widgets.node import fit_width
 from heapseg.widgets.style import stylesheet
 
 __all__ = ["SegmentBuilder"]
@@ -27,8 +32,15 @@ class SegmentBuilder(widgets.VBox):
 
     Every edit rebuilds the definition from the inputs, shows its plain-English description and
     asks the backend, in one query run off the notebook's thread, for the number of users of the
-    whole segment, of every rule alone and of every nested group. An invalid rule shows its
-    error on its own row.
+    whole segment, of every rule alone and of every nested group, and of the segment without
+    each of them (what each rule costs). An invalid rule shows its error on its own row; a rule
+    still being filled in is *incomplete*, left out of the counts until it is complete.
+
+    Edits can be undone and redone (the buttons, or Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y while focus
+    is in the builder outside a text field). Until saved, the builder says "● unsaved changes".
+    Saving never surprises: a changed name asks whether to rename the open segment or save a
+    new one, Delete and New ask first, and when someone else saved the segment meanwhile the
+    builder offers to reload theirs, save yours as new, or show the difference.
 
     Parameters
     ----------
@@ -62,6 +74,18 @@ class SegmentBuilder(widgets.VBox):
         The catalog entry being edited (None for a new segment).
     message, last_error
         The outcome of the last Save / Save as / Duplicate / Delete / open.
+    dirty : bool
+        Whether the definition, name or texts changed since the segment was opened, saved or
+        started.
+    incomplete : dict
+        Path of a rule still being filled in -> what it needs (left out of the counts).
+    without_counts : dict
+        Path of each rule and nested group -> the segment's count without it.
+    question : str
+        What the builder asks now (rename? delete? discard? a conflict), "" when nothing;
+        answered with the buttons of :attr:`prompt_buttons`.
+    conflict : EditConflictError or None
+        The conflict of the last Save, until it is resolved.
 
     Examples
     --------
@@ -83,6 +107,13 @@ class SegmentBuilder(widgets.VBox):
     total = traitlets.Int(None, allow_none=True)
     share = traitlets.Float(None, allow_none=True)
     rule_counts = traitlets.Dict()
+    without_counts = traitlets.Dict()
+    incomplete = traitlets.Dict()
+    dirty = traitlets.Bool(False)
+    question = traitlets.Unicode("")
+    conflict = traitlets.Any(None)
+    can_undo = traitlets.Bool(False)
+    can_redo = traitlets.Bool(False)
     errors = traitlets.Dict()
     warnings = traitlets.Dict()
     summary = traitlets.Unicode("")
@@ -120,6 +151,9 @@ class SegmentBuilder(widgets.VBox):
             on_failure=self._show_failure,
         )
         self._from_ui = False
+        self._restoring = False
+        self.history = EditHistory()
+        self._baseline: dict | None = None
         self.as_of = dataset.resolve_as_of(as_of)
         self.choices = DataChoices(dataset, catalog, self.as_of)
 
@@ -129,19 +163,25 @@ class SegmentBuilder(widgets.VBox):
         self._build_header()
         self._build_summary()
         self._build_actions()
+        self.undo_keys = UndoKeys(self._on_key)
         self.children = (
             stylesheet(),
+            self.undo_keys,
             self.header,
             self.root,
             self.summary_box,
-            self.actions,
+            self.actions_box,
         )
         self.observe(self._on_segment, "segment")
         self.observe(self._on_as_of, "as_of")
+        self.observe(
+            self._update_state, ["name", "description", "category", "segment_type", "visibility"]
+        )
         if segment is not None:
             self.segment = segment
         else:
             self.refresh()
+        self._start_clean()
 
     # ------------------------------------------------------------------ layout
 
@@ -158,9 +198,9 @@ class SegmentBuilder(widgets.VBox):
             layout=widgets.Layout(width="14em"),
         )
         self.category_input.add_class("heapseg-category")
+        types = [("dynamic", "dynamic"), ("static (freeze members)", "static")]
         self.type_input = widgets.Dropdown(
-            options=[("dynamic", "dynamic"), ("static (freeze members)", "static")],
-            layout=widgets.Layout(width="14em"),
+            options=types, layout=widgets.Layout(width=fit_width(types))
         )
         self.type_input.add_class("heapseg-type")
         self.visibility_input = widgets.Dropdown(
@@ -182,11 +222,15 @@ class SegmentBuilder(widgets.VBox):
             traitlets.link((self, trait), (widget, "value"))
         self.entry_info = widgets.HTML("")
         self.entry_info.add_class("heapseg-entry")
+        self.rename_note = widgets.HTML("")
+        self.rename_note.add_class("heapseg-rename-note")
         self.header = widgets.VBox(
             [
                 widgets.HBox(
-                    [self.name_input, self.category_input, self.type_input, self.visibility_input]
+                    [self.name_input, self.category_input, self.type_input, self.visibility_input],
+                    layout=widgets.Layout(flex_flow="row wrap"),
                 ),
+                self.rename_note,
                 self.description_input,
                 self.entry_info,
             ]
@@ -204,12 +248,15 @@ class SegmentBuilder(widgets.VBox):
         self.busy_html.add_class("heapseg-busy-indicator")
         self.summary_html = widgets.HTML("")
         self.summary_html.add_class("heapseg-description-text")
+        self.incomplete_html = widgets.HTML("")
+        self.incomplete_html.add_class("heapseg-incomplete-note")
         self.summary_box = widgets.VBox(
             [
                 widgets.HBox(
                     [self.count_html, self.share_html, self.busy_html],
                     layout=widgets.Layout(align_items="baseline"),
                 ),
+                self.incomplete_html,
                 self.summary_html,
             ]
         )
@@ -223,30 +270,70 @@ class SegmentBuilder(widgets.VBox):
             out.add_class(css)
             return out
 
+        self.new_button = button("New", "heapseg-new")
+        self.undo_button = button("Undo", "heapseg-undo")
+        self.undo_button.icon = "undo"
+        self.undo_button.tooltip = "Undo the last edit (Ctrl+Z)"
+        self.redo_button = button("Redo", "heapseg-redo")
+        self.redo_button.icon = "repeat"
+        self.redo_button.tooltip = "Redo (Ctrl+Shift+Z or Ctrl+Y)"
         self.save_button = button("Save", "heapseg-save", "primary")
         self.save_as_button = button("Save as new", "heapseg-save-as")
         self.duplicate_button = button("Duplicate", "heapseg-duplicate")
         self.delete_button = button("Delete", "heapseg-delete", "danger")
+        self.new_button.on_click(lambda _: self.new())
+        self.undo_button.on_click(lambda _: self.undo())
+        self.redo_button.on_click(lambda _: self.redo())
         self.save_button.on_click(lambda _: self.save())
         self.save_as_button.on_click(lambda _: self.save_as())
         self.duplicate_button.on_click(lambda _: self.duplicate())
         self.delete_button.on_click(lambda _: self.delete())
-        self.message_html = widgets.HTML("")
+        self.state_html = widgets.HTML("")
+        self.state_html.add_class("heapseg-state")
+        # The message has a line of its own and wraps: a long one never squeezes the buttons.
+        self.message_html = widgets.HTML("", layout=widgets.Layout(width="100%"))
         self.message_html.add_class("heapseg-message")
         self.actions = widgets.HBox(
             [
+                self.new_button,
+                self.undo_button,
+                self.redo_button,
                 self.save_button,
                 self.save_as_button,
                 self.duplicate_button,
                 self.delete_button,
-                self.message_html,
+                self.state_html,
             ],
-            layout=widgets.Layout(align_items="center"),
+            layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
         )
         self.actions.add_class("heapseg-actions")
+        self._build_prompt()
+        self.actions_box = widgets.VBox([self.actions, self.message_html, self.prompt])
+        self.actions_box.add_class("heapseg-actions-box")
         if self.catalog is None:
-            self.actions.layout.display = "none"
+            for part in (
+                self.save_button,
+                self.save_as_button,
+                self.duplicate_button,
+                self.delete_button,
+                self.state_html,
+            ):
+                part.layout.display = "none"
         self._show_entry()
+
+    def _build_prompt(self) -> None:
+        """Where the builder asks before it renames, deletes, discards or resolves a conflict."""
+        self.prompt_text = widgets.HTML("", layout=widgets.Layout(width="100%"))
+        self.prompt_text.add_class("heapseg-prompt-text")
+        self.prompt_row = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
+        self.prompt_row.add_class("heapseg-prompt-buttons")
+        self.diff_html = widgets.HTML("", layout=widgets.Layout(width="100%"))
+        self.diff_html.add_class("heapseg-diff")
+        self.prompt = widgets.VBox([self.prompt_text, self.prompt_row, self.diff_html])
+        self.prompt.add_class("heapseg-prompt")
+        self.prompt.layout.display = "none"
+        #: The buttons of the question shown now, by key ("rename", "cancel", ...).
+        self.prompt_buttons: dict[str, widgets.Button] = {}
 
     # ------------------------------------------------------------------ two-way with code
 
@@ -299,6 +386,14 @@ class SegmentBuilder(widgets.VBox):
             self._from_ui = False
         self.errors = dict(plan.errors)
         self.warnings = dict(plan.warnings)
+        self.incomplete = {p: plan.incomplete[p] for p in plan.skipped if p in plan.incomplete}
+        left_out = len(plan.skipped)
+        self.incomplete_html.value = (
+            f"{left_out} rule{'s' if left_out != 1 else ''} incomplete, not counted"
+            if left_out
+            else ""
+        )
+        self._remember(plan.definition)
         self.busy = True
         self.summary_box.add_class("heapseg-busy")
         self.busy_html.layout.display = ""
@@ -313,6 +408,7 @@ class SegmentBuilder(widgets.VBox):
         self.count = counts.count
         self.share = counts.share
         self.rule_counts = counts.rule_counts
+        self.without_counts = counts.without_counts
         if counts.count is None:
             self.count_html.value = "–"
             self.share_html.value = f"users (of {counts.total:,})"
@@ -338,6 +434,140 @@ class SegmentBuilder(widgets.VBox):
         self.summary_box.remove_class("heapseg-busy")
         self.busy_html.layout.display = "none"
 
+    # ------------------------------------------------------------------ undo, redo, dirty state
+
+    def _state(self, definition: dict | None = None) -> dict:
+        """What Save would write: the definition and the texts around it."""
+        return {
+            "definition": definition if definition is not None else self.root.to_dict(),
+            "name": self.name,
+            "description": self.description,
+            "category": self.category,
+            "type": self.segment_type,
+            "visibility": self.visibility,
+        }
+
+    def _start_clean(self) -> None:
+        """What is shown now is what was opened, saved or started: nothing to undo, not dirty."""
+        definition = self.root.to_dict()
+        self.history.reset(definition)
+        self._baseline = self._state(definition)
+        self._update_state()
+
+    def _remember(self, definition: dict) -> None:
+        if self._restoring:
+            self.history.replace_current(definition)
+        else:
+            self.history.record(definition)
+        self._update_state(definition=definition)
+
+    def _update_state(self, *_: Any, definition: dict | None = None) -> None:
+        """Follow an edit: undo / redo buttons, the dirty mark, the rename note."""
+        if not hasattr(self, "state_html"):
+            return  # traits set while the widget is being built
+        self.can_undo, self.can_redo = self.history.can_undo, self.history.can_redo
+        self.undo_button.disabled = not self.can_undo
+        self.redo_button.disabled = not self.can_redo
+        dirty = self._baseline is not None and self._state(definition) != self._baseline
+        if dirty and not self.dirty and self.last_error is None:
+            self._say("")  # "saved …" would no longer be true
+        self.dirty = dirty
+        entry = self.entry
+        if dirty:
+            self.state_html.value = "● unsaved changes"
+            self.state_html.add_class("heapseg-state-dirty")
+        else:
+            self.state_html.value = (
+                "new segment, not saved yet"
+                if entry is None
+                else f"✓ saved as revision {entry.revision}"
+            )
+            self.state_html.remove_class("heapseg-state-dirty")
+        renaming = self._renaming()
+        self.rename_note.value = (
+            f"Save renames “{escape(entry.name)}” → “{escape(self.name.strip())}”; "
+            "Save as new keeps both."
+            if renaming and entry is not None
+            else ""
+        )
+
+    def _renaming(self) -> bool:
+        entry = self.entry
+        return entry is not None and self.name.strip() != entry.name and bool(self.name.strip())
+
+    def undo(self) -> bool:
+        """Take back the last edit of the rules (Ctrl+Z); returns whether there was one."""
+        return self._restore(self.history.undo())
+
+    def redo(self) -> bool:
+        """Do again the edit undone last (Ctrl+Shift+Z or Ctrl+Y)."""
+        return self._restore(self.history.redo())
+
+    def _restore(self, definition: dict | None) -> bool:
+        if definition is None:
+            return False
+        self._restoring = True
+        try:
+            self.root.set_model(loose_group(definition))
+            self.refresh()
+        finally:
+            self._restoring = False
+        return True
+
+    def _on_key(self, action: str) -> None:
+        if action == "undo":
+            self.undo()
+        elif action == "redo":
+            self.redo()
+
+    def new(self, discard: bool = False) -> bool:
+        """Start an empty, unsaved segment. With unsaved changes it asks first (in the widget),
+        unless ``discard=True``; returns whether it started."""
+        if self.dirty and not discard:
+            what = f"“{escape(self.entry.name)}”" if self.entry is not None else "this segment"
+            self._ask(
+                f"Discard the unsaved changes to {what} and start a new segment?",
+                [
+                    ("discard", "Discard and start new", "danger", lambda: self.new(discard=True)),
+                    ("cancel", "Keep editing", "", self._dismiss),
+                ],
+            )
+            return False
+        self._dismiss()
+        self.entry = None
+        self.name = self.description = self.category = ""
+        self.segment_type, self.visibility = "dynamic", "shared"
+        self.segment = None
+        self._show_entry()
+        self._start_clean()
+        self._say("started a new segment")
+        return True
+
+    # ------------------------------------------------------------------ asking
+
+    def _ask(self, text: str, choices: list[tuple[str, str, str, Any]], diff: str = "") -> None:
+        """Show a question (HTML) with one button per ``(key, label, style, action)``."""
+        self.prompt_buttons = {}
+        for key, text_, style, action in choices:
+            button = widgets.Button(
+                description=text_, button_style=style, layout=widgets.Layout(width="auto")
+            )
+            button.add_class(f"heapseg-choice-{key}")
+            button.on_click(lambda _, act=action: self._act(act))
+            self.prompt_buttons[key] = button
+        self.prompt_row.children = tuple(self.prompt_buttons.values())
+        self.prompt_text.value = text
+        self.diff_html.value = diff
+        self.prompt.layout.display = ""
+        self.question = re.sub(r"<[^>]+>", "", text)
+
+    def _dismiss(self) -> None:
+        self.prompt_buttons = {}
+        self.prompt_row.children = ()
+        self.prompt_text.value = self.diff_html.value = ""
+        self.prompt.layout.display = "none"
+        self.question = ""
+
     # ------------------------------------------------------------------ the catalog
 
     def open(self, entry: Any = None) -> Any:
@@ -350,21 +580,45 @@ class SegmentBuilder(widgets.VBox):
             return super().open()
         catalog = self._need_catalog()
         found = catalog.get(entry)
+        self._dismiss()
+        self.conflict = None
+        self.entry = found
         self.name = found.name
         self.description = found.description
         self.category = found.category
         self.segment_type = found.type
         self.visibility = found.visibility
-        self.entry = found
         self.segment = found.segment
         self._show_entry()
+        self._start_clean()
         self._say(f"opened {found.name!r} (revision {found.revision})")
         return found
 
-    def save(self) -> Any:
-        """Save: a new segment, or the changes to the open one (refused if someone else saved
-        it in between: the conflict is shown). Returns the saved entry, or None on error."""
+    def save(self, rename: bool | None = None) -> Any:
+        """Save: a new segment, or the changes to the open one. Returns the saved entry, or None.
+
+        When the name was changed, Save asks (in the widget) whether to rename the open
+        segment or to save a new one, unless ``rename=True`` (rename it) is given. If someone
+        else saved the segment in between, nothing is saved and the builder offers to reload
+        theirs, save yours as new, or show the difference (:attr:`conflict`).
+        """
+        if self._renaming() and rename is not True:
+            old, new = escape(self.entry.name), escape(self.name.strip())
+            self._ask(
+                f"Save renames “{old}” → “{new}”. Rename it, or keep “{old}” and save a new "
+                f"segment named “{new}”?",
+                [
+                    ("rename", f"Rename to “{self.name.strip()}”", "warning", self._rename_save),
+                    ("save-as-new", "Save as new", "primary", self.save_as),
+                    ("cancel", "Cancel", "", self._dismiss),
+                ],
+            )
+            self._say("nothing saved yet: choose how to save")
+            return None
         return self._act(self._save)
+
+    def _rename_save(self) -> Any:
+        return self._save()
 
     def save_as(self) -> Any:
         """Save the definition as a new segment under the name in the name box."""
@@ -384,21 +638,51 @@ class SegmentBuilder(widgets.VBox):
 
         return self._act(run)
 
-    def delete(self) -> Any:
-        """Delete the open segment from the catalog (the definition stays in the builder)."""
+    def delete(self, confirm: bool = False) -> Any:
+        """Delete the open segment from the catalog (the definition stays in the builder).
 
-        def run() -> Any:
-            catalog = self._need_catalog()
-            if self.entry is None:
-                raise CatalogError("nothing to delete: this segment is not saved")
-            gone = self.entry
-            catalog.delete(gone, revision=gone.revision)
-            self.entry = None
-            self._show_entry()
-            self._say(f"deleted {gone.name!r}")
-            return gone
+        Asks first (in the widget) unless ``confirm=True``; a segment other segments refer to
+        is not deleted: the question names them. Returns the deleted entry, or None.
+        """
+        if self.catalog is None or self.entry is None:
+            return self._act(self._delete)
+        users = users_of(self.catalog, self.entry.id)
+        name = escape(self.entry.name)
+        if users:
+            listed = ", ".join(f"“{escape(u)}”" for u in users)
+            self._ask(
+                f"“{name}” cannot be deleted: {listed} "
+                f"{'refers' if len(users) == 1 else 'refer'} to it. Change "
+                f"{'that segment' if len(users) == 1 else 'those segments'} first.",
+                [("cancel", "OK", "", self._dismiss)],
+            )
+            self._say(f"not deleted: used by {', '.join(users)}", CatalogError("in use"))
+            return None
+        if not confirm:
+            self._ask(
+                f"Delete “{name}” from the catalog for everyone? No other segment refers to it; "
+                "its history is kept.",
+                [
+                    ("delete", f"Delete “{self.entry.name}”", "danger", self._delete),
+                    ("cancel", "Cancel", "", self._dismiss),
+                ],
+            )
+            return None
+        return self._act(self._delete)
 
-        return self._act(run)
+    def _delete(self) -> Any:
+        catalog = self._need_catalog()
+        if self.entry is None:
+            raise CatalogError("nothing to delete: this segment is not saved")
+        gone = self.entry
+        catalog.delete(gone, revision=gone.revision)
+        self._dismiss()
+        self.entry = None
+        self._show_entry()
+        self._baseline = None  # the definition is still here, saved nowhere
+        self._update_state()
+        self._say(f"deleted {gone.name!r}")
+        return gone
 
     def _save(self, new: bool = False) -> Any:
         catalog = self._need_catalog()
@@ -406,6 +690,11 @@ class SegmentBuilder(widgets.VBox):
         if segment is None:
             where = "; ".join(f"{p or 'segment'}: {m}" for p, m in self.errors.items())
             raise DefinitionError(f"the definition has errors, nothing was saved ({where})")
+        if self.incomplete:
+            where = ", ".join(f"{p} ({m})" for p, m in self.incomplete.items())
+            raise DefinitionError(
+                f"finish or remove the incomplete rules first, nothing was saved: {where}"
+            )
         static = self.segment_type == "static"
         entry = self.entry
         if entry is None or new:
@@ -422,28 +711,109 @@ class SegmentBuilder(widgets.VBox):
         else:
             # Name, definition and texts change together in one revision, based on the
             # revision that was opened: a change saved by someone else since is a conflict.
-            saved = catalog.update(
-                entry.id,
-                segment,
-                name=self.name,
-                description=self.description,
-                category=self.category,
-                visibility=self.visibility,
-                revision=entry.revision,
-            )
+            try:
+                saved = catalog.update(
+                    entry.id,
+                    segment,
+                    name=self.name,
+                    description=self.description,
+                    category=self.category,
+                    visibility=self.visibility,
+                    revision=entry.revision,
+                )
+            except EditConflictError as exc:
+                self._offer_conflict(exc)
+                raise
             if static and not saved.is_static:
                 saved = catalog.freeze(saved, self.dataset, self.as_of)
             elif not static and saved.is_static:
                 saved = catalog.unfreeze(saved)
+        self._dismiss()
+        self.conflict = None
         self.entry = saved
         self._show_entry()
+        self._baseline = self._state()
+        self._update_state()
         self._say(f"saved {saved.name!r} ({saved.id}, revision {saved.revision})")
         self._refresh_choices()
         return saved
 
+    # ------------------------------------------------------------------ conflicts
+
+    def _offer_conflict(self, error: EditConflictError) -> None:
+        self.conflict = error
+        who = escape(error.changed_by or "someone")
+        when = (
+            f" at {error.changed_at.isoformat(sep=' ', timespec='minutes')}"
+            if error.changed_at
+            else ""
+        )
+        self._ask(
+            f"{who} saved “{escape(self.entry.name if self.entry else error.segment_id)}”"
+            f"{when} (revision {error.current_revision}) after you opened revision "
+            f"{error.expected_revision}. Nothing was saved.",
+            [
+                ("reload", "Reload theirs", "warning", self.reload_theirs),
+                ("save-mine", "Save mine as new", "primary", self.save_mine_as_new),
+                ("difference", "Show the difference", "", self._show_difference),
+                ("cancel", "Keep editing", "", self._dismiss),
+            ],
+        )
+
+    def reload_theirs(self) -> Any:
+        """After a conflict: open the segment as the other person saved it (yours can be
+        brought back with Undo)."""
+        self._need_catalog()
+        segment_id = self.conflict.segment_id if self.conflict else self.entry_id
+        if segment_id is None:
+            raise CatalogError("nothing to reload: this segment is not saved")
+        mine = self.root.to_dict()
+        theirs = self.open(segment_id)
+        # Undo gives your version back.
+        self.history.reset(mine)
+        self.history.record(self.root.to_dict())
+        self._update_state()
+        self._say(
+            f"reloaded {theirs.name!r} as saved (revision {theirs.revision}); Undo brings yours back"
+        )
+        return theirs
+
+    def save_mine_as_new(self) -> Any:
+        """After a conflict: keep theirs, and save your version as a new segment (named
+        after yours, with your login added when the name is taken)."""
+        catalog = self._need_catalog()
+        name = self.name.strip()
+        taken = {e.name.lower() for e in catalog.list(everyone=True)}
+        if name.lower() in taken:
+            base = f"{name} ({catalog.user})"
+            name, n = base, 2
+            while name.lower() in taken:
+                name, n = f"{base} {n}", n + 1
+        self.name = name
+        return self._save(new=True)
+
+    def difference(self) -> str:
+        """Theirs against yours, in words: names, texts and rules added or removed."""
+        catalog = self._need_catalog()
+        segment_id = self.conflict.segment_id if self.conflict else self.entry_id
+        if segment_id is None:
+            raise CatalogError("nothing to compare: this segment is not saved")
+        theirs = catalog.get(segment_id)
+        who = self.conflict.changed_by if self.conflict else None
+        return describe_difference(theirs, self._state(), self.segment, who)
+
+    def _show_difference(self) -> None:
+        self.diff_html.value = self.difference()
+
+    # ------------------------------------------------------------------ reporting
+
     def _act(self, action: Any) -> Any:
         try:
             return action()
+        except EditConflictError as exc:
+            # The choices are shown below the message (see _offer_conflict).
+            self._say("not saved: this segment was changed meanwhile; choose below", exc)
+            return None
         except HeapsegError as exc:
             self._say(str(exc), exc)
             return None
@@ -457,7 +827,7 @@ class SegmentBuilder(widgets.VBox):
         self.last_error = error
         self.message = text
         css = "heapseg-message-error" if error is not None else "heapseg-message-info"
-        self.message_html.value = f"<span class='{css}'>{escape(text)}</span>"
+        self.message_html.value = f"<span class='{css}'>{escape(text)}</span>" if text else ""
 
     def _show_entry(self) -> None:
         entry = self.entry

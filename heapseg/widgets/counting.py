@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from heapseg.model import Group
 from heapseg.resolver import Resolver
-from heapseg.widgets.check import Plan, make_plan
+from heapseg.widgets.check import WITHOUT, Plan, make_plan
 from heapseg.widgets.group import GroupBox
 from heapseg.widgets.live import CountCache, LiveRunner
 
@@ -22,12 +22,15 @@ TOTAL = "__total__"
 
 @dataclass(frozen=True)
 class Counts:
-    """One answer: the segment's count (None while a rule is invalid), all users, and the
-    count of every rule and nested group by its path (``rules[0]``, ``rules[2].rules[1]``)."""
+    """One answer: the segment's count (None while a rule is invalid), all users, the count of
+    every rule and nested group by its path (``rules[0]``, ``rules[2].rules[1]``), and the
+    segment's count without each of them."""
 
     count: int | None
     total: int
     rule_counts: dict[str, int]
+    #: Path of a rule or nested group -> the segment's count without it (what it costs).
+    without_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def share(self) -> float | None:
@@ -114,13 +117,20 @@ class LiveCounts:
         """The counts the plan asks for: cached ones, the rest in one backend query."""
         out: dict[str, int] = {}
         todo: dict[str, Group] = {}
+        # A segment without one of its two rules is the other rule alone: asked once.
+        first_of: dict[tuple, str] = {}
+        same: dict[str, str] = {}
         for path, segment in plan.queries.items():
             key = self._key(segment, as_of)
             cached = self._cache.get(key) if key is not None else None
-            if cached is None:
-                todo[path] = segment
-            else:
+            if cached is not None:
                 out[path] = cached
+            elif key is not None and key in first_of:
+                same[path] = first_of[key]
+            else:
+                if key is not None:
+                    first_of[key] = path
+                todo[path] = segment
         total = self._cache.get((TOTAL, as_of.isoformat()))
         if todo or total is None:
             if worker is not self.dataset:
@@ -137,6 +147,7 @@ class LiveCounts:
                 if key is not None:
                     self._cache.put(key, number)
             out.update(result)
+        out.update({path: out[first] for path, first in same.items()})
         out[TOTAL] = total
         return out
 
@@ -147,9 +158,10 @@ class LiveCounts:
         """What is known at once: errors on their rows, and "counting" on rows just mended."""
         for path, node in root.walk(""):
             error, warning = plan.errors.get(path), plan.warnings.get(path)
-            if error or path not in plan.queries:
-                node.show(error=error, warning=warning)
-            elif node.invalid:
+            incomplete = plan.incomplete.get(path)
+            if error or incomplete or path not in plan.queries:
+                node.show(error=error, warning=warning, incomplete=incomplete)
+            elif node.invalid or node.unfinished:
                 node.show(busy=True, warning=warning)
 
     def _apply(self, root: GroupBox, plan: Plan, result: dict[str, int]) -> None:
@@ -157,9 +169,20 @@ class LiveCounts:
         counts = Counts(
             count=result.get(""),
             total=total,
-            rule_counts={p: n for p, n in result.items() if p not in ("", TOTAL)},
+            rule_counts={
+                p: n for p, n in result.items() if p not in ("", TOTAL) and WITHOUT not in p
+            },
+            without_counts={
+                p[len(WITHOUT) :]: n for p, n in result.items() if p.startswith(WITHOUT)
+            },
         )
         for path, node in root.walk(""):
             if path and path in result:
-                node.show(count=result[path], total=total, warning=plan.warnings.get(path))
+                node.show(
+                    count=result[path],
+                    total=total,
+                    warning=plan.warnings.get(path),
+                    without=counts.without_counts.get(path),
+                    whole=counts.count,
+                )
         self._on_counts(counts)

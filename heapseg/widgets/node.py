@@ -10,7 +10,21 @@ import ipywidgets as widgets
 
 from heapseg.widgets.choices import DataChoices
 
-__all__ = ["Node", "Parent", "icon_button", "join_path", "label"]
+__all__ = ["STATUS_WIDTH", "Node", "Parent", "fit_width", "icon_button", "join_path", "label"]
+
+#: The width of every row's status line (its count, what it costs, or its message).
+STATUS_WIDTH = "17em"
+
+
+def fit_width(labels: Sequence[Any], extra: float = 4.5) -> str:
+    """A dropdown width that shows its longest option whole (``ch`` is one digit's width).
+
+    ``labels`` are option texts or ``(text, value)`` pairs; ``extra`` leaves room for the
+    arrow and the padding.
+    """
+    texts = [str(o[0] if isinstance(o, tuple) else o) for o in labels] or [""]
+    # Letters are wider than digits on average in proportional fonts: 1.1 ch per character.
+    return f"{round(max(len(t) for t in texts) * 1.1 + extra, 1)}ch"
 
 
 def join_path(base: str, key: str | int) -> str:
@@ -59,7 +73,9 @@ class Node(widgets.VBox):
         self.on_change: Callable[[], None] | None = None
         self._filling = False
         self._invalid = False
-        self.status = widgets.HTML("", layout=widgets.Layout(min_width="8em"))
+        self._unfinished = False
+        # A fixed width: the row's inputs stay put while its count or message changes.
+        self.status = widgets.HTML("", layout=widgets.Layout(width=STATUS_WIDTH))
         self.status.add_class("heapseg-status")
         self.up = icon_button("arrow-up", "Move up", "heapseg-move-up")
         self.down = icon_button("arrow-down", "Move down", "heapseg-move-down")
@@ -103,26 +119,62 @@ class Node(widgets.VBox):
         error: str | None = None,
         warning: str | None = None,
         busy: bool = False,
+        incomplete: str | None = None,
+        without: int | None = None,
+        whole: int | None = None,
     ) -> None:
-        """Show the node's own count (and share), or its error, on its status line."""
+        """Show the node's own count (and share), or its error, on its status line.
+
+        ``incomplete`` says what a rule still being filled in needs (shown plainly, not as an
+        error); ``without`` is the segment's count without this rule and ``whole`` the
+        segment's count, to show what the rule costs.
+        """
         parts = []
         if error:
             parts.append(f"<span class='heapseg-row-error'>⚠ {escape(error)}</span>")
+        elif incomplete:
+            parts.append(f"<span class='heapseg-row-incomplete'>{escape(incomplete)}</span>")
         elif count is not None:
             share = f" ({count / total:.1%})" if total else ""
             parts.append(f"<span class='heapseg-row-count'>{count:,} users{share}</span>")
+            if without is not None and whole is not None:
+                parts.append(_cost(without, whole))
         elif busy:
             parts.append("<span class='heapseg-row-busy'>…</span>")
         if warning and not error:
             parts.append(f"<span class='heapseg-row-warning'>{escape(warning)}</span>")
         self.status.value = " ".join(parts)
         self._invalid = bool(error)
-        if error:
-            self.add_class("heapseg-invalid")
-        else:
-            self.remove_class("heapseg-invalid")
+        self._unfinished = bool(incomplete) and not error
+        for css, on in (
+            ("heapseg-invalid", self._invalid),
+            ("heapseg-incomplete", self._unfinished),
+        ):
+            if on:
+                self.add_class(css)
+            else:
+                self.remove_class(css)
 
     @property
     def invalid(self) -> bool:
         """Whether the status line shows an error (the row is marked ``heapseg-invalid``)."""
         return self._invalid
+
+    @property
+    def unfinished(self) -> bool:
+        """Whether the rule is still being filled in (marked ``heapseg-incomplete``)."""
+        return self._unfinished
+
+
+def _cost(without: int, whole: int) -> str:
+    """ "without it: 2,000 (+651)": the segment's count without a rule, and the difference."""
+    change = without - whole
+    sign = "+" if change > 0 else ("−" if change < 0 else "±")
+    tip = (
+        f"The segment would have {without:,} users without this rule "
+        f"({abs(change):,} {'more' if change >= 0 else 'fewer'} than its {whole:,})"
+    )
+    return (
+        f"<span class='heapseg-row-cost' title='{escape(tip)}'>"
+        f"without it: {without:,} ({sign}{abs(change):,})</span>"
+    )

@@ -14,6 +14,18 @@ CSS = """
 .heapseg-row-busy, .heapseg-busy-indicator { color: #888; }
 .heapseg-kind { font-weight: 600; color: #555; }
 .heapseg-invalid > .widget-hbox:first-child { background: #fdecea; }
+.heapseg-row-incomplete { color: #6b6b6b; font-style: italic; }
+.heapseg-row-cost { display: block; color: #5f6f80; font-size: 0.85em; }
+.heapseg-status { line-height: 1.25; white-space: normal; }
+.heapseg-state { white-space: nowrap; padding: 0 0.6em; color: #555; }
+.heapseg-state-dirty { color: #9a6700; font-weight: 600; }
+.heapseg-message, .heapseg-prompt-text { white-space: normal; overflow-wrap: anywhere; }
+.heapseg-actions .jupyter-button, .heapseg-prompt .jupyter-button { flex: 0 0 auto; }
+.heapseg-prompt { border-left: 3px solid #9a6700; padding: 2px 0 2px 8px; margin: 4px 0; }
+.heapseg-rename-note { color: #9a6700; }
+.heapseg-diff ul { margin: 2px 0; }
+.heapseg-diff-added { color: #1e6b36; }
+.heapseg-diff-removed { color: #b3261e; }
 .heapseg-count { font-size: 1.6em; font-weight: 700; }
 .heapseg-busy .heapseg-count { color: #999; }
 .heapseg-description-text { font-style: italic; color: #333; }

@@ -194,11 +194,12 @@ def test_an_invalid_rule_shows_its_error_on_its_row(make_builder, ds):
     pick_user_property(good, "subscription_type", "=", "paid")
     bad = add(builder.root, "user")
     bad.field.value = "email"
-    bad.operator.value = "contains"  # nothing entered yet
+    bad.operator.value = "contains"
+    bad.value.children[0].value = "gmail.com|"  # an empty alternative: wrong, not unfinished
     assert builder.wait(60)
     assert builder.segment is None
     assert set(builder.errors) == {"rules[1]"}
-    assert "contains" in builder.errors["rules[1]"]
+    assert "empty alternative" in builder.errors["rules[1]"]
     assert "heapseg-row-error" in bad.status.value
     assert "heapseg-invalid" in bad._dom_classes
     assert bad.invalid
@@ -320,6 +321,15 @@ def test_where_row_error_lands_on_the_where_row(make_builder):
     assert filt.value.value == [3]  # carried over into the list input
     filt.value.children[0].value = []
     assert builder.wait(60)
+    # An empty list is a filter not finished yet: said on the filter, the rule not counted.
+    assert builder.errors == {}
+    assert builder.incomplete == {"rules[0]": "not counted until its filters are complete"}
+    assert "enter a value" in filt.status.value
+    assert "heapseg-row-incomplete" in filt.status.value
+    filt.field.value = "payment_method"
+    filt.operator.value = "contains"
+    filt.value.children[0].value = "card|"
+    assert builder.wait(60)
     assert list(builder.errors) == ["rules[0].where.rules[0]"]
     assert "heapseg-row-error" in filt.status.value
 
@@ -338,7 +348,8 @@ def test_save_conflict_is_shown(make_builder, ds, catalog, catalog_path):
     builder.root.nodes[0].count_value.value = 7
     builder.save_button.click()
     assert isinstance(builder.last_error, ConflictError)
-    assert "bob" in builder.message
+    assert "bob" in builder.question
+    assert "catalog.get" not in builder.message + builder.question  # no code to run
     assert "heapseg-message-error" in builder.message_html.value
     assert saved_definitions(catalog_path)["Window shoppers"]["definition"] == WINDOW_SHOPPERS
 
@@ -346,7 +357,7 @@ def test_save_conflict_is_shown(make_builder, ds, catalog, catalog_path):
     builder.open(entry.id)
     builder.root.nodes[0].count_value.value = 7
     builder.name_input.value = "Keen window shoppers"
-    saved = builder.save()
+    saved = builder.save(rename=True)
     assert saved is not None, builder.message
     raw = saved_definitions(catalog_path)["Keen window shoppers"]
     assert raw["id"] == entry.id
@@ -377,6 +388,9 @@ def test_save_as_duplicate_delete(make_builder, ds, catalog, catalog_path):
     assert copy_id not in (first.id, second.id)
 
     builder.delete_button.click()
+    assert builder.entry is not None  # asked first
+    assert "Delete “Copy of Shoppers, personal”" in builder.question
+    builder.prompt_buttons["delete"].click()
     assert builder.entry is None
     assert "Copy of Shoppers, personal" not in saved_definitions(catalog_path)
     assert builder.delete_button.disabled
@@ -414,7 +428,9 @@ def test_segment_rule_counts_through_the_catalog(make_builder, ds, catalog):
 
 def test_no_catalog_hides_the_catalog_parts(make_builder):
     builder = make_builder()
-    assert builder.actions.layout.display == "none"
+    for button in (builder.save_button, builder.save_as_button, builder.delete_button):
+        assert button.layout.display == "none"
+    assert builder.undo_button.layout.display != "none"  # undo needs no catalog
     assert builder.root.add_buttons["segment"].layout.display == "none"
     assert builder.save() is None
     assert "no catalog" in builder.message

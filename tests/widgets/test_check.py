@@ -39,12 +39,20 @@ def test_one_query_for_segment_rules_and_groups(ds):
     }
     plan = make_plan(tree(ds, definition), ds, SAMPLE_AS_OF, None)
     assert plan.errors == {}
-    assert set(plan.queries) == {"", "rules[0]", "rules[1]", "rules[1].rules[0]"}
+    costs = {"without:rules[0]", "without:rules[1]", "without:rules[1].rules[0]"}
+    assert set(plan.queries) == {"", "rules[0]", "rules[1]", "rules[1].rules[0]", *costs}
     assert plan.queries[""] == plan.segment == Group.from_dict(definition)
     assert plan.queries["rules[1]"] == Group.from_dict(definition["rules"][1])
     assert plan.queries["rules[1].rules[0]"].to_dict() == {"combinator": "and", "rules": [SESSIONS]}
     counts = ds.counts(plan.queries, SAMPLE_AS_OF)
     assert counts[""] == ds.count(definition)
+    # What each rule costs: the segment without it, against a definition written by hand.
+    assert counts["without:rules[0]"] == ds.count(
+        {"combinator": "or", "rules": [definition["rules"][1]]}
+    )
+    assert counts["without:rules[1]"] == ds.count({"combinator": "or", "rules": [PAID]})
+    emptied = {"combinator": "or", "rules": [PAID, {"combinator": "and", "not": True, "rules": []}]}
+    assert counts["without:rules[1].rules[0]"] == ds.count(emptied)
 
 
 def test_errors_stay_on_their_rows_and_keep_groups_uncounted(ds):

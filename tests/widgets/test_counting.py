@@ -136,7 +136,11 @@ def test_segment_references_are_never_cached(ds, catalog, heard, asked):
             assert counting.wait(60)
     finally:
         counting.close()
-    assert asked == [{"", "rules[0]", "rules[1]"}, {"", "rules[1]"}]
+    # The segment without its reference is PAID alone: from the cache the second time.
+    assert asked == [
+        {"", "rules[0]", "rules[1]", "without:rules[0]"},
+        {"", "rules[1]", "without:rules[0]"},
+    ]
     assert heard.counts[-1].count == ds.count(
         {"combinator": "and", "rules": [PAID, *WINDOW_SHOPPERS["rules"]]}
     )
@@ -169,7 +173,8 @@ def test_a_mended_row_shows_counting_until_its_answer(ds, root, counting, heard,
     as_of = ds.resolve_as_of(None)
     row = root.add("user")
     row.field.value = "email"
-    row.operator.value = "contains"  # nothing entered yet
+    row.operator.value = "contains"
+    row.value.children[0].value = "gmail.com|"  # an empty alternative
     counting.update(root, as_of)
     assert counting.wait(60)
     assert row.invalid and "heapseg-row-error" in row.status.value

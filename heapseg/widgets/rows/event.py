@@ -16,7 +16,7 @@ from heapseg.widgets.choices import (
     with_current,
 )
 from heapseg.widgets.group import GroupBox
-from heapseg.widgets.node import Node, join_path, label
+from heapseg.widgets.node import Node, fit_width, join_path, label
 from heapseg.widgets.registry import register
 from heapseg.widgets.values import _date_of, _iso
 
@@ -29,7 +29,12 @@ MODES_DID = [
     ("followed by", "then"),
 ]
 MODES_DID_NOT = [("at all", "once"), ("followed by", "then")]
-WINDOWS = [("at any time", "any"), ("in the last", "last"), ("between dates", "range")]
+WINDOWS = [
+    ("at any time", "any"),
+    ("in the last", "last"),
+    ("between … and … ago", "ago"),
+    ("between dates", "range"),
+]
 PERIODS = [("times", ""), *((f"different {u}s", u) for u in UNITS)]
 UNIT_OPTIONS = [(UNIT_LABELS[u], u) for u in UNITS]
 
@@ -44,8 +49,9 @@ def _number(value: int, css: str, width: str = "6em", minimum: int = 0) -> widge
     return box
 
 
-def _dropdown(options: list, value: Any, css: str, width: str) -> widgets.Dropdown:
-    pick = widgets.Dropdown(options=options, value=value, layout=_w(width))
+def _dropdown(options: list, value: Any, css: str, width: str | None = None) -> widgets.Dropdown:
+    """A dropdown wide enough for its longest option (or ``width``)."""
+    pick = widgets.Dropdown(options=options, value=value, layout=_w(width or fit_width(options)))
     pick.add_class(css)
     return pick
 
@@ -76,8 +82,8 @@ class EventRow(Node):
     count_operator, count_value, count_high, count_per
         The count comparison; ``count_per`` counts distinct hours/days/weeks/months.
     window : ipywidgets.Dropdown
-        ``any``, ``last`` (``last_n``, ``last_unit``, ``offset``) or ``range`` (``date_from``,
-        ``date_to``).
+        ``any``, ``last`` (in the last ``last_n`` ``last_unit``), ``ago`` (between
+        ``ago_from`` and ``ago_to`` ``ago_unit`` ago) or ``range`` (``date_from``, ``date_to``).
     with_aggregate : ipywidgets.Checkbox
         Adds ``agg_fn`` of ``agg_field`` compared by ``agg_operator`` with ``agg_value``.
     where : GroupBox
@@ -107,7 +113,7 @@ class EventRow(Node):
 
     def _build_event(self, names: list[str]) -> None:
         """did / did not do, the event, and the mode (once, a number of times, first, then)."""
-        self.did = _dropdown([("did", True), ("did not do", False)], True, "heapseg-did", "7.5em")
+        self.did = _dropdown([("did", True), ("did not do", False)], True, "heapseg-did")
         self.event = widgets.Combobox(
             options=names,
             value=names[0] if names else "",
@@ -116,16 +122,16 @@ class EventRow(Node):
             layout=_w("14em"),
         )
         self.event.add_class("heapseg-event")
-        self.mode = _dropdown(MODES_DID, "once", "heapseg-mode", "11em")
+        self.mode = _dropdown(
+            MODES_DID, "once", "heapseg-mode", fit_width(MODES_DID + MODES_DID_NOT)
+        )
 
     def _build_count(self) -> None:
         """How often: an operator, one or two numbers, times or distinct periods."""
-        self.count_operator = _dropdown(
-            list(COUNT_OPERATORS), ">=", "heapseg-count-operator", "6em"
-        )
+        self.count_operator = _dropdown(list(COUNT_OPERATORS), ">=", "heapseg-count-operator")
         self.count_value = _number(1, "heapseg-count-value")
         self.count_high = _number(10, "heapseg-count-high")
-        self.count_per = _dropdown(PERIODS, "", "heapseg-count-per", "10em")
+        self.count_per = _dropdown(PERIODS, "", "heapseg-count-per")
         self.count_and = label("and")
         self.count_box = _section(
             [
@@ -139,14 +145,25 @@ class EventRow(Node):
         )
 
     def _build_window(self) -> None:
-        """When: at any time, in the last n units (ending an offset before as_of), or dates."""
-        self.window = _dropdown(WINDOWS, "any", "heapseg-window", "9em")
+        """When: at any time, in the last n units, between n and m units ago, or dates."""
+        self.window = _dropdown(WINDOWS, "any", "heapseg-window")
         self.last_n = _number(30, "heapseg-last-n", minimum=1)
-        self.last_unit = _dropdown(UNIT_OPTIONS, "day", "heapseg-last-unit", "7em")
-        self.offset = _number(0, "heapseg-offset")
-        self.last_box = _section(
-            [self.last_n, self.last_unit, label("ending"), self.offset, label("before as_of")],
-            "heapseg-last-box",
+        self.last_unit = _dropdown(UNIT_OPTIONS, "day", "heapseg-last-unit")
+        self.last_box = _section([self.last_n, self.last_unit], "heapseg-last-box")
+        # "between 30 and 120 days ago" is format 1's last 90 days with an offset of 30.
+        self.ago_from = _number(30, "heapseg-ago-from")
+        self.ago_to = _number(120, "heapseg-ago-to", minimum=1)
+        self.ago_unit = _dropdown(UNIT_OPTIONS, "day", "heapseg-ago-unit")
+        self.ago_box = _section(
+            [
+                label("between"),
+                self.ago_from,
+                label("and"),
+                self.ago_to,
+                self.ago_unit,
+                label("ago"),
+            ],
+            "heapseg-ago-box",
         )
         self.date_from = widgets.DatePicker(layout=_w("10.5em"))
         self.date_from.add_class("heapseg-date-from")
@@ -163,11 +180,11 @@ class EventRow(Node):
         )
         self.with_aggregate.add_class("heapseg-with-aggregate")
         fns = [(text, fn) for fn, text in AGGREGATE_LABELS.items()]
-        self.agg_fn = _dropdown(fns, "sum", "heapseg-agg-fn", "9em")
+        self.agg_fn = _dropdown(fns, "sum", "heapseg-agg-fn")
         self.agg_field = _dropdown(
             self.choices.aggregate_fields("sum"), None, "heapseg-agg-field", "10em"
         )
-        self.agg_operator = _dropdown(list(COUNT_OPERATORS), ">=", "heapseg-agg-operator", "6em")
+        self.agg_operator = _dropdown(list(COUNT_OPERATORS), ">=", "heapseg-agg-operator")
         self.agg_value = widgets.FloatText(value=0, layout=_w("7em"))
         self.agg_value.add_class("heapseg-agg-value")
         self.agg_high = widgets.FloatText(value=100, layout=_w("7em"))
@@ -202,7 +219,7 @@ class EventRow(Node):
         )
         self.then_within.add_class("heapseg-then-within")
         self.then_n = _number(1, "heapseg-then-n")
-        self.then_unit = _dropdown(UNIT_OPTIONS, "day", "heapseg-then-unit", "7em")
+        self.then_unit = _dropdown(UNIT_OPTIONS, "day", "heapseg-then-unit")
         self.then_box = _section(
             [self.then_event, self.then_within, self.then_n, self.then_unit], "heapseg-then-box"
         )
@@ -240,7 +257,9 @@ class EventRow(Node):
             self.count_per,
             self.last_n,
             self.last_unit,
-            self.offset,
+            self.ago_from,
+            self.ago_to,
+            self.ago_unit,
             self.date_from,
             self.date_to,
             self.agg_field,
@@ -264,6 +283,7 @@ class EventRow(Node):
                 self.then_box,
                 self.window,
                 self.last_box,
+                self.ago_box,
                 self.range_box,
                 self.status,
                 self.controls,
@@ -307,6 +327,7 @@ class EventRow(Node):
         _show(self.then_n, self.then_within.value)
         _show(self.then_unit, self.then_within.value)
         _show(self.last_box, self.window.value == "last")
+        _show(self.ago_box, self.window.value == "ago")
         _show(self.range_box, self.window.value == "range")
         _show(self.aggregate_box, did and mode != "then")
         _show(self.agg_parts, bool(self.with_aggregate.value))
@@ -361,9 +382,12 @@ class EventRow(Node):
 
     def _window(self) -> dict | None:
         if self.window.value == "last":
-            out: dict[str, Any] = {"last": self.last_n.value, "unit": self.last_unit.value}
-            if self.offset.value:
-                out["offset"] = self.offset.value
+            return {"last": self.last_n.value, "unit": self.last_unit.value}
+        if self.window.value == "ago":
+            start, end = self.ago_from.value, self.ago_to.value
+            out: dict[str, Any] = {"last": end - start, "unit": self.ago_unit.value}
+            if start:
+                out["offset"] = start
             return out
         if self.window.value == "range":
             bounds = {"from": _iso(self.date_from.value), "to": _iso(self.date_to.value)}
@@ -383,7 +407,7 @@ class EventRow(Node):
     def _fill(self, rule: EventRule) -> None:
         names = self.choices.event_names()
         self.event.options = with_current(names, rule.event)
-        self.event.value = rule.event
+        self.event.value = rule.event or ""
         self.did.value = rule.did
         self._arrange()
         if rule.then is not None:
@@ -410,7 +434,7 @@ class EventRow(Node):
         self._fill_group(self.where, rule.where)
         if rule.then is not None:
             self.then_event.options = with_current(names, rule.then.event)
-            self.then_event.value = rule.then.event
+            self.then_event.value = rule.then.event or ""
             self.then_within.value = rule.then.within is not None
             if rule.then.within is not None:
                 self.then_n.value = rule.then.within.value
@@ -425,11 +449,15 @@ class EventRow(Node):
             low.value = cast(value)
 
     def _fill_window(self, window: Any) -> None:
-        if isinstance(window, LastWindow):
+        if isinstance(window, LastWindow) and window.offset:
+            self.window.value = "ago"
+            self.ago_from.value = window.offset
+            self.ago_to.value = window.offset + window.last
+            self.ago_unit.value = window.unit
+        elif isinstance(window, LastWindow):
             self.window.value = "last"
             self.last_n.value = window.last
             self.last_unit.value = window.unit
-            self.offset.value = window.offset
         elif isinstance(window, RangeWindow):
             self.window.value = "range"
             self.date_from.value = _date_of(window.start)

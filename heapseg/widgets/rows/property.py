@@ -7,15 +7,17 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from heapseg.model import PropertyRule
+from heapseg.model import PROPERTY_OPERATORS, PropertyRule
 from heapseg.widgets.choices import DataChoices, operators_for, set_options, type_family, value_kind
-from heapseg.widgets.node import Node, label
+from heapseg.widgets.node import Node, fit_width, label
 from heapseg.widgets.registry import register
 from heapseg.widgets.values import ValueInput
 
 __all__ = ["PropertyRow"]
 
 KIND_LABELS = {"user": "User", "account": "Account", "event_property": "where"}
+#: Every property operator: the operator dropdown is as wide as the longest.
+ALL_OPERATORS = sorted(PROPERTY_OPERATORS)
 
 
 @register(user="User property", account="Account property", event_property="Filter")
@@ -36,9 +38,12 @@ class PropertyRow(Node):
         self.add_class("heapseg-rule")
         self.add_class(f"heapseg-rule-{kind.replace('_', '-')}")
         names = list(choices.properties(kind))
-        self.field = widgets.Dropdown(options=names, layout=widgets.Layout(width="13em"))
+        # Wide enough for the longest name and operator, so no option is cut off.
+        self.field = widgets.Dropdown(
+            options=names, layout=widgets.Layout(width=fit_width(names or ["property"]))
+        )
         self.field.add_class("heapseg-field")
-        self.operator = widgets.Dropdown(layout=widgets.Layout(width="9em"))
+        self.operator = widgets.Dropdown(layout=widgets.Layout(width=fit_width(ALL_OPERATORS)))
         self.operator.add_class("heapseg-operator")
         self.value = ValueInput()
         self._configure(reset=True)

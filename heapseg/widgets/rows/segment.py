@@ -8,7 +8,7 @@ import ipywidgets as widgets
 
 from heapseg.model import SegmentRule
 from heapseg.widgets.choices import DataChoices, set_options
-from heapseg.widgets.node import Node, label
+from heapseg.widgets.node import Node, fit_width, label
 from heapseg.widgets.registry import register
 
 __all__ = ["SegmentRow"]
@@ -42,7 +42,7 @@ class SegmentRow(Node):
         self.segment = widgets.Dropdown(
             options=options,
             value=options[0][1] if options else None,
-            layout=widgets.Layout(width="18em"),
+            layout=widgets.Layout(width=fit_width(options or ["segment"])),
         )
         self.segment.add_class("heapseg-segment-pick")
         self.member.observe(self.emit, "value")
