@@ -28,6 +28,7 @@ from heapseg.checks import (
 )
 from heapseg.compile import CompileContext, compile_segment, warn_unknown_events
 from heapseg.errors import DataError, backend_errors
+from heapseg.frames import arrow_to_pandas
 from heapseg.identity import identity_moves, merge_identities
 from heapseg.json_properties import JsonProperty, check_json_spec, expand_json
 from heapseg.model import Group, PropertyRule, as_segment
@@ -307,7 +308,9 @@ class Dataset:
 
         ``properties`` picks the columns after ``user_id`` (default: all user properties).
         Properties that the user history tracks take their value at ``as_of``.
-        Call ``.to_pandas()``, ``.head()`` or ``.count()`` on the result; nothing runs before.
+        Call ``.head()``, ``.count()`` or ``.to_pandas()`` on the result (nothing runs before);
+        :meth:`to_pandas` of the dataset gives the rows with nullable types (``Int64``,
+        ``string``, ``boolean``) instead of ibis's floats and NaN for missing values.
         """
         return self._members(self.context(as_of, resolver), segment, properties)
 
@@ -532,6 +535,28 @@ class Dataset:
         with backend_errors(f"the {_dialect(self.backend)} backend failed"), progress("query"):
             return expr.execute()
 
+    def to_pandas(self, table: ir.Table | ir.Column) -> Any:
+        """Run an ibis table (e.g. a page of :meth:`members`) and give its rows as a pandas
+        DataFrame that keeps the data's types: integers with gaps stay integers (``Int64``),
+        text is ``string`` and booleans ``boolean``, each missing value ``<NA>``.
+
+        ``table.to_pandas()`` (ibis) turns an integer column with a gap into floats (``366.0``)
+        and missing text into ``NaN``.
+
+        Examples
+        --------
+        >>> import heapseg
+        >>> ds = heapseg.connect()
+        >>> page = ds.members(heapseg.user.subscription_type == "paid", properties=["account_id"])
+        >>> ds.to_pandas(page.order_by("user_id").limit(3))
+           user_id  account_id
+        0        4         366
+        1        5          28
+        2       15         954
+        """
+        with backend_errors(f"the {_dialect(self.backend)} backend failed"), progress("query"):
+            return arrow_to_pandas(table.as_table().to_pyarrow())
+
     def table_counts(self) -> dict[str, int]:
         """Row counts of the bound tables, in one query."""
         tables = {"users": self.users, "events": self.raw_events}
@@ -664,7 +689,7 @@ class SegmentView:
     def page(self, number: int = 0, size: int = 20) -> Any:
         """One page of members (a pandas DataFrame), ordered by user_id."""
         table = self.members().order_by("user_id").limit(size, offset=number * size)
-        return self.dataset.execute(table)
+        return self.dataset.to_pandas(table)
 
     def _repr_html_(self) -> str:
         page = self.page(0, 10)
