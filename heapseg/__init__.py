@@ -6,6 +6,7 @@ from heapseg.catalog import Catalog
 from heapseg.compile import UnknownEventWarning
 from heapseg.dataset import Dataset, DatasetSchema, SegmentView, connect
 from heapseg.errors import (
+    AmbiguousNameError,
     CatalogError,
     CatalogFormatError,
     ConflictError,
@@ -32,6 +33,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "AmbiguousNameError",
     "Catalog",
     "CatalogBrowser",
     "CatalogError",

@@ -12,6 +12,19 @@ class HeapsegError(Exception):
     """Base class of every error heapseg raises on purpose."""
 
 
+class BriefError(HeapsegError):
+    """An error whose message says everything: a notebook shows it in one line, without the
+    traceback through heapseg's code (``%tb`` still shows it).
+
+    For mistakes in what the analyst typed (an unknown or ambiguous segment name), where 40
+    lines of frames would bury the one line that says what to change.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython asks an exception for its own traceback lines through this method.
+        return [f"{type(self).__name__}: {self}"]
+
+
 class DefinitionError(HeapsegError, ValueError):
     """A segment definition is not valid segment format 1.
 
@@ -68,8 +81,8 @@ class ChartError(HeapsegError):
     """A chart cannot be drawn as asked (bad argument, too many points)."""
 
 
-class SegmentReferenceError(HeapsegError):
-    """A ``kind: segment`` reference cannot be resolved: unknown id or a cycle."""
+class SegmentReferenceError(BriefError):
+    """A ``kind: segment`` reference cannot be resolved: unknown id or name, or a cycle."""
 
     def __init__(self, message: str, chain: tuple[str, ...] = ()) -> None:
         self.chain = chain
@@ -123,8 +136,13 @@ class LockTimeoutError(CatalogError):
     """The catalog's lock stayed held by another writer longer than the timeout."""
 
 
-class NotFoundError(CatalogError, KeyError):
+class NotFoundError(CatalogError, BriefError, KeyError):
     """No segment with that id or name."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class AmbiguousNameError(NotFoundError):
+    """A name matches more than one segment (a catalog file edited by hand can hold two
+    segments of the same name): the message lists their ids, which are unique."""

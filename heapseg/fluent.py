@@ -332,11 +332,31 @@ def did_not(event: str) -> EventBuilder:
     return EventBuilder(EventRule.from_dict({"kind": "event", "event": event, "did": False}))
 
 
-def in_segment(segment_id: str) -> SegmentRule:
-    """Members of another saved segment."""
-    return SegmentRule.from_dict({"kind": "segment", "id": segment_id})
+def _segment_key(segment: Any) -> Any:
+    """A saved segment's id from its catalog entry, or the id or name given as it is."""
+    return segment.id if hasattr(segment, "id") and hasattr(segment, "revision") else segment
 
 
-def not_in_segment(segment_id: str) -> SegmentRule:
-    """Users who are not members of another saved segment."""
-    return SegmentRule.from_dict({"kind": "segment", "id": segment_id, "in": False})
+def in_segment(segment: Any) -> SegmentRule:
+    """Members of another saved segment: its id, its name or its catalog entry.
+
+    A name is looked up (ignoring case) by the catalog that resolves the rule (``connect(...,
+    resolver=catalog)``); saving the definition in the catalog stores the id, so a later
+    rename changes nothing. An unknown or ambiguous name is a short
+    :class:`~heapseg.errors.SegmentReferenceError` naming the nearest names.
+
+    Examples
+    --------
+    >>> import heapseg
+    >>> catalog = heapseg.Catalog("team-segments.json")
+    >>> _ = catalog.save(heapseg.user.country == "US", "US users")
+    >>> ds = heapseg.connect(resolver=catalog)
+    >>> ds.count(in_segment("US users") & heapseg.did("Completed Order"))
+    1129
+    """
+    return SegmentRule.from_dict({"kind": "segment", "id": _segment_key(segment)})
+
+
+def not_in_segment(segment: Any) -> SegmentRule:
+    """Users who are not members of another saved segment (its id, name or catalog entry)."""
+    return SegmentRule.from_dict({"kind": "segment", "id": _segment_key(segment), "in": False})

@@ -35,6 +35,7 @@ from heapseg.catalog.locking import DEFAULT_LOCK_TIMEOUT, login
 from heapseg.catalog.snapshots import Refresh
 from heapseg.catalog.storage import CatalogFile, FileContent, new_document
 from heapseg.errors import (
+    AmbiguousNameError,
     CatalogError,
     DefinitionError,
     EditConflictError,
@@ -235,6 +236,9 @@ class Catalog:
         if not isinstance(key, str):
             raise NotFoundError(f"a segment is named by its id or name (a string), got {key!r}")
         index = self._index()
+        ambiguous = index.ambiguity(key)
+        if ambiguous:
+            raise AmbiguousNameError(f"{ambiguous} (in {self.path})")
         row = index.find(key)
         if row is not None:
             return row
@@ -337,6 +341,7 @@ class Catalog:
                 self, self.path, segment, fields["name"], dataset, as_of
             )
         with snapshots.removed_unless_saved(self.path, snapshot), self._writing() as tx:
+            segment = references.with_ids(tx.segments, segment)
             references.check_references(tx.segments, None, segment)
             raw = tx.create(fields, segment, snapshot)
         return build_entry(raw, segment)
@@ -374,8 +379,9 @@ class Catalog:
 
         def apply(tx: Transaction, raw: dict) -> None:
             if new_definition is not None:
-                references.check_references(tx.segments, raw["id"], new_definition)
-                raw["definition"] = new_definition.to_dict()
+                definition = references.with_ids(tx.segments, new_definition)
+                references.check_references(tx.segments, raw["id"], definition)
+                raw["definition"] = definition.to_dict()
             if new_name is not None and new_name != raw.get("name"):
                 tx.check_free(new_name, raw["id"])
                 raw["name"] = new_name
@@ -494,19 +500,28 @@ class Catalog:
     # ------------------------------------------------------------------------------ references
 
     def resolve_segment(self, segment_id: str) -> Segment | StaticMembers:
-        """The resolver protocol: what a ``kind: segment`` rule with this id selects.
+        """The resolver protocol: what a ``kind: segment`` rule with this id (or, in a definition
+        not saved yet, this name: ``in_segment("Paid")``) selects.
 
-        A dynamic segment gives its definition; a static one its frozen members.
+        A dynamic segment gives its definition; a static one its frozen members. An id always
+        means its own segment; a name is looked up, ignoring case, only when no id matches.
 
         Raises
         ------
         SegmentReferenceError
-            Unknown id, or the entry cannot be used (the message says why).
+            Unknown id or name (the message names the nearest), a name that several segments
+            have, or the entry cannot be used (the message says why).
         """
-        row = self._index().by_id.get(segment_id)
+        index = self._index()
+        row = index.by_id.get(segment_id)
+        if row is None and isinstance(segment_id, str):
+            ambiguous = index.ambiguity(segment_id)
+            if ambiguous:
+                raise SegmentReferenceError(f"{ambiguous} (in {self.path})", chain=(segment_id,))
+            row = index.find(segment_id)
         if row is None:
             raise SegmentReferenceError(
-                f"unknown segment id {segment_id!r} in {self.path}", chain=(segment_id,)
+                index.not_found(str(segment_id), self.path, self._history), chain=(segment_id,)
             )
         if row.entry is None:
             raise SegmentReferenceError(

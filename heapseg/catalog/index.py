@@ -46,6 +46,34 @@ class Index:
         """The row of a segment by id, or by name ignoring case."""
         return self.by_id.get(key) or self.by_name.get(key.strip().casefold())
 
+    def namesakes(self, key: str) -> list[Row]:
+        """Every row whose name is ``key`` ignoring case, usable or not (a file edited by hand
+        may give two segments one name; the index keeps the first)."""
+        folded = key.strip().casefold()
+        return [
+            row
+            for row in self.rows
+            if isinstance(row.raw, dict)
+            and isinstance(row.raw.get("name"), str)
+            and row.raw["name"].strip().casefold() == folded
+        ]
+
+    def ambiguity(self, key: str) -> str | None:
+        """Why ``key``, which is no segment's id, names more than one segment; None if it
+        names one or none."""
+        if key in self.by_id:  # an id always means its own segment
+            return None
+        found = self.namesakes(key)
+        if len(found) < 2:
+            return None
+        ids = ", ".join(repr(row.id) if row.id else f"segments[{row.index}]" for row in found)
+        return f"{len(found)} segments are named {key!r} ({ids}): name one by its id"
+
+    def nearest(self, key: str) -> list[str]:
+        """Up to three names and ids that come close to ``key`` (for "did you mean")."""
+        names = [row.entry.name for row in self.rows if row.entry is not None]
+        return difflib.get_close_matches(key, names + list(self.by_id), n=3, cutoff=0.6)
+
     def entries(
         self,
         user: str,
@@ -84,8 +112,7 @@ class Index:
         if deleted is not None:
             return f"segment {key!r} was deleted by {deleted.user} at {deleted.at.isoformat()}"
         message = f"no segment with id or name {key!r} in {path}"
-        names = [row.entry.name for row in self.rows if row.entry is not None]
-        close = difflib.get_close_matches(key, names + list(self.by_id), n=3, cutoff=0.6)
+        close = self.nearest(key)
         if close:
             message += f"; did you mean {', '.join(repr(c) for c in close)}?"
         return message

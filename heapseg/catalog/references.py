@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -85,6 +86,50 @@ def broken_reference(
     return BrokenReference(None, cycle) if cycle else None
 
 
+def with_ids(segments: Sequence[Any], segment: Segment) -> Segment:
+    """``segment`` with every reference that names a segment (``in_segment("Paid")``) turned
+    into that segment's id: saved definitions refer by id, which a rename never changes.
+
+    An id always stays as it is; a name (ignoring case) becomes the id of the one entry that
+    has it. A key that is neither stays, for :func:`check_references` to refuse.
+    """
+    refs = segment.referenced_segments()
+    ids = {entry_id(raw) for raw in segments}
+    if all(ref in ids for ref in refs):
+        return segment
+    by_name: dict[str, list[str]] = {}
+    for raw in segments:
+        name, sid = (raw.get("name"), entry_id(raw)) if isinstance(raw, dict) else (None, None)
+        if isinstance(name, str) and sid:
+            by_name.setdefault(name.strip().casefold(), []).append(sid)
+    renames = {}
+    for ref in refs:
+        found = by_name.get(ref.strip().casefold(), [])
+        if ref not in ids and len(found) > 1:
+            raise SegmentReferenceError(
+                f"{len(found)} segments are named {ref!r} ({', '.join(map(repr, found))}): "
+                "refer to one by its id; nothing was saved",
+                chain=(ref,),
+            )
+        if ref not in ids and found:
+            renames[ref] = found[0]
+    if not renames:
+        return segment
+    return Segment.from_dict(_renamed(segment.to_dict(), renames))
+
+
+def _renamed(node: Any, renames: dict[str, str]) -> Any:
+    """A format-1 fragment with the ids of its segment rules replaced through ``renames``."""
+    if isinstance(node, list):
+        return [_renamed(item, renames) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _renamed(value, renames) for key, value in node.items()}
+    if node.get("kind") == "segment" and node.get("id") in renames:
+        out["id"] = renames[node["id"]]
+    return out
+
+
 def check_references(segments: Sequence[Any], own_id: str | None, segment: Segment) -> None:
     """Refuse a definition, about to be saved, that refers to an unknown segment or back to itself.
 
@@ -103,8 +148,14 @@ def check_references(segments: Sequence[Any], own_id: str | None, segment: Segme
     if broken is None:
         return
     if broken.unknown is not None:
+        names = [raw["name"] for raw in segments if isinstance(raw, dict) and "name" in raw]
+        close = difflib.get_close_matches(
+            broken.unknown, [n for n in names if isinstance(n, str)], n=3, cutoff=0.6
+        )
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         raise SegmentReferenceError(
-            f"the definition refers to segment {broken.unknown!r}, which is not in the catalog",
+            f"the definition refers to segment {broken.unknown!r}, which is not in the catalog"
+            + hint,
             chain=(*((own_id,) if own_id else ()), broken.unknown),
         )
     raise SegmentReferenceError(
