@@ -24,6 +24,7 @@ from heapseg.charts.overlap import overlap
 from heapseg.charts.palette import SegmentColors, colors
 from heapseg.charts.retention import retention
 from heapseg.charts.segments import ChartSegment, not_in
+from heapseg.charts.selection import MarkSegment, mark_segment, marks, segment_of
 from heapseg.charts.size_over_time import size_over_time
 from heapseg.charts.sizes import sizes
 from heapseg.charts.trend import trend
@@ -34,16 +35,20 @@ __all__ = [
     "REST",
     "ChartError",
     "ChartSegment",
+    "MarkSegment",
     "SegmentColors",
     "breakdown",
     "colors",
     "compare",
     "enable_notebook",
     "funnel",
+    "mark_segment",
+    "marks",
     "not_in",
     "overlap",
     "retention",
     "save",
+    "segment_of",
     "size_over_time",
     "sizes",
     "to_png",

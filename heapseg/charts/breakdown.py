@@ -15,6 +15,7 @@ from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import check_unit
 from heapseg.charts.queries import run
 from heapseg.charts.request import prepare
+from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, title_params
 from heapseg.dataset import Dataset
 from heapseg.resolver import Resolver
@@ -122,7 +123,18 @@ def breakdown(
         title=title_params(heading, when, f"share of {counted} per value", window)
     )
     note = request.note(*([property] if kind == "user" else []))
-    return finish(chart, data, return_data, note)
+    settings = {
+        "property": property,
+        "kind": kind,
+        "event": event,
+        "where": where,
+        "window": (last, unit),
+        "versus": versus,
+        "other": other,
+        "dtype": dtype,
+        "edges": frame.attrs.get("edges"),
+    }
+    return finish(chart, data, return_data, note, ChartSource("breakdown", request, settings))
 
 
 def _kind(ds: Dataset, name: str, kind: str | None) -> str:
@@ -213,6 +225,7 @@ def _numeric(ds: Dataset, table: Any, column: Any, versus: str, bins: int) -> pd
     unset = frame[frame.index.isna()]
     if len(unset):
         out.loc[len(out)] = [NOT_SET, int(unset["n_in"].iloc[0]), int(unset["n_out"].iloc[0])]
+    out.attrs["edges"] = edges  # bin i holds edges[i - 1] <= value < edges[i]
     return out
 
 

@@ -13,6 +13,7 @@ from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import check_unit
 from heapseg.charts.queries import numeric_property, run
 from heapseg.charts.request import ChartRequest, prepare
+from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, title_params
 from heapseg.dataset import Dataset
 from heapseg.resolver import Resolver
@@ -104,7 +105,10 @@ def compare(
     row = _aggregate(request, event, where, measure, property, (last, unit))
     data = _frame(row, request, measure)
     chart = _draw(data, request, measure, property, event, (last, unit), colors, title)
-    return finish(chart, data, return_data, request.note())
+    settings = {"event": event, "where": where, "measure": measure, "window": (last, unit)}
+    return finish(
+        chart, data, return_data, request.note(), ChartSource("compare", request, settings)
+    )
 
 
 def _user_numeric(ds: Dataset, name: str | None) -> None:

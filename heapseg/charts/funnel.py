@@ -14,6 +14,7 @@ from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import check_unit
 from heapseg.charts.queries import as_where, run
 from heapseg.charts.request import ChartRequest, prepare
+from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, scope_note, title_params
 from heapseg.compile import funnel_times
 from heapseg.dataset import Dataset
@@ -161,6 +162,7 @@ def funnel(
         data,
         return_data,
         request.note(),
+        ChartSource("funnel", request, {"rule": rule, "steps": chosen_steps}),
     )
 
 

@@ -13,6 +13,7 @@ from heapseg.charts.common import ChartError, pct
 from heapseg.charts.queries import run
 from heapseg.charts.request import prepare
 from heapseg.charts.segments import ChartSegment
+from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, title_params
 from heapseg.dataset import Dataset
 from heapseg.resolver import Resolver
@@ -86,7 +87,7 @@ def overlap(
     row = run(ds, users.aggregate(**metrics)).iloc[0]
     data = _frame(row, chosen)
     chart = _draw(data, request.names, request.as_of, title)
-    return finish(chart, data, return_data, request.note())
+    return finish(chart, data, return_data, request.note(), ChartSource("overlap", request))
 
 
 def _frame(row: pd.Series, chosen: tuple[ChartSegment, ...]) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import check_unit
 from heapseg.charts.queries import run, timestamp
 from heapseg.charts.request import ChartRequest, prepare
+from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, scope_note, title_params
 from heapseg.dataset import Dataset
 from heapseg.resolver import Resolver
@@ -99,7 +100,9 @@ def retention(
     chart = chart.properties(
         title=title_params(heading, request.as_of, cohort, scope_note(request.scope))
     )
-    return finish(chart, data, return_data, request.note())
+    settings = {"events": (start_event, returning), "periods": periods, "unit": unit}
+    source = ChartSource("retention", request, {**settings, "cohort_last": back})
+    return finish(chart, data, return_data, request.note(), source)
 
 
 def _aggregate(

@@ -16,6 +16,7 @@ from heapseg.charts.periods import check_unit, naive_utc, period_starts, utc
 from heapseg.charts.queries import predicate, run
 from heapseg.charts.request import prepare
 from heapseg.charts.segments import ChartSegment
+from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, title_params
 from heapseg.dataset import Dataset
 from heapseg.progress import progress
@@ -100,7 +101,8 @@ def size_over_time(
     chart = chart.properties(
         title=title_params(heading, when, "each point evaluates the segment at that moment")
     )
-    return finish(chart, data, return_data, request.note())
+    source = ChartSource("size_over_time", request, {"unit": unit, "moments": moments})
+    return finish(chart, data, return_data, request.note(), source)
 
 
 def counts_at(

@@ -15,6 +15,7 @@ from heapseg.charts.palette import SegmentColors, color
 from heapseg.charts.queries import predicate, run
 from heapseg.charts.request import ChartRequest, prepare
 from heapseg.charts.segments import ChartSegment
+from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, title_params
 from heapseg.dataset import Dataset
 from heapseg.errors import HeapsegError
@@ -101,7 +102,7 @@ def sizes(
         )
     data.attrs.update(total_users=total, as_of=request.as_of.isoformat())
     chart = _draw(data, total, request.as_of, colors, title)
-    return finish(chart, data, return_data, request.note())
+    return finish(chart, data, return_data, request.note(), ChartSource("sizes", request))
 
 
 def _count(request: ChartRequest) -> tuple[dict[str, int], dict[str, str], int]:

@@ -11,6 +11,7 @@ import pandas as pd
 from heapseg.charts.common import check_points
 from heapseg.charts.periods import stamp
 from heapseg.charts.segments import ChartSegment
+from heapseg.charts.source import ChartSource, attach
 
 __all__ = ["finish", "scope_note", "title_params"]
 
@@ -27,11 +28,19 @@ def scope_note(filter: ChartSegment | None) -> str:
     return f"only users in: {filter.name}" if filter is not None else ""
 
 
-def finish(chart: Any, data: pd.DataFrame, return_data: bool, note: str = "") -> Any:
+def finish(
+    chart: Any,
+    data: pd.DataFrame,
+    return_data: bool,
+    note: str = "",
+    source: ChartSource | None = None,
+) -> Any:
     """The chart, or ``(chart, data)`` when asked for; ``chart.data`` is ``data`` either way.
 
     ``note`` (e.g. :meth:`ChartRequest.note <heapseg.charts.request.ChartRequest.note>`) ends
-    the subtitle and is kept in ``data.attrs["note"]``.
+    the subtitle and is kept in ``data.attrs["note"]``. ``source`` (what the chart was drawn
+    for) stays on the chart, so that :func:`heapseg.charts.segment_of` can turn its marks
+    into segments.
     """
     check_points(len(data), "narrow the window or use a coarser interval")
     if note:
@@ -40,4 +49,6 @@ def finish(chart: Any, data: pd.DataFrame, return_data: bool, note: str = "") ->
             heading.subtitle = " · ".join(p for p in (heading.subtitle, note) if p)
         data.attrs["note"] = note
     chart = chart.configure_axis(labelFontSize=11, titleFontSize=12).configure_view(stroke=None)
+    if source is not None:
+        attach(chart, source)
     return (chart, data) if return_data else chart

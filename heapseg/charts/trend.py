@@ -14,6 +14,7 @@ from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import TIME_UNITS, check_unit, naive_utc, period_starts, utc
 from heapseg.charts.queries import numeric_property, run, timestamp
 from heapseg.charts.request import ChartRequest, prepare
+from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, scope_note, title_params
 from heapseg.dataset import Dataset
 from heapseg.resolver import Resolver
@@ -124,7 +125,9 @@ def trend(
     frame = frame.set_index("period").reindex(periods)
     data = _long(frame, request, measure, unit)
     chart = _draw(data, request, unit, measure, property, event, colors, title, len(periods))
-    return finish(chart, data, return_data, request.note())
+    settings = {"event": event, "where": where, "measure": measure, "unit": unit}
+    source = ChartSource("trend", request, {**settings, "periods": periods})
+    return finish(chart, data, return_data, request.note(), source)
 
 
 def _aggregate(
