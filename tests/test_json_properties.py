@@ -1,0 +1,361 @@
+"""Properties in JSON columns: the same rules select the same users as the reference evaluator
+run on the values taken out of the JSON here, in Python, by the documented rules (a missing key,
+a JSON null or a value of another type is unset), on DuckDB, PostgreSQL and Spark; the SQL
+reads the JSON with the engine's own functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import warnings
+
+import pandas as pd
+import pytest
+
+import heapseg
+from heapseg import charts
+from heapseg.errors import DataError
+from heapseg.json_properties import check_json_spec, discover_keys, json_value
+from tests import reference
+from tests.backends.fixtures import backend_loader, backend_name, load_tables  # noqa: F401
+
+AS_OF = dt.datetime(2026, 6, 1)
+#: What discovery must find, and what the reference reads: path -> kind.
+USER_KEYS = {
+    ("plan",): "string",
+    ("seats",): "int",  # mostly whole numbers, some text: the text is unset
+    ("score",): "float",  # whole and fractional numbers
+    ("beta",): "bool",
+    ("address", "city"): "string",  # nested object
+    ("$lib",): "string",  # a key a JSON path must quote
+    ("odd.key",): "int",  # a key with a dot: one key, not a path
+}
+EVENT_KEYS = {("amount",): "float", ("coupon",): "string", ("items",): "int"}
+ACCOUNT_KEYS = {("tier",): "string", ("size",): "int"}
+PLANS = ["free", "paid", "Paid", "trial", "", "paid plus"]
+CITIES = ["Oslo", "Lima", "oslo"]
+
+
+def _user_properties(rng: random.Random, i: int) -> str | None:
+    if i % 17 == 0:
+        return None  # no JSON at all
+    if i % 19 == 0:
+        return json.dumps([1, 2])  # JSON, but not an object
+    props: dict = {}
+    if rng.random() < 0.85:
+        props["plan"] = rng.choice(PLANS) if rng.random() < 0.9 else rng.choice([3, True, None])
+    if rng.random() < 0.8:
+        props["seats"] = rng.randint(-3, 9) if rng.random() < 0.75 else rng.choice(["4", "lots"])
+    if rng.random() < 0.8:
+        props["score"] = rng.choice([rng.randint(0, 3), round(rng.uniform(0, 3), 2)])
+    if rng.random() < 0.7:
+        props["beta"] = rng.random() < 0.5 if rng.random() < 0.9 else "yes"
+    if rng.random() < 0.7:
+        props["address"] = {"city": rng.choice(CITIES)} if rng.random() < 0.9 else "Oslo"
+    if rng.random() < 0.5:
+        props["$lib"] = rng.choice(["web", "ios"])
+    if rng.random() < 0.5:
+        props["odd.key"] = rng.choice([1, 2, 3])
+    props["tags"] = ["a", "b"]  # arrays are not properties
+    props["gone"] = None  # only ever null: not a property
+    return json.dumps(props)
+
+
+def _scenario(seed: int = 5, n: int = 60) -> dict[str, pd.DataFrame]:
+    rng = random.Random(seed)
+    users = pd.DataFrame(
+        {
+            "user_id": list(range(1, n + 1)),
+            "account_id": [i % 7 if i % 5 else None for i in range(1, n + 1)],
+            "properties": [_user_properties(rng, i) for i in range(1, n + 1)],
+        }
+    )
+    users["account_id"] = users["account_id"].astype("Int64")
+    rows = []
+    for i in range(1, n + 1):
+        for k in range(rng.randint(0, 4)):
+            props = {}
+            if rng.random() < 0.8:
+                props["amount"] = rng.choice([rng.randint(1, 40), round(rng.uniform(1, 40), 1)])
+            if rng.random() < 0.4:
+                props["coupon"] = rng.choice(["SPRING", "spring10", ""])
+            if rng.random() < 0.6:
+                props["items"] = rng.randint(1, 5) if rng.random() < 0.8 else "two"
+            rows.append(
+                {
+                    "user_id": i,
+                    "time": AS_OF - dt.timedelta(days=rng.randint(1, 60), hours=k),
+                    "event": rng.choice(["Order", "Visit"]),
+                    "properties": json.dumps(props),
+                }
+            )
+    events = pd.DataFrame(rows)
+    accounts = pd.DataFrame(
+        {
+            "account_id": list(range(7)),
+            "properties": [
+                json.dumps({"tier": t, "size": s})
+                for t, s in zip(
+                    ["gold", "silver", "gold", None, "bronze", "gold", "silver"],
+                    [10, "big", 3, 40, None, 7, 12],
+                    strict=True,
+                )
+            ],
+        }
+    )
+    return {"users": users, "events": events, "accounts": accounts}
+
+
+def _read(text: str | None, path: tuple[str, ...], kind: str):
+    """The documented reading of one key, written independently of heapseg."""
+    if not isinstance(text, str):
+        return None  # no JSON (NULL)
+    node = json.loads(text)
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    if kind == "string":
+        return node if isinstance(node, str) else None
+    if kind == "bool":
+        return node if isinstance(node, bool) else None
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        return None
+    if kind == "int":
+        return node if isinstance(node, int) else None
+    return float(node)
+
+
+def _flatten(frame: pd.DataFrame, keys: dict) -> pd.DataFrame:
+    out = frame.drop(columns=["properties"])
+    for path, kind in keys.items():
+        values = [_read(t, path, kind) for t in frame["properties"]]
+        dtype = {"string": "object", "int": "Int64", "float": "Float64", "bool": "boolean"}[kind]
+        out[".".join(path)] = pd.Series(values, dtype=dtype, index=frame.index)
+    return out
+
+
+def _prop(kind: str, field: str, operator: str, value=None) -> dict:
+    rule = {"kind": kind, "field": field, "operator": operator}
+    if value is not None:
+        rule["value"] = value
+    return {"combinator": "and", "rules": [rule]}
+
+
+DEFINITIONS = {
+    "plan = paid": _prop("user", "plan", "=", "paid"),
+    "plan != paid": _prop("user", "plan", "!=", "paid"),
+    "plan in": _prop("user", "plan", "in", ["free", "trial"]),
+    "plan is set": _prop("user", "plan", "is set"),
+    "plan is not set": _prop("user", "plan", "is not set"),
+    "plan contains": _prop("user", "plan", "contains", "PAID"),
+    "seats > 3": _prop("user", "seats", ">", 3),
+    "seats between": _prop("user", "seats", "between", [-1, 4]),
+    "seats != 4": _prop("user", "seats", "!=", 4),
+    "score >= 1.5": _prop("user", "score", ">=", 1.5),
+    "score = 2": _prop("user", "score", "=", 2),
+    "beta = true": _prop("user", "beta", "=", True),
+    "beta != true": _prop("user", "beta", "!=", True),
+    "city = Oslo": _prop("user", "address.city", "=", "Oslo"),
+    "city begins with o": _prop("user", "address.city", "begins with", "o"),
+    "$lib = web": _prop("user", "$lib", "=", "web"),
+    "odd.key >= 2": _prop("user", "odd.key", ">=", 2),
+    "tier = gold": _prop("account", "tier", "=", "gold"),
+    "size > 5": _prop("account", "size", ">", 5),
+    "tier is not set": _prop("account", "tier", "is not set"),
+    "order amount > 20": {
+        "combinator": "and",
+        "rules": [
+            {
+                "kind": "event",
+                "event": "Order",
+                "where": _prop("event_property", "amount", ">", 20),
+            }
+        ],
+    },
+    "order without coupon, 2+ items": {
+        "combinator": "and",
+        "rules": [
+            {
+                "kind": "event",
+                "event": "Order",
+                "where": {
+                    "combinator": "and",
+                    "rules": [
+                        {"kind": "event_property", "field": "coupon", "operator": "is not set"},
+                        {"kind": "event_property", "field": "items", "operator": ">=", "value": 2},
+                    ],
+                },
+            }
+        ],
+    },
+    "sum of amount >= 30": {
+        "combinator": "and",
+        "rules": [
+            {
+                "kind": "event",
+                "event": "Order",
+                "aggregate": {"fn": "sum", "field": "amount", "operator": ">=", "value": 30},
+            }
+        ],
+    },
+}
+
+JSON = {"users": "properties", "events": "properties", "accounts": "properties"}
+
+
+@pytest.fixture(scope="module")
+def scenario() -> dict[str, pd.DataFrame]:
+    return _scenario()
+
+
+def _expected(scenario: dict[str, pd.DataFrame]) -> dict[str, set]:
+    users = _flatten(scenario["users"], USER_KEYS)
+    events = _flatten(scenario["events"], EVENT_KEYS)
+    accounts = _flatten(scenario["accounts"], ACCOUNT_KEYS)
+    return {
+        name: reference.evaluate(definition, users, events, accounts, AS_OF)
+        for name, definition in DEFINITIONS.items()
+    }
+
+
+def test_json_rules_select_the_references_users(scenario, load_tables, backend_name):  # noqa: F811
+    con = load_tables(scenario)
+    ds = heapseg.connect(con, json=JSON, as_of=AS_OF)
+    # Discovery found each key with the kind most of its values have.
+    kinds = {(p.column, p.path): p.kind for props in ds.json_properties.values() for p in props}
+    for path, kind in {**USER_KEYS, **EVENT_KEYS}.items():
+        assert kinds[("properties", path)] == kind, path
+    assert ("properties", ("tags",)) not in kinds and ("properties", ("gone",)) not in kinds
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = ds.execute(ds.membership(DEFINITIONS))
+    expected = _expected(scenario)
+    for name in DEFINITIONS:
+        got = {int(u) for u, flag in zip(frame["user_id"], frame[name], strict=True) if flag}
+        assert got == expected[name], name
+    # The engine's JSON functions do the reading; no Python UDF.
+    sql = ds.sql(DEFINITIONS["seats > 3"]).upper()
+    functions = {
+        "duckdb": "JSON_TYPE",
+        "postgres": "JSON_TYPEOF",
+        "spark": "SCHEMA_OF_VARIANT",
+    }
+    assert functions[backend_name] in sql
+    assert "UNWRAP_JSON" not in sql
+
+
+def test_pickers_and_breakdowns_see_json_keys(scenario):
+    con = _duckdb(scenario)
+    ds = heapseg.connect(con, json=JSON, as_of=AS_OF)
+    assert {"plan", "seats", "address.city", "odd.key"} <= set(ds.schema.user_properties)
+    assert "properties" not in ds.schema.user_properties
+    assert str(ds.schema.user_properties["seats"]) == "int64"
+    assert {"amount", "coupon", "items"} <= set(ds.schema.event_properties)
+    flat = _flatten(scenario["users"], USER_KEYS)
+    plans = flat["plan"].dropna().value_counts()  # "" included, as for a column
+    assert ds.distinct_values("user", "plan") == sorted(plans.index, key=lambda v: (-plans[v], v))
+    cities = set(flat["address.city"].dropna())
+    assert set(ds.distinct_values("user", "address.city")) == cities
+    _, data = charts.breakdown(ds, heapseg.user.seats > 3, "plan", return_data=True)
+    members = _expected(scenario)["seats > 3"]
+    inside = flat[flat.user_id.isin(members)]["plan"].replace("", pd.NA).fillna("(not set)")
+    mine = data[data["group"] == "seats > 3"]
+    assert dict(zip(mine["value"], mine["count"], strict=True)) == inside.value_counts().to_dict()
+
+
+def _duckdb(tables: dict[str, pd.DataFrame]):
+    import ibis
+
+    con = ibis.duckdb.connect()
+    for name, frame in tables.items():
+        con.create_table(name, frame)
+    return con
+
+
+def test_declared_keys_skip_discovery_and_set_the_type(scenario):
+    con = _duckdb(scenario)
+    ds = heapseg.connect(
+        con,
+        json={"users": {"properties": {"seats": "float", "score": "int", "plan": "string"}}},
+        as_of=AS_OF,
+    )
+    assert set(ds.schema.user_properties) == {"account_id", "seats", "score", "plan"}
+    flat = _flatten(scenario["users"], {("seats",): "float", ("score",): "int"})
+    want = set(flat[flat["seats"] > 3.5].user_id)
+    assert {int(u) for u in ds.members(heapseg.user.seats > 3.5).to_pandas().user_id} == want
+    # Declared int: a number with a fraction is unset.
+    assert flat["score"].notna().sum() < scenario["users"].properties.str.contains("score").sum()
+    want = set(flat[flat["score"].isna()].user_id)
+    got = ds.members(heapseg.user.score.is_not_set()).to_pandas().user_id
+    assert {int(u) for u in got} == want
+
+
+def test_a_key_named_like_a_column_keeps_the_column_and_gets_the_long_name():
+    con = _duckdb(
+        {
+            "users": pd.DataFrame(
+                {"user_id": [1, 2], "plan": ["a", "b"], "properties": ['{"plan": "x"}', "{}"]}
+            ),
+            "events": pd.DataFrame(
+                {"user_id": [1], "time": [AS_OF - dt.timedelta(days=1)], "event": ["e"]}
+            ),
+        }
+    )
+    ds = heapseg.connect(con, json={"users": "properties"}, as_of=AS_OF)
+    assert ds.count(heapseg.user.plan == "b") == 1
+    assert (
+        ds.count(
+            {
+                "combinator": "and",
+                "rules": [
+                    {"kind": "user", "field": "properties.plan", "operator": "=", "value": "x"}
+                ],
+            }
+        )
+        == 1
+    )
+
+
+def test_json_value_needs_json_or_text():
+    import ibis
+
+    table = ibis.table({"n": "int64"}, name="t")
+    with pytest.raises(DataError, match="not JSON"):
+        json_value(table.n, ["a"], "string", "duckdb")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (["users"], "maps tables"),
+        ({"users": {"properties": {"plan": "text"}}}, "valid kinds"),
+        ({"users": {"properties": 3}}, "expected None"),
+    ],
+)
+def test_bad_json_specs_say_what_is_wrong(spec, message):
+    with pytest.raises(DataError, match=message):
+        check_json_spec(spec)
+
+
+def test_unknown_tables_and_columns_are_named(scenario):
+    con = _duckdb(scenario)
+    with pytest.raises(DataError, match="does not have"):
+        heapseg.connect(con, json={"users": "traits"}, as_of=AS_OF)
+    with pytest.raises(DataError, match="tables the dataset does not have"):
+        heapseg.connect(con, json={"user_history": "properties"}, as_of=AS_OF)
+
+
+def test_discovery_is_one_aggregate_per_level(scenario):
+    con = _duckdb(scenario)
+    queries: list[str] = []
+
+    def run(backend, sql):
+        queries.append(sql)
+        return list(backend.sql(sql).execute().itertuples(index=False, name=None))
+
+    keys = discover_keys(con, con.table("users"), "properties", "duckdb", run=run)
+    assert keys == USER_KEYS
+    # The top level, then the one nested object (address).
+    assert len(queries) == 2 and all("GROUP BY" in q and "json_each" in q for q in queries)
