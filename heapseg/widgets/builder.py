@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from html import escape
+from html import escape, unescape
 from typing import Any
 
 import ipywidgets as widgets
@@ -559,7 +559,7 @@ class SegmentBuilder(widgets.VBox):
         self.prompt_text.value = text
         self.diff_html.value = diff
         self.prompt.layout.display = ""
-        self.question = re.sub(r"<[^>]+>", "", text)
+        self.question = unescape(re.sub(r"<[^>]+>", "", text))
 
     def _dismiss(self) -> None:
         self.prompt_buttons = {}
@@ -679,7 +679,13 @@ class SegmentBuilder(widgets.VBox):
         self._dismiss()
         self.entry = None
         self._show_entry()
-        self._baseline = None  # the definition is still here, saved nowhere
+        # The definition is still here, saved nowhere: unsaved unless it is empty.
+        self._baseline = {
+            **self._state({"combinator": "and", "rules": []}),
+            "name": "",
+            "description": "",
+            "category": "",
+        }
         self._update_state()
         self._say(f"deleted {gone.name!r}")
         return gone
