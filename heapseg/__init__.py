@@ -18,6 +18,7 @@ from heapseg.errors import (
     SegmentReferenceError,
 )
 from heapseg.fluent import account, did, did_not, event_prop, in_segment, not_in_segment, user
+from heapseg.hints import UnknownValueWarning
 from heapseg.model import Group, Segment, StaticMembers, as_segment
 
 __version__ = "0.1.0"
@@ -53,6 +54,7 @@ __all__ = [
     "SegmentView",
     "StaticMembers",
     "UnknownEventWarning",
+    "UnknownValueWarning",
     "__version__",
     "account",
     "as_segment",

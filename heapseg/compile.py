@@ -20,6 +20,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from heapseg.errors import HeapsegError, SchemaError, SegmentReferenceError
+from heapseg.hints import DataHintWarning, check_value
 from heapseg.identity import merge_identities
 from heapseg.model import (
     COMPARISONS,
@@ -57,7 +58,7 @@ __all__ = [
 _REGEX_SPECIAL = set(".^$*+?{}[]\\|()")
 
 
-class UnknownEventWarning(UserWarning):
+class UnknownEventWarning(DataHintWarning):
     """A rule names an event the data has never seen (allowed: nobody did it yet)."""
 
 
@@ -71,6 +72,9 @@ class CompileContext:
     as_of: datetime
     resolver: Resolver | None = None
     known_events: Callable[[], set[str]] | None = None
+    #: ``(kind, field)`` -> the property's distinct values (None: too many to check), to warn
+    #: about values the data does not hold; None: no check.
+    known_values: Callable[[str, str], Sequence[Any] | None] | None = None
     chain: tuple[str, ...] = field(default=())
     #: ``(_from, _to)`` pairs of merged identities (:func:`~heapseg.identity.identity_moves`);
     #: ``events`` then holds the raw user ids.
@@ -136,6 +140,9 @@ def _warn_unknown_events(group: Group, ctx: CompileContext, path: str) -> None:
             _check_event(rule.event, ctx, _path(rpath, "event"))
             if rule.then is not None:
                 _check_event(rule.then.event, ctx, _path(rpath, "then.event"))
+            _check_values(rule.where, ctx, _path(rpath, "where"), "event")
+        elif isinstance(rule, PropertyRule):
+            _check_value(rule, ctx, rpath, rule.kind)
         elif isinstance(rule, FunnelRule):
             _check_funnel_events(rule, ctx, rpath)
 
@@ -282,9 +289,31 @@ def _property(
     table: ir.Table, rule: PropertyRule, ctx: CompileContext, path: str, kind: str
 ) -> ir.BooleanValue:
     col = _column(table, rule.field, kind, path)
+    _check_value(rule, ctx, path, kind)
     positive, negated = _positive_twin(rule)
     expr = _positive_property(col, positive, ctx, path)
     return _negate(expr) if negated else expr
+
+
+def _check_value(rule: PropertyRule, ctx: CompileContext, path: str, kind: str) -> None:
+    """Warn about a value the data does not hold (:mod:`heapseg.hints`); kind ``event`` for
+    event properties."""
+    if ctx.known_values is None:
+        return
+    table = {"user": ctx.users, "account": ctx.accounts, "event": ctx.events}.get(kind)
+    if table is None or rule.field not in table.columns:
+        return
+    check_value(rule, kind, table[rule.field].type().is_string(), ctx.known_values, path)
+
+
+def _check_values(where: Group | None, ctx: CompileContext, path: str, kind: str) -> None:
+    """:func:`_check_value` for every rule of a ``where`` group, nested groups included."""
+    for i, rule in enumerate(where.rules if where is not None else ()):
+        rpath = _path(_path(path, "rules"), i)
+        if isinstance(rule, Group):
+            _check_values(rule, ctx, rpath, kind)
+        elif isinstance(rule, PropertyRule):
+            _check_value(rule, ctx, rpath, kind)
 
 
 def _type_error(rule: PropertyRule, col: ir.Column, path: str, expected: str) -> SchemaError:

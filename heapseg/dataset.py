@@ -27,8 +27,9 @@ from heapseg.checks import (
     parquet_view_sql,
 )
 from heapseg.compile import CompileContext, compile_segment, warn_unknown_events
-from heapseg.errors import DataError, backend_errors
+from heapseg.errors import DataError, HeapsegError, backend_errors
 from heapseg.frames import arrow_to_pandas
+from heapseg.hints import VALUE_CHECK_LIMIT
 from heapseg.identity import identity_moves, merge_identities
 from heapseg.json_properties import JsonProperty, check_json_spec, expand_json
 from heapseg.model import Group, PropertyRule, as_segment
@@ -124,8 +125,11 @@ class Dataset:
         self._moves = identity_moves(migrations, events) if migrations is not None else None
         self.events = merge_identities(events, self._moves) if self._moves is not None else events
         self._event_names: list[str] | None = None
-        #: Warn about event names the data has never seen (a UI that shows them itself turns
-        #: this off on its worker's dataset rather than filtering warnings process-wide).
+        #: String properties' distinct values by (kind, field), for hints (see known_values).
+        self._known: dict[tuple[str, str], list[str] | None] = {}
+        #: Warn about event names and property values the data has never seen (a UI that shows
+        #: them itself turns this off on its worker's dataset rather than filtering warnings
+        #: process-wide).
         self.check_events = True
         self._lock = threading.Lock()
         self._opener = _opener
@@ -280,6 +284,7 @@ class Dataset:
             as_of=moment,
             resolver=resolver if resolver is not None else self.resolver,
             known_events=self._known_events if self.check_events else None,
+            known_values=self.known_values if self.check_events else None,
             user_history=self.user_history,
             account_history=self.account_history,
         )
@@ -379,6 +384,7 @@ class Dataset:
         """
         with self._lock:
             self._event_names = None
+            self._known.clear()
             self._join_facts = None
         self.clear_query_cache()
 
@@ -443,6 +449,7 @@ class Dataset:
         other = self._opener()
         other.joining = self.joining
         other._join_facts = self._join_facts
+        other._known = self._known  # the same data: read its values once
         return other
 
     def _joined(self, ctx: CompileContext, portable: bool) -> ir.BooleanValue:
@@ -472,6 +479,44 @@ class Dataset:
 
     def _known_events(self) -> set[str]:
         return set(self.event_names())
+
+    def known_values(self, kind: str, field: str) -> list[str] | None:
+        """The distinct values of a string property, to tell a rule's value the data does not
+        hold (``"Gold"`` where the data says ``"gold"``): one query per property, cached until
+        :meth:`refresh`. ``None`` when the property is not a string column or has more than
+        :data:`~heapseg.hints.VALUE_CHECK_LIMIT` values (then nothing can be told).
+
+        User and account properties include the values their history table holds.
+        """
+        kind = "event" if kind == "event_property" else kind
+        with self._lock:
+            if (kind, field) in self._known:
+                return self._known[(kind, field)]
+        tables = {
+            "user": [self.users, self.user_history.table if self._tracked("user", field) else None],
+            "account": [
+                self.accounts,
+                self.account_history.table if self._tracked("account", field) else None,
+            ],
+            "event": [self.raw_events],
+        }.get(kind, [])
+        parts = [
+            t.select(value=t[field]).filter(t[field].notnull())
+            for t in tables
+            if t is not None and field in t.columns and t[field].type().is_string()
+        ]
+        found: list[str] | None = None
+        if parts:
+            # ibis.union of one table is that table: distinct() dedupes in every case.
+            query = ibis.union(*parts).distinct().limit(VALUE_CHECK_LIMIT + 1)
+            try:
+                values = sorted(str(v) for v in self.execute(query)["value"])
+            except HeapsegError:
+                values = []  # a hint is not worth a failure: no check
+            found = values if 0 < len(values) <= VALUE_CHECK_LIMIT else None
+        with self._lock:
+            self._known[(kind, field)] = found
+        return found
 
     def _fetch_row(
         self,

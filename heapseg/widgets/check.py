@@ -8,8 +8,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from heapseg.compile import UnknownEventWarning
 from heapseg.errors import HeapsegError
+from heapseg.hints import DataHintWarning
 from heapseg.model import Group
 from heapseg.resolver import Resolver
 from heapseg.widgets.group import GroupBox
@@ -178,14 +178,16 @@ def make_plan(root: GroupBox, dataset: Any, as_of: Any, resolver: Resolver | Non
             continue
         try:
             with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", UnknownEventWarning)
+                warnings.simplefilter("always", DataHintWarning)
                 dataset.predicate(single, as_of, resolver)
         except HeapsegError as exc:
             record(exc, _relocate(getattr(exc, "path", "") or _WRAPPED, path))
             continue
         for warning in caught:
-            if issubclass(warning.category, UnknownEventWarning):
-                plan.warnings.setdefault(path, _strip_path(str(warning.message)))
+            if issubclass(warning.category, DataHintWarning):
+                # On the row it is about: a value hint of a filter goes on the filter's row.
+                where = _relocate(getattr(warning.message, "path", "") or _WRAPPED, path)
+                plan.warnings.setdefault(owner_of(where, paths), _strip_path(str(warning.message)))
         valid.add(path)
         plan.queries[path] = single
 
