@@ -1,5 +1,5 @@
 """Altair charts by segment, aggregated in the backend: trend, compare, sizes, overlap, funnel,
-retention, size over time and breakdown.
+retention, size over time, breakdown, lifecycle, stickiness and paths.
 
 Run :func:`enable_notebook` first in a notebook so that charts display without internet access.
 Every chart function returns an Altair chart whose ``.data`` is the aggregated DataFrame (or
@@ -20,13 +20,16 @@ from heapseg.charts.common import ALL_USERS, MAX_ROWS, REST, ChartError
 from heapseg.charts.compare import compare
 from heapseg.charts.display import enable_notebook, save, to_png, to_svg
 from heapseg.charts.funnel import funnel
+from heapseg.charts.lifecycle import lifecycle
 from heapseg.charts.overlap import overlap
 from heapseg.charts.palette import SegmentColors, colors
+from heapseg.charts.paths import paths
 from heapseg.charts.retention import retention
 from heapseg.charts.segments import ChartSegment, not_in
 from heapseg.charts.selection import MarkSegment, mark_segment, marks, segment_of
 from heapseg.charts.size_over_time import size_over_time
 from heapseg.charts.sizes import sizes
+from heapseg.charts.stickiness import stickiness
 from heapseg.charts.trend import trend
 
 __all__ = [
@@ -42,15 +45,18 @@ __all__ = [
     "compare",
     "enable_notebook",
     "funnel",
+    "lifecycle",
     "mark_segment",
     "marks",
     "not_in",
     "overlap",
+    "paths",
     "retention",
     "save",
     "segment_of",
     "size_over_time",
     "sizes",
+    "stickiness",
     "to_png",
     "to_svg",
     "trend",

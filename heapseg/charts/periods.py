@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import ibis.expr.types as ir
 import pandas as pd
 
 from heapseg.as_of import resolve_as_of
@@ -16,7 +17,9 @@ __all__ = [
     "DEFAULT_PERIODS",
     "TIME_UNITS",
     "check_unit",
+    "index_of",
     "naive_utc",
+    "period_index",
     "period_starts",
     "stamp",
     "utc",
@@ -30,6 +33,9 @@ TIME_UNITS = {
     "month": "utcyearmonth",
 }
 DEFAULT_PERIODS = {"hour": 48, "day": 30, "week": 12, "month": 12}
+# Seconds per numbered period; weeks are numbered by their Monday (1970-01-05 is week 0).
+_SECONDS = {"hour": 3600, "day": 86_400, "week": 7 * 86_400}
+_EPOCH = datetime(1970, 1, 1)
 
 
 def check_unit(unit: str, allowed: Sequence[str] = UNITS) -> str:
@@ -63,6 +69,21 @@ def period_starts(
     while starts[-1] < end:
         starts.append(step(first, len(starts), unit))
     return starts
+
+
+def period_index(start: ir.TimestampValue, unit: str) -> ir.IntegerValue:
+    """The number of a period from its start (a truncated timestamp): consecutive periods have
+    consecutive numbers, on every engine (months by year and month, the rest by epoch seconds)."""
+    if unit == "month":
+        return (start.year() * 12 + start.month() - 1).cast("int64")
+    return (start.epoch_seconds() / _SECONDS[unit]).floor().cast("int64")
+
+
+def index_of(start: datetime, unit: str) -> int:
+    """:func:`period_index` of a period start in Python."""
+    if unit == "month":
+        return start.year * 12 + start.month - 1
+    return int((start - _EPOCH).total_seconds() // _SECONDS[unit])
 
 
 def utc(values: Any) -> Any:

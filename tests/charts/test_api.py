@@ -17,6 +17,9 @@ KINDS = (
     "retention",
     "size_over_time",
     "breakdown",
+    "lifecycle",
+    "stickiness",
+    "paths",
 )
 
 
