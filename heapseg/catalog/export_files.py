@@ -4,11 +4,52 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
 from heapseg.errors import ExportError
+
+#: Names Windows keeps for devices, whatever the extension.
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10))} | {
+    f"LPT{i}" for i in range(1, 10)
+}
+_UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]+')
+
+
+def file_stem(name: str, limit: int = 100) -> str:
+    """A file name (without extension) for a segment's name, valid on Linux, macOS and Windows.
+
+    Characters no system accepts in a file name (``/ \\ : * ? " < > |`` and controls) become
+    spaces, runs of spaces one, leading dots and trailing dots or spaces go, device names
+    (``CON``, ``NUL``, ...) get a ``_`` in front, and the result is cut to ``limit`` characters.
+
+    Examples
+    --------
+    >>> file_stem("US repeat buyers")
+    'US repeat buyers'
+    >>> file_stem("Churn: paid / 90 days?")
+    'Churn paid 90 days'
+    >>> file_stem("..."), file_stem("con")
+    ('segment', '_con')
+    """
+    text = _UNSAFE.sub(" ", unicodedata.normalize("NFC", name))
+    text = re.sub(r"\s+", " ", text).strip().lstrip(".")[:limit].rstrip(" .")
+    if text.split(".")[0].upper() in _RESERVED:
+        text = "_" + text
+    return text or "segment"
+
+
+def free_path(folder: Path, stem: str, suffix: str) -> Path:
+    """``folder/stem.suffix``, or ``stem (2).suffix``, ``stem (3).suffix``... when taken."""
+    target = folder / f"{stem}{suffix}"
+    number = 2
+    while os.path.lexists(target):
+        target = folder / f"{stem} ({number}){suffix}"
+        number += 1
+    return target
 
 
 def check_target(target: Path, overwrite: bool) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+from heapseg.catalog.export_files import file_stem, free_path
 from heapseg.errors import HeapsegError
 from heapseg.widgets.builder import SegmentBuilder
 from heapseg.widgets.choices import set_options
@@ -21,6 +22,8 @@ from heapseg.widgets.style import stylesheet
 __all__ = ["CatalogBrowser"]
 
 _ALL = ""
+#: What Export can write: the file's extension.
+EXPORT_FORMATS = ("csv", "parquet")
 
 
 def _css_id(segment_id: str) -> str:
@@ -49,7 +52,8 @@ class CatalogBrowser(widgets.VBox):
     as_of
         The moment counts are evaluated at (default: the dataset's default, else now).
     export_dir
-        Where Export writes members files (default: the current folder).
+        The folder Export writes members files into, at first (default: the current folder);
+        the analyst changes it in the "Export to" box (``export_folder``).
     page_size
         Members shown per page.
 
@@ -67,6 +71,10 @@ class CatalogBrowser(widgets.VBox):
         The page of members on show (``members_of`` is its segment id, ``page`` its number).
     builder : SegmentBuilder or None
         The builder the last "Open" filled.
+    export_folder, export_format : str
+        Where Export writes (a folder, created if missing) and how (``"csv"`` or
+        ``"parquet"``); each file is named after its segment (``US repeat buyers.csv``,
+        ``US repeat buyers (2).csv`` when that is taken).
 
     Examples
     --------
@@ -98,6 +106,8 @@ class CatalogBrowser(widgets.VBox):
     page = traitlets.Int(0)
     builder = traitlets.Any(None)
     message = traitlets.Unicode("")
+    export_folder = traitlets.Unicode("")
+    export_format = traitlets.Enum(EXPORT_FORMATS, default_value="csv")
     last_error = traitlets.Any(None)
 
     def __init__(
@@ -114,7 +124,7 @@ class CatalogBrowser(widgets.VBox):
         self.add_class("heapseg-browser")
         self.dataset = dataset
         self.catalog = catalog
-        self.export_dir = Path(export_dir) if export_dir is not None else Path.cwd()
+        self.export_folder = str(Path(export_dir) if export_dir is not None else Path.cwd())
         self.page_size = page_size
         self.as_of = dataset.resolve_as_of(as_of)
         self._all: list[Any] = []
@@ -181,7 +191,31 @@ class CatalogBrowser(widgets.VBox):
         self.message_html.add_class("heapseg-message")
         self.detail = widgets.VBox()
         self.detail.add_class("heapseg-detail")
-        self.children = (stylesheet(), toolbar, self.listing, self.message_html, self.detail)
+        self.export_input = widgets.Text(
+            description="Export to",
+            placeholder="a folder",
+            layout=widgets.Layout(width="34em"),
+            style={"description_width": "5em"},
+        )
+        self.export_input.add_class("heapseg-export-folder")
+        self.format_input = widgets.Dropdown(
+            options=[("CSV", "csv"), ("Parquet", "parquet")], layout=widgets.Layout(width="8em")
+        )
+        self.format_input.add_class("heapseg-export-format")
+        traitlets.link((self, "export_folder"), (self.export_input, "value"))
+        traitlets.link((self, "export_format"), (self.format_input, "value"))
+        exports = widgets.HBox(
+            [self.export_input, self.format_input],
+            layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
+        )
+        self.children = (
+            stylesheet(),
+            toolbar,
+            exports,
+            self.listing,
+            self.message_html,
+            self.detail,
+        )
 
     # ------------------------------------------------------------------ loading
 
@@ -354,7 +388,7 @@ class CatalogBrowser(widgets.VBox):
 
         def job(ds: Any) -> Any:
             table = catalog.members(entry, ds, as_of).order_by("user_id")
-            return table.limit(size, offset=page * size).to_pandas()
+            return ds.to_pandas(table.limit(size, offset=page * size))
 
         with self._detail_runner.lock:
             self._detail_runner.request(
@@ -388,14 +422,26 @@ class CatalogBrowser(widgets.VBox):
     def export(self, key: str, path: str | Path | None = None) -> None:
         """Write a segment's members (``user_id`` + user properties) to CSV or Parquet, off-thread.
 
-        ``path`` defaults to ``<export_dir>/<segment id>.csv``; its extension picks the format.
+        ``path`` defaults to a file named after the segment in :attr:`export_folder` (created
+        if missing), in :attr:`export_format`: ``<folder>/US repeat buyers.csv``, or
+        ``US repeat buyers (2).csv`` when that file exists. A ``path``'s extension picks the
+        format.
         """
         try:
             entry = self.catalog.get(key)
         except HeapsegError as exc:
             self._say(str(exc), exc)
             return
-        target = Path(path) if path is not None else self.export_dir / f"{entry.id}.csv"
+        if path is not None:
+            target = Path(path)
+        else:
+            folder = self.export_dir
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self._say(f"cannot export into {folder}: {exc.strerror or exc}", exc)
+                return
+            target = free_path(folder, file_stem(entry.name), f".{self.export_format}")
         catalog, as_of = self.catalog, self.as_of
         with self._detail_runner.lock:
             self._detail_runner.request(
@@ -404,6 +450,11 @@ class CatalogBrowser(widgets.VBox):
                 lambda seq, error: self._failed(f"exporting {entry.name!r} failed", error),
             )
             self._say(f"exporting {entry.name!r}…")
+
+    @property
+    def export_dir(self) -> Path:
+        """The folder Export writes into (:attr:`export_folder`; empty: the current folder)."""
+        return Path(self.export_folder).expanduser() if self.export_folder.strip() else Path.cwd()
 
     def refresh_static(self, key: str) -> Any:
         """Re-freeze a static segment's members now and say who entered and left.
