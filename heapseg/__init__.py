@@ -17,7 +17,16 @@ from heapseg.errors import (
     SchemaError,
     SegmentReferenceError,
 )
-from heapseg.fluent import account, did, did_not, event_prop, in_segment, not_in_segment, user
+from heapseg.fluent import (
+    account,
+    did,
+    did_not,
+    event_prop,
+    funnel,
+    in_segment,
+    not_in_segment,
+    user,
+)
 from heapseg.hints import UnknownValueWarning
 from heapseg.model import Group, Segment, StaticMembers, as_segment
 
@@ -62,6 +71,7 @@ __all__ = [
     "did",
     "did_not",
     "event_prop",
+    "funnel",
     "in_segment",
     "not_in_segment",
     "user",

@@ -11,15 +11,19 @@ combines with ``&`` (and), ``|`` (or) and ``~`` (not).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from heapseg.errors import DefinitionError
 from heapseg.model import (
     Aggregate,
     Comparison,
     Condition,
     Duration,
     EventRule,
+    FunnelRule,
+    FunnelStep,
     Group,
     LastWindow,
     PropertyRule,
@@ -35,6 +39,7 @@ __all__ = [
     "did",
     "did_not",
     "event_prop",
+    "funnel",
     "in_segment",
     "not_in_segment",
     "user",
@@ -360,3 +365,75 @@ def in_segment(segment: Any) -> SegmentRule:
 def not_in_segment(segment: Any) -> SegmentRule:
     """Users who are not members of another saved segment (its id, name or catalog entry)."""
     return SegmentRule.from_dict({"kind": "segment", "id": _segment_key(segment), "in": False})
+
+
+def funnel(
+    steps: Sequence[Any],
+    *,
+    within: tuple[int, str] | None = None,
+    last: tuple[int, str] | tuple[int, str, int] | None = None,
+    between_dates: tuple[str | None, str | None] | None = None,
+    reached: int | None = None,
+    not_reached: int | None = None,
+) -> FunnelRule:
+    """Users who got through ordered steps, as a funnel chart counts them.
+
+    The user enters at her first step-1 event in the window (``last`` or ``between_dates``;
+    default: any time up to as_of); each later step is an event strictly after the previous
+    one, all at most ``within`` after the entry. ``reached`` (default: the last step) picks who
+    reached that step; ``not_reached`` also requires that they did not reach a later one.
+
+    Parameters
+    ----------
+    steps
+        Event names, ``(name, condition)`` pairs with a condition on event properties
+        (built with :func:`event_prop`, or format-1 JSON), or format-1 steps
+        ``{"event": ..., "where": ...}``.
+    within
+        ``(amount, unit)`` from the entry; omitted: no deadline.
+    last, between_dates
+        The entry window: ``(amount, unit)`` or ``(amount, unit, offset)``; or ISO-8601
+        ``(start, end)`` with ``start <= time < end``, either one None.
+    reached, not_reached
+        Step numbers from 1.
+
+    Examples
+    --------
+    >>> from heapseg import funnel
+    >>> dropped = funnel(["Session", "Add to Cart", "Completed Order"], within=(7, "day"),
+    ...                  last=(30, "day"), reached=2, not_reached=3)
+    >>> dropped.to_dict()["reached"], dropped.to_dict()["not_reached"]
+    (2, 3)
+    """
+    if isinstance(steps, (str, Mapping)):
+        steps = [steps]
+    raw: dict[str, Any] = {"kind": "funnel", "steps": [_funnel_step(step) for step in steps]}
+    if within is not None:
+        raw["within"] = {"value": within[0], "unit": within[1]}
+    if last is not None and between_dates is not None:
+        raise DefinitionError("give the entry window as last= or as between_dates=, not both")
+    if last is not None:
+        raw["window"] = LastWindow(*last).to_dict()
+    if between_dates is not None:
+        raw["window"] = RangeWindow(*between_dates).to_dict()
+    if reached is not None:
+        raw["reached"] = reached
+    if not_reached is not None:
+        raw["not_reached"] = not_reached
+    return FunnelRule.from_dict(raw, "funnel")
+
+
+def _funnel_step(step: Any) -> Any:
+    """A format-1 funnel step from what :func:`funnel` takes (other things: for its error)."""
+    if isinstance(step, str):
+        return {"event": step}
+    if isinstance(step, FunnelStep):
+        return step.to_dict()
+    if isinstance(step, tuple) and len(step) == 2:
+        name, where = step
+        if isinstance(where, Condition):
+            return {"event": name, "where": _where_group((where,)).to_dict()}
+        if isinstance(where, Mapping) and "kind" in where:
+            return {"event": name, "where": {"combinator": "and", "rules": [where]}}
+        return {"event": name, "where": where}
+    return step

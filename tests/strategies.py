@@ -1063,6 +1063,100 @@ def _event_rule(pick: Picker, scenario: Scenario) -> dict:
     return rule
 
 
+def _walk(pick: Picker, scenario: Scenario, n: int) -> list[tuple[dt.datetime, str]]:
+    """Up to ``n`` events of one user, in time order, mostly consecutive: steps that the data
+    holds as a chain (or nearly: same instants, ties and gaps on a unit's edge)."""
+    events = scenario.events
+    if events.empty:
+        return []
+    uid = pick.choice(events["user_id"].tolist())
+    mine = events[events["user_id"] == uid]
+    order = sorted(zip((_naive(t) for t in mine["time"]), mine["event"], strict=True))
+    i = pick.integer(0, len(order) - 1)
+    walk = [order[i]]
+    while len(walk) < n and i + 1 < len(order):
+        i = pick.integer(i + 1, min(i + 2, len(order) - 1))
+        walk.append(order[i])
+    return walk
+
+
+def funnel_rule(pick: Picker, scenario: Scenario) -> dict:
+    """A random funnel rule: 2 to 4 steps, often the names of one user's events in time
+    order (so that chains exist), names repeated, ``where`` on some steps, ``within`` often
+    exactly the chain's span (0 included), a window, ``reached`` / ``not_reached``."""
+    n = pick.choice((2, 2, 3, 3, 4))
+    walk = _walk(pick, scenario, n) if chance(pick, 70) else []
+    names = [name for _, name in walk]
+    while len(names) < n:
+        if names and chance(pick, 25):
+            names.append(pick.choice(names))  # Session -> Session needs a later Session
+        else:
+            names.append(_event_name(pick) if not chance(pick, 3) else NEVER_SEEN)
+    steps: list[dict] = []
+    for name in names:
+        item: dict[str, Any] = {"event": name}
+        if chance(pick, 20):
+            item["where"] = _where(pick, scenario, depth=0)
+        steps.append(item)
+    rule: dict[str, Any] = {"kind": "funnel", "steps": steps}
+    edges = [
+        (value, unit)
+        for unit in UNITS
+        for value in STEPS
+        if len(walk) > 1 and step(walk[0][0], value, unit) == walk[-1][0]
+    ]
+    if edges and chance(pick, 60):
+        value, unit = pick.choice(edges)  # the last step exactly on the within limit
+        rule["within"] = {"value": value, "unit": unit}
+    elif chance(pick, 70):
+        unit = _unit(pick, scenario.focus_unit)
+        rule["within"] = {"value": pick.choice((0, 1, 1, 2, 3)), "unit": unit}
+    if chance(pick, 50):
+        rule["window"] = _window(pick, scenario)
+    reached = pick.integer(1, n) if chance(pick, 60) else n
+    if reached != n or chance(pick, 20):
+        rule["reached"] = reached
+    if reached < n and chance(pick, 50):
+        rule["not_reached"] = pick.integer(reached + 1, n)
+    return rule
+
+
+def funnel_definition(pick: Picker, scenario: Scenario) -> dict:
+    """A group around a random funnel rule: alone, beside another rule, or negated."""
+    rules = [funnel_rule(pick, scenario)]
+    if chance(pick, 30):
+        other = (
+            _property_rule(pick, scenario, "user", "user")
+            if chance(pick, 50)
+            else _event_rule(pick, scenario)
+        )
+        rules.append(other)
+    group: dict[str, Any] = {"combinator": pick.choice(("and", "or")), "rules": rules}
+    if chance(pick, 25):
+        group["not"] = True
+    return group
+
+
+def random_funnel_definitions(scenario: Scenario, seed: int, n: int = 5) -> list[dict]:
+    """``n`` reproducible definitions around funnel rules, valid for ``scenario`` (their own
+    stream: the other random definitions of a seed stay what they were)."""
+    pick = SeededPicker(seed * 6007 + 3)
+    return [funnel_definition(pick, scenario) for _ in range(n)]
+
+
+def funnel_cases(definitions: int = 6, **kwargs: Any) -> Any:
+    """A hypothesis strategy of ``(scenario, [definition around a funnel rule, ...])`` pairs."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def draw_case(draw: Any) -> tuple[Scenario, list[dict]]:
+        pick = HypothesisPicker(draw)
+        scenario = make_scenario(pick, **kwargs)
+        return scenario, [funnel_definition(pick, scenario) for _ in range(definitions)]
+
+    return draw_case()
+
+
 # --------------------------------------------------------------------------- groups
 
 

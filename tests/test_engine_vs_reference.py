@@ -298,6 +298,29 @@ def test_engine_agrees_with_reference(
         check_at(ds, scenario, definitions, as_of, as_of_arg)
 
 
+@settings(
+    max_examples=max(8, EXAMPLES // 8),
+    deadline=None,
+    derandomize=DERANDOMIZE,
+    phases=PHASES,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+@given(case=strategies.funnel_cases(DEFINITIONS_PER_EXAMPLE))
+def test_engine_agrees_with_reference_on_funnels(
+    con: Any, case: tuple[strategies.Scenario, list[dict]]
+) -> None:
+    """Funnel rules (steps taken from a user's own events, within on a chain's edge, repeated
+    names, drop-offs, not) on hypothesis-drawn data: the engine selects the reference's users."""
+    scenario, definitions = case
+    check_at(
+        load_scenario(con, scenario), scenario, definitions, scenario.as_of, scenario.as_of_arg
+    )
+
+
 def check_at(
     ds: heapseg.Dataset,
     scenario: strategies.Scenario,

@@ -531,3 +531,83 @@ def test_the_old_module_name_still_imports_with_a_deprecation_warning():
         old = importlib.import_module("heapseg.builder")
     assert old.did is heapseg.did and old.user is heapseg.user
     assert old.EventBuilder is EventBuilder
+
+
+# --------------------------------------------------------------------------- funnels
+
+
+def test_funnel_builds_the_format_1_rule():
+    from heapseg import funnel
+
+    rule = funnel(
+        ["Session", ("Add to Cart", event_prop("path").contains("/shop")), "Completed Order"],
+        within=(7, "day"),
+        last=(30, "day", 1),
+        reached=2,
+        not_reached=3,
+    )
+    assert rule.to_dict() == {
+        "kind": "funnel",
+        "steps": [
+            {"event": "Session"},
+            {
+                "event": "Add to Cart",
+                "where": {"combinator": "and", "rules": [ep("path", "contains", "/shop")]},
+            },
+            {"event": "Completed Order"},
+        ],
+        "within": {"value": 7, "unit": "day"},
+        "window": {"last": 30, "unit": "day", "offset": 1},
+        "reached": 2,
+        "not_reached": 3,
+    }
+    assert as_segment(rule) == Segment.from_dict({"combinator": "and", "rules": [rule.to_dict()]})
+
+
+def test_funnel_steps_as_json_dates_and_combinations():
+    from heapseg import funnel
+
+    where = ep("revenue", ">", 10)
+    rule = funnel(
+        [{"event": "Session"}, ("Completed Order", where)], between_dates=("2024-01-01", None)
+    )
+    assert rule.to_dict() == {
+        "kind": "funnel",
+        "steps": [
+            {"event": "Session"},
+            {"event": "Completed Order", "where": {"combinator": "and", "rules": [where]}},
+        ],
+        "window": {"from": "2024-01-01"},
+    }
+    combined = (user.plan == "paid") & ~rule
+    assert combined.to_dict()["rules"][1] == {
+        "combinator": "and",
+        "not": True,
+        "rules": [rule.to_dict()],
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "path", "words"),
+    [
+        ({"steps": ["Session"]}, "funnel.steps", "at least two steps"),
+        ({"steps": "Session"}, "funnel.steps", "at least two steps"),
+        ({"steps": ["A", "B"], "reached": 3}, "funnel.reached", "from 1 to 2"),
+        ({"steps": ["A", "B"], "within": (1, "year")}, "funnel.within.unit", "'year'"),
+        ({"steps": ["A", 5]}, "funnel.steps[1]", "JSON object"),
+    ],
+)
+def test_funnel_errors_name_the_part(kwargs: dict, path: str, words: str):
+    from heapseg import funnel
+
+    with pytest.raises(DefinitionError) as info:
+        funnel(**kwargs)
+    assert info.value.path == path
+    assert words in str(info.value)
+
+
+def test_funnel_takes_one_entry_window():
+    from heapseg import funnel
+
+    with pytest.raises(DefinitionError, match="not both"):
+        funnel(["A", "B"], last=(1, "day"), between_dates=("2024-01-01", None))

@@ -29,10 +29,21 @@ import pytest
 import heapseg
 from tests import reference, strategies
 from tests.test_engine_vs_reference import DictResolver, property_mismatches, reference_data
+from tests.test_reference import (  # noqa: F401  (re-collected here, run on every backend)
+    ACCOUNTS,
+    AS_OF,
+    events_frame,
+    reference_run,
+    test_funnel_entry_window_and_as_of,
+    test_funnel_repeated_step_name_and_merges,
+    test_funnel_steps_boundaries,
+    users_frame,
+)
 
 # Spark plans every query for seconds, so it gets fewer scenarios; the battery runs everywhere.
 SCENARIO_SEEDS = {"duckdb": (3, 11, 29, 47), "postgres": (3, 11, 29, 47), "spark": (3, 11)}
 RANDOM_DEFINITIONS = {"duckdb": 24, "postgres": 24, "spark": 8}
+FUNNEL_DEFINITIONS = {"duckdb": 12, "postgres": 12, "spark": 4}
 BATCH = 12
 _MARKS = {"postgres": [pytest.mark.postgres], "spark": [pytest.mark.spark]}
 CASES = [
@@ -110,6 +121,18 @@ def _and(*rules: dict, negate: bool = False) -> dict:
     return group
 
 
+def _funnel(steps: tuple, within: int | None = None, unit: str = "day", **keys: Any) -> dict:
+    """A funnel rule over ``steps`` (names or step objects), ``within`` units of step 1."""
+    rule: dict[str, Any] = {
+        "kind": "funnel",
+        "steps": [{"event": step} if isinstance(step, str) else step for step in steps],
+        **keys,
+    }
+    if within is not None:
+        rule["within"] = {"value": within, "unit": unit}
+    return rule
+
+
 def battery(scenario: strategies.Scenario) -> list[dict]:
     """Hand-written definitions touching every operator, rule kind and window form."""
     as_of = scenario.as_of
@@ -119,6 +142,7 @@ def battery(scenario: strategies.Scenario) -> list[dict]:
     ltv = scenario.samples("user", "ltv") or [1.0]
     u, a, e = "user", "account", "event"
     where_path = {"combinator": "and", "rules": [_rule("event_property", "path", "contains", "a")]}
+    last_30 = {"last": 30, "unit": "day"}
     defs = [
         # The three examples of the format spec.
         _and(
@@ -258,6 +282,22 @@ def battery(scenario: strategies.Scenario) -> list[dict]:
                 "then": {"event": "Pageview"},
             }
         ),
+        # Funnels: the chart's default, drop-offs, a repeated step, where, no deadline, not.
+        _and(_funnel(("Session", "Add to Cart", "Completed Order"), 7, "day", window=last_30)),
+        _and(
+            _funnel(
+                ("Session", "Pageview", "Completed Order"), 1, "month", reached=2, not_reached=3
+            )
+        ),
+        _and(_funnel(("Session", "Session", "Pageview"), 1, "day", reached=2)),
+        _and(
+            _funnel(
+                ({"event": "Pageview", "where": where_path}, "Completed Order"),
+                window={"from": month_ago},
+            )
+        ),
+        _and(_funnel(("Pageview", "Session"), 3, "hour", reached=1, not_reached=2), negate=True),
+        _and(_funnel(("Session", "Completed Order"), 0, "hour", reached=1)),
         # Nesting, not, references to saved dynamic and static segments.
         {
             "combinator": "or",
@@ -349,8 +389,10 @@ def test_backend_selects_the_reference_users(
         user_migrations="user_migrations" if scenario.migrations is not None else None,
         resolver=DictResolver(scenario.segments),
     )
-    definitions = battery(scenario) + strategies.random_definitions(
-        scenario, seed, n=RANDOM_DEFINITIONS[backend_name]
+    definitions = (
+        battery(scenario)
+        + strategies.random_definitions(scenario, seed, n=RANDOM_DEFINITIONS[backend_name])
+        + strategies.random_funnel_definitions(scenario, seed, n=FUNNEL_DEFINITIONS[backend_name])
     )
     data = reference_data(scenario)
     mismatches = _mismatches(ds, data, definitions, scenario.as_of_arg, backend_name)
@@ -492,3 +534,35 @@ def test_backend_point_in_time_agrees_with_the_reference(
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
+
+
+# --------------------------------------------------------------------------- hand-made funnels
+
+
+@pytest.fixture
+def run(load_tables: Callable[..., Any]) -> Callable[..., set]:
+    """The funnel cases of tests/test_reference.py (same microsecond, the within edge, a
+    repeated step, as_of, the window, drop-offs, not, merges), evaluated on each backend: the
+    backend must give the hand-written expected set and agree with the reference."""
+    loaded: dict[tuple, heapseg.Dataset] = {}
+
+    def backend_run(definition: dict, users: list[dict], events: list[tuple], **kw: Any) -> set:
+        migrations = kw.get("migrations")
+        key = (repr(users), repr(events), None if migrations is None else migrations.to_json())
+        if key not in loaded:  # one load per data set: Spark takes seconds for each
+            tables = {
+                "users": users_frame(users),
+                "events": events_frame(events),
+                "accounts": kw.get("accounts", ACCOUNTS),
+            }
+            if migrations is not None:
+                tables["user_migrations"] = migrations
+            con = load_tables(tables)
+            moves = "user_migrations" if migrations is not None else None
+            loaded[key] = heapseg.connect(con, user_migrations=moves)
+        frame = loaded[key].members(definition, kw.get("as_of", AS_OF), properties=[])
+        got = {_plain(v) for v in frame.to_pandas()["user_id"]}
+        assert got == reference_run(definition, users, events, **kw)
+        return got
+
+    return backend_run
