@@ -9,6 +9,16 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ALL_USERS, ChartError, pct
+from heapseg.charts.intervals import (
+    Group,
+    compared,
+    differs_from,
+    holm_pairs,
+    mean_bounds,
+    pairs_note,
+    proportion_bounds,
+    test_pair,
+)
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import check_unit
 from heapseg.charts.queries import numeric_property, run
@@ -138,7 +148,11 @@ def _aggregate(
         for key, flag in flags.items():
             metrics[f"{key}_users"] = users.count(where=flag)
             if measure == "user_avg":
-                metrics[f"{key}_value"] = users[prop].mean(where=flag)
+                value = users[prop].cast("float64")
+                metrics[f"{key}_value"] = value.mean(where=flag)
+                metrics[f"{key}_total"] = value.sum(where=flag)
+                metrics[f"{key}_valued"] = value.count(where=flag)
+                metrics[f"{key}_squares"] = (value * value).sum(where=flag)
         return run(ds, users.aggregate(**metrics)).iloc[0]
 
     wanted = [prop] if prop is not None and measure in ("sum_per_user", "avg") else []
@@ -150,7 +164,8 @@ def _aggregate(
     )
     per_user = {"n": events.count()}
     if wanted:
-        per_user.update(total=events[prop].sum(), valued=events[prop].count())
+        value = events[prop].cast("float64")
+        per_user.update(total=value.sum(), valued=value.count(), squares=(value * value).sum())
     done = events.group_by("user_id").aggregate(**per_user)
     joined = users.left_join(done, users.user_id == done.user_id)
     for key, flag in flags.items():
@@ -162,6 +177,17 @@ def _aggregate(
         if "total" in per_user:
             metrics[f"{key}_total"] = joined.total.sum(where=cond)
             metrics[f"{key}_valued"] = joined.valued.sum(where=cond)
+        # Sums of squares of what is averaged, for the intervals and Welch's tests: per user
+        # (events, or the property's sum; users without any count as 0), or per event.
+        squared = None
+        if measure == "events_per_user":
+            squared = joined.n * joined.n
+        elif measure == "sum_per_user":
+            squared = joined.total * joined.total
+        elif measure == "avg":
+            squared = joined.squares
+        if squared is not None:
+            metrics[f"{key}_squares"] = squared.cast("float64").sum(where=cond)
     return run(ds, joined.aggregate(**metrics)).iloc[0]
 
 
@@ -174,13 +200,14 @@ def _frame(row: pd.Series, request: ChartRequest, measure: str) -> pd.DataFrame:
     if request.include_all:
         keys.append((ALL_USERS, "all"))
     total = int(row["all_users"])
-    records = []
+    records, groups = [], []
     for name, key in keys:
         users = int(row[f"{key}_users"])
         did = int(_number(row.get(f"{key}_did")))
         events = _number(row.get(f"{key}_events"))
         amount = _number(row.get(f"{key}_total"))
         valued = _number(row.get(f"{key}_valued"))
+        squares = _number(row.get(f"{key}_squares"))
         value = {
             "share": pct(users, total),
             "did": pct(did, users),
@@ -189,23 +216,71 @@ def _frame(row: pd.Series, request: ChartRequest, measure: str) -> pd.DataFrame:
             "avg": amount / valued if valued else float("nan"),
             "user_avg": _number(row.get(f"{key}_value")) if users else float("nan"),
         }[measure]
+        group = _group(measure, name, users, total, did, events, amount, valued, squares)
+        groups.append(group)
+        if measure in _PERCENT:
+            low, high = proportion_bounds(group.x, group.n)
+        else:
+            low, high = mean_bounds(group.n, group.total, group.squares)
         records.append(
             {
                 "segment": name,
                 "users": users,
                 "share_of_all": pct(users, total),
                 "value": value,
+                "low": low,
+                "high": high,
                 "did": did,
                 "events": int(events),
                 "total": amount,
                 "valued": int(valued),
+                "squares": squares,
             }
         )
     data = pd.DataFrame(records)
     data["label"] = [
         f"{r.segment} · {r.users:,} users ({r.share_of_all:.1%})" for r in data.itertuples()
     ]
+    pairs = _pairs(groups, request, measure)
+    data["differs_from"] = [differs_from(pairs, name) for name, _ in keys]
+    data.attrs["pairs"] = pairs
     return data
+
+
+def _group(
+    measure: str,
+    name: str,
+    users: int,
+    total: int,
+    did: int,
+    events: float,
+    amount: float,
+    valued: float,
+    squares: float,
+) -> Group:
+    """What the interval and the tests of ``measure`` are computed from."""
+    if measure == "share":
+        return Group(name, total, x=users)
+    if measure == "did":
+        return Group(name, users, x=did)
+    if measure == "events_per_user":
+        return Group(name, users, total=events, squares=squares)
+    if measure == "sum_per_user":
+        return Group(name, users, total=amount, squares=squares)
+    return Group(name, valued, total=amount, squares=squares)  # avg, user_avg
+
+
+def _pairs(groups: list[Group], request: ChartRequest, measure: str) -> pd.DataFrame:
+    """Every pair of segments tested (one segment: against the rest), Holm over them all.
+
+    Segment sizes (``"share"``) are not tested: they are parts of one population, not two
+    samples."""
+    if measure == "share":
+        return holm_pairs([])
+    named = groups[: len(request.segments)]
+    everyone = groups[-1] if request.include_all else None
+    kind = "proportion" if measure == "did" else "mean"
+    return holm_pairs([test_pair(a, b, kind) for a, b in compared(named, everyone)])
 
 
 def _labels(
@@ -253,22 +328,41 @@ def _draw(
                 alt.Tooltip("users:Q", title="Users", format=",d"),
                 alt.Tooltip("share_of_all:Q", title="Share of all users", format=".1%"),
                 alt.Tooltip("value:Q", title=x_title, format=value_format),
+                alt.Tooltip("low:Q", title="95% interval from", format=value_format),
+                alt.Tooltip("high:Q", title="95% interval to", format=value_format),
+                alt.Tooltip("differs_from:N", title="Differs significantly from"),
             ],
         )
         .add_params(toggle)
     )
+    # The 95% interval as a rule across the bar's end; the value's label right of both, with a
+    # "*" when the segment differs significantly from another one (named in the subtitle).
+    rules = (
+        alt.Chart()
+        .mark_rule(color="#333333", strokeWidth=1.5)
+        .encode(x="low:Q", x2="high:Q", y=y, opacity=toggled(toggle))
+    )
     text = (
         alt.Chart()
-        .mark_text(align="left", dx=4, fontSize=11)
-        .encode(
-            x="value:Q",
-            y=y,
-            text=alt.Text("value:Q", format=value_format),
-            opacity=toggled(toggle),
+        .transform_calculate(
+            at="isValid(datum.high) && isFinite(datum.high) ? max(datum.high, datum.value)"
+            " : datum.value",
+            shown=f"format(datum.value, '{value_format}') + (datum.differs_from ? ' *' : '')",
         )
+        .mark_text(align="left", dx=4, fontSize=11)
+        .encode(x="at:Q", y=y, text="shown:N", opacity=toggled(toggle))
     )
-    return alt.layer(bars, text, data=data).properties(
+    pairs = data.attrs.get("pairs")
+    tested = pairs_note(pairs) if pairs is not None else ""
+    marked = f"* {tested}" if tested.startswith("significant") else tested
+    return alt.layer(bars, rules, text, data=data).properties(
         width=560,
         height=alt.Step(34),
-        title=title_params(title or heading, request.as_of, "segment membership at that date"),
+        title=title_params(
+            title or heading,
+            request.as_of,
+            "segment membership at that date",
+            "lines: 95% intervals",
+            lines=[marked],
+        ),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,10 +17,15 @@ from heapseg.charts.source import ChartSource, attach
 __all__ = ["finish", "scope_note", "title_params"]
 
 
-def title_params(text: str, as_of: datetime, *details: str) -> alt.TitleParams:
+def title_params(
+    text: str, as_of: datetime, *details: str, lines: Sequence[str] = ()
+) -> alt.TitleParams:
     """A title saying what is shown; the subtitle gives the as_of (UTC) and the details
-    (empty ones are left out)."""
-    subtitle = " · ".join([f"as of {stamp(as_of)} UTC", *[d for d in details if d]])
+    (empty ones are left out), then ``lines`` each on a line of its own (longer explanations
+    that would run off the chart on one line)."""
+    first = " · ".join([f"as of {stamp(as_of)} UTC", *[d for d in details if d]])
+    more = [line for line in lines if line]
+    subtitle: str | list[str] = [first, *more] if more else first
     return alt.TitleParams(text=text, subtitle=subtitle, anchor="start", fontSize=15)
 
 
@@ -45,7 +51,9 @@ def finish(
     check_points(len(data), "narrow the window or use a coarser interval")
     if note:
         heading = chart.title
-        if isinstance(heading, alt.TitleParams):
+        if isinstance(heading, alt.TitleParams) and isinstance(heading.subtitle, list):
+            heading.subtitle = [" · ".join((heading.subtitle[0], note)), *heading.subtitle[1:]]
+        elif isinstance(heading, alt.TitleParams):
             heading.subtitle = " · ".join(p for p in (heading.subtitle, note) if p)
         data.attrs["note"] = note
     chart = chart.configure_axis(labelFontSize=11, titleFontSize=12).configure_view(stroke=None)

@@ -139,10 +139,10 @@ def _aggregate(
     measure: str,
     prop: str | None,
 ) -> pd.DataFrame:
-    events = request.events(
-        since=periods[0],
     # No end but as_of itself (inclusive): the events at exactly as_of, when as_of starts a
     # period, belong to the last period shown (see period_starts), not to one left out.
+    events = request.events(
+        since=periods[0],
         events=event,
         where=where,
         columns=[prop] if measure in ("sum", "avg") else [],
