@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from html import escape, unescape
 from typing import Any
 
@@ -749,11 +749,10 @@ class SegmentBuilder(widgets.VBox):
     def _offer_conflict(self, error: EditConflictError) -> None:
         self.conflict = error
         who = escape(error.changed_by or "someone")
-        when = (
-            f" at {error.changed_at.isoformat(sep=' ', timespec='minutes')}"
-            if error.changed_at
-            else ""
-        )
+        at = error.changed_at
+        if at is not None and at.tzinfo is not None:
+            at = at.astimezone(timezone.utc)
+        when = f" at {at:%Y-%m-%d %H:%M} UTC" if at is not None else ""
         self._ask(
             f"{who} saved “{escape(self.entry.name if self.entry else error.segment_id)}”"
             f"{when} (revision {error.current_revision}) after you opened revision "

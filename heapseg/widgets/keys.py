@@ -10,20 +10,33 @@ import traitlets
 
 __all__ = ["UndoKeys"]
 
-# A listener on the window, in the capture phase: it sees the key before JupyterLab's own
-# shortcuts (a notebook's undo of cell operations) and before the text inputs, and it acts only
-# when focus is inside the widget named by `scope` (the element around this one). In a text
-# field, the browser's own undo of the typing is left alone.
+# Listeners on the window, in the capture phase: they see a key before JupyterLab's own
+# shortcuts (a notebook's undo of cell operations) and before the text inputs. A key counts
+# when focus is inside the widget named by `scope` (the element around this one), or when focus
+# fell back to an element around it (a removed row's button takes focus with it; JupyterLab
+# then focuses the cell) and the last click was inside it. In a text field the browser's own
+# undo of the typing is left alone.
 _ESM = """
 function render({ model, el }) {
   el.classList.add("heapseg-keys");
+  let lastClickInside = false;
+  const scopeOf = () => el.closest("." + model.get("scope"));
   const typing = (target) =>
     target instanceof HTMLTextAreaElement ||
     (target instanceof HTMLInputElement &&
-      !["checkbox", "radio", "button", "submit", "range", "color"].includes(target.type));
+      !["checkbox", "radio", "button", "submit", "range", "color"].includes(target.type)) ||
+    (target instanceof Element && target.closest(".cm-editor, [contenteditable=true]") !== null);
+  const onPointer = (event) => {
+    const scope = scopeOf();
+    lastClickInside = !!scope && event.target instanceof Node && scope.contains(event.target);
+  };
   const onKey = (event) => {
-    const scope = el.closest("." + model.get("scope"));
-    if (!scope || !scope.contains(event.target) || typing(event.target)) return;
+    const scope = scopeOf();
+    const target = event.target;
+    if (!scope || !(target instanceof Node) || typing(target)) return;
+    const inside = scope.contains(target) || (lastClickInside && target.contains(scope)) ||
+      (lastClickInside && target === document.body);
+    if (!inside) return;
     if (!(event.ctrlKey || event.metaKey) || event.altKey) return;
     const key = event.key.toLowerCase();
     let action = null;
@@ -34,8 +47,12 @@ function render({ model, el }) {
     event.stopPropagation();
     model.send({ action });
   };
+  window.addEventListener("pointerdown", onPointer, true);
   window.addEventListener("keydown", onKey, true);
-  return () => window.removeEventListener("keydown", onKey, true);
+  return () => {
+    window.removeEventListener("pointerdown", onPointer, true);
+    window.removeEventListener("keydown", onKey, true);
+  };
 }
 export default { render };
 """

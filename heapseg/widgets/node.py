@@ -16,15 +16,15 @@ __all__ = ["STATUS_WIDTH", "Node", "Parent", "fit_width", "icon_button", "join_p
 STATUS_WIDTH = "17em"
 
 
-def fit_width(labels: Sequence[Any], extra: float = 4.5) -> str:
+def fit_width(labels: Sequence[Any], extra: float = 4.0) -> str:
     """A dropdown width that shows its longest option whole (``ch`` is one digit's width).
 
     ``labels`` are option texts or ``(text, value)`` pairs; ``extra`` leaves room for the
     arrow and the padding.
     """
     texts = [str(o[0] if isinstance(o, tuple) else o) for o in labels] or [""]
-    # Letters are wider than digits on average in proportional fonts: 1.1 ch per character.
-    return f"{round(max(len(t) for t in texts) * 1.1 + extra, 1)}ch"
+    # About one ch per character: letters average a digit's width in the notebook's sans-serif.
+    return f"{round(max(len(t) for t in texts) + extra, 1)}ch"
 
 
 def join_path(base: str, key: str | int) -> str:
@@ -122,18 +122,28 @@ class Node(widgets.VBox):
         incomplete: str | None = None,
         without: int | None = None,
         whole: int | None = None,
+        estimate: Any = None,
     ) -> None:
         """Show the node's own count (and share), or its error, on its status line.
 
         ``incomplete`` says what a rule still being filled in needs (shown plainly, not as an
         error); ``without`` is the segment's count without this rule and ``whole`` the
-        segment's count, to show what the rule costs.
+        segment's count, to show what the rule costs. ``estimate`` (a
+        :class:`heapseg.sampling.Estimate`) shows the count as an estimate with its margin,
+        until the exact count replaces it.
         """
         parts = []
         if error:
             parts.append(f"<span class='heapseg-row-error'>⚠ {escape(error)}</span>")
         elif incomplete:
             parts.append(f"<span class='heapseg-row-incomplete'>{escape(incomplete)}</span>")
+        elif estimate is not None:
+            share = f" ({estimate.estimate / total:.1%})" if total else ""
+            parts.append(
+                f"<span class='heapseg-row-estimate' title='estimated on "
+                f"{estimate.fraction:.1%} of the users, 95% interval "
+                f"{estimate.low:,}–{estimate.high:,}'>{escape(str(estimate))}{share}</span>"
+            )
         elif count is not None:
             share = f" ({count / total:.1%})" if total else ""
             parts.append(f"<span class='heapseg-row-count'>{count:,} users{share}</span>")
