@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         )[1]
         return data["users"].tolist()
 
-    # The same moments as the chart's: the end of each of 12 weeks, the last one at as_of.
+    # The same moments as the chart's: 12 weekly steps (7 days) back from as_of.
     first = charts.size_over_time(
         ds, churn, interval="week", last=12, as_of=PAST, return_data=True
     )[1]

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import altair as alt
 import ibis
 import pandas as pd
 
-from heapseg.as_of import AsOf
-from heapseg.charts.common import pct
+from heapseg.as_of import AsOf, resolve_as_of
+from heapseg.charts.common import ChartError, pct
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
-from heapseg.charts.periods import check_unit, naive_utc, period_starts, utc
+from heapseg.charts.periods import (
+    DEFAULT_PERIODS,
+    check_unit,
+    naive_utc,
+    period_starts,
+    stamp,
+    utc,
+)
 from heapseg.charts.queries import predicate, run
 from heapseg.charts.request import prepare
 from heapseg.charts.segments import ChartSegment
@@ -21,13 +29,14 @@ from heapseg.charts.titles import finish, title_params
 from heapseg.dataset import Dataset
 from heapseg.progress import progress
 from heapseg.resolver import Resolver
-from heapseg.timeunits import step
+from heapseg.timeunits import shift, step
 
 __all__ = ["size_over_time"]
 
 #: Moments evaluated per backend query (a UNION ALL of one aggregate per moment): a quarter of
 #: days is one query, and a longer series does not become one statement the planner chokes on.
 BATCH = 100
+_STEP_WORDS = {"hour": "hour", "day": "day", "week": "7 days", "month": "month"}
 
 
 def size_over_time(
@@ -38,16 +47,21 @@ def size_over_time(
     last: int | None = None,
     start: Any = None,
     as_of: AsOf = None,
+    calendar: bool = False,
     share: bool = False,
     resolver: Resolver | None = None,
     colors: SegmentColors | None = None,
     title: str | None = None,
     return_data: bool = False,
 ) -> Any:
-    """How many users each segment held at the end of each period (one line per segment).
+    """How many users each segment held at a series of moments (one line per segment).
 
-    Each point is the segment evaluated with ``as_of`` at the end of its period (the last point
-    at ``as_of`` itself), so relative windows ("in the last 30 days") move with it. All points
+    Each point is the segment evaluated with ``as_of`` at its moment (the last point at
+    ``as_of`` itself), so relative windows ("in the last 30 days") move with it. By default the
+    moments are equal steps of one ``interval`` counted back from ``as_of`` (``as_of``,
+    ``as_of`` - 7 days, ...: every step is a whole week); ``calendar=True`` takes the ends of the
+    calendar periods instead (Mondays, the 1st of the month), so its last step, up to ``as_of``,
+    is usually a part of a period. All points
     come from one backend query (a UNION ALL of one count per moment; one query per
     :data:`BATCH` moments).
 
@@ -56,8 +70,12 @@ def size_over_time(
     segments
         One or more segments (a list, ``(name, segment)`` pairs, a dict, catalog entries).
     interval, last, start
-        The points: the ends of the ``last`` periods of ``interval`` up to ``as_of`` (default
-        12 weeks), or of every period from ``start``.
+        The points: ``last`` steps of ``interval`` (``"hour"``, ``"day"``, ``"week"`` of 7 days
+        or calendar ``"month"``) up to ``as_of`` (default 12 weeks), or every step back to
+        ``start``.
+    calendar
+        Step through calendar periods (the end of each ISO week / month, the last point at
+        ``as_of``) instead of equal steps back from ``as_of``.
     share
         Plot the share of all users instead of the count.
 
@@ -76,9 +94,9 @@ def size_over_time(
     >>> chart = charts.size_over_time(ds, {"Active": active}, interval="week", last=4)
     >>> chart.data[["at", "segment", "users", "share"]]
                              at segment  users     share
-    0 2026-10-12 00:00:00+00:00  Active   3292  0.347624
-    1 2026-10-19 00:00:00+00:00  Active   3323  0.344495
-    2 2026-10-26 00:00:00+00:00  Active   3429  0.348086
+    0 2026-10-11 00:00:00+00:00  Active   3297  0.349037
+    1 2026-10-18 00:00:00+00:00  Active   3324  0.345494
+    2 2026-10-25 00:00:00+00:00  Active   3425  0.348601
     3 2026-11-01 00:00:00+00:00  Active   3451  0.345100
     """
     unit = check_unit(interval)
@@ -91,18 +109,42 @@ def size_over_time(
         too_few="size_over_time needs at least one segment",
     )
     when = request.as_of
-    moments = [min(step(p, 1, unit), when) for p in period_starts(when, unit, last, start)]
+    moments = _moments(when, unit, last, start, calendar)
     request.check_points(len(moments), "use a coarser interval or fewer periods")
 
     frame = counts_at(ds, request.segments, moments, request.resolver)
     data = _frame(frame, request.segments)
     chart = _draw(data, request.names, share, colors, unit == "hour")
-    heading = title or f"Segment size at the end of each {unit}"
+    heading = title or (
+        f"Segment size at the end of each {unit}"
+        if calendar
+        else f"Segment size every {_STEP_WORDS[unit]}, back from as_of"
+    )
     chart = chart.properties(
         title=title_params(heading, when, "each point evaluates the segment at that moment")
     )
     source = ChartSource("size_over_time", request, {"unit": unit, "moments": moments})
     return finish(chart, data, return_data, request.note(), source)
+
+
+def _moments(
+    when: datetime, unit: str, last: int | None, start: Any, calendar: bool
+) -> list[datetime]:
+    """The moments evaluated, oldest first, the last one ``when``."""
+    if calendar:
+        return [min(step(p, 1, unit), when) for p in period_starts(when, unit, last, start)]
+    if start is not None:
+        first = resolve_as_of(start)
+        if first > when:
+            raise ChartError(f"start {stamp(first)} is after as_of {stamp(when)}")
+        moments = [when]
+        while shift(when, len(moments), unit) >= first:
+            moments.append(shift(when, len(moments), unit))
+        return moments[::-1]
+    n = DEFAULT_PERIODS[unit] if last is None else last
+    if n < 1:
+        raise ChartError(f"last must be at least 1, got {n}")
+    return [shift(when, k, unit) for k in range(n - 1, -1, -1)]
 
 
 def counts_at(
