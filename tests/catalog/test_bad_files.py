@@ -82,10 +82,11 @@ def test_unreadable_files_give_a_clear_error_and_are_never_overwritten(
 
 
 def test_an_unknown_rule_kind_is_reported_with_its_id_and_the_rest_stays_usable(catalog_path):
-    funnel = {"combinator": "and", "rules": [{"kind": "funnel", "steps": ["a", "b"]}]}
+    # A kind of a later version of the format (funnel rules were one, once).
+    future = {"combinator": "and", "rules": [{"kind": "prediction", "model": "churn"}]}
     write_catalog(
         catalog_path,
-        [entry("seg-a", "A"), entry("seg-future", "Future", funnel), entry("seg-b", "B")],
+        [entry("seg-a", "A"), entry("seg-future", "Future", future), entry("seg-b", "B")],
     )
     cat = Catalog(catalog_path, user="bob")
     assert [e.id for e in cat.list()] == ["seg-a", "seg-b"]
@@ -95,7 +96,7 @@ def test_an_unknown_rule_kind_is_reported_with_its_id_and_the_rest_stays_usable(
         1,
         "definition.rules[0].kind",
     )
-    assert "unknown rule kind 'funnel'" in problem.message
+    assert "unknown rule kind 'prediction'" in problem.message
     assert "segment 'seg-future': definition.rules[0].kind" in str(problem)
     with pytest.raises(DefinitionError, match="seg-future"):
         cat.get("seg-future")
@@ -103,12 +104,23 @@ def test_an_unknown_rule_kind_is_reported_with_its_id_and_the_rest_stays_usable(
         cat.resolve_segment("seg-future")
     # Writing other segments keeps the entry exactly; it can still be renamed or deleted.
     cat.save(SESSIONS_OVER_5, "C")
-    cat.rename("seg-future", "Future funnel")
+    cat.rename("seg-future", "Future prediction")
     raw = json.loads(catalog_path.read_text())["segments"][1]
-    assert raw["definition"] == funnel and raw["name"] == "Future funnel"
+    assert raw["definition"] == future and raw["name"] == "Future prediction"
     assert raw["revision"] == 2
     cat.delete("seg-future")
     assert [e.id for e in cat.list()][:2] == ["seg-a", "seg-b"] and cat.problems == []
+
+
+def test_a_funnel_rule_with_a_bad_step_number_is_reported_at_its_key(catalog_path):
+    steps = [{"event": "Session"}, {"event": "Completed Order"}]
+    bad = {"combinator": "and", "rules": [{"kind": "funnel", "steps": steps, "reached": 3}]}
+    write_catalog(catalog_path, [entry("seg-a", "A"), entry("seg-bad", "Bad", bad)])
+    cat = Catalog(catalog_path, user="bob")
+    assert [e.id for e in cat.list()] == ["seg-a"]
+    (problem,) = cat.problems
+    assert (problem.segment_id, problem.path) == ("seg-bad", "definition.rules[0].reached")
+    assert "from 1 to 2, got 3" in problem.message
 
 
 def deep_group(levels: int) -> str:

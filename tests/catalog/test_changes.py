@@ -44,9 +44,9 @@ def test_save_rejects_bad_fields_and_writes_nothing(catalog_path, kwargs, path):
 
 def test_save_rejects_an_invalid_definition_with_its_path(catalog_path):
     cat = Catalog(catalog_path, user="alice")
-    bad = {"combinator": "and", "rules": [{"kind": "funnel", "steps": []}]}
+    bad = {"combinator": "and", "rules": [{"kind": "prediction", "model": "churn"}]}
     with pytest.raises(DefinitionError) as caught:
-        cat.save(bad, "Funnel")
+        cat.save(bad, "Prediction")
     assert caught.value.path == "definition.rules[0].kind"
     with pytest.raises(DefinitionError, match="got int"):
         cat.save(42, "Number")
