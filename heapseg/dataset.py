@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections import OrderedDict
@@ -37,8 +38,9 @@ from heapseg.point_in_time import PropertyHistory, joined_by
 from heapseg.presets import Preset, get_preset
 from heapseg.progress import progress
 from heapseg.resolver import Resolver
+from heapseg.sampling import BUCKETS, Estimate, check_fraction, estimate, in_sample
 
-__all__ = ["Dataset", "DatasetSchema", "SegmentView", "connect", "resolve_as_of"]
+__all__ = ["Dataset", "DatasetSchema", "Estimate", "SegmentView", "connect", "resolve_as_of"]
 
 REQUIRED = {
     "users": ("user_id",),
@@ -50,6 +52,8 @@ REQUIRED = {
 }
 _AUTO = "auto"
 _SQL_CACHE_SIZE = 256
+#: Numbers the temporary tables of each dataset's samples apart (datasets may share a connection).
+_SAMPLE_TABLES = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,13 @@ class Dataset:
         #: Compiled SQL by (query, as_of, definitions' JSON), least recently used first.
         self._sql_cache: OrderedDict[tuple, str] = OrderedDict()
         self._sql_lock = threading.Lock()
+        #: Samples of users by (buckets, seed): their users and raw events tables, and the row
+        #: counts of users and events they were drawn from (see :meth:`_sample`).
+        self._samples: dict[tuple[int, int], tuple[ir.Table, ir.Table, tuple]] = {}
+        #: All users by as_of, exact: what estimates scale by (forgotten by :meth:`refresh`).
+        self._totals: dict[datetime, int] = {}
+        self._samples_check: str | None = None
+        self._samples_prefix = f"heapseg_sample_{next(_SAMPLE_TABLES)}"
 
     # ------------------------------------------------------------------ schema
 
@@ -334,12 +345,51 @@ class Dataset:
             names = [p for p in properties if p != "user_id"]
         return _at(selected, "user_id", names, self.user_history, ctx)
 
-    def count(self, segment: Any, as_of: AsOf = None, resolver: Resolver | None = None) -> int:
+    def count(
+        self,
+        segment: Any,
+        as_of: AsOf = None,
+        resolver: Resolver | None = None,
+        *,
+        sample: float | None = None,
+        seed: int = 0,
+    ) -> Any:
         """How many users are in the segment at ``as_of`` (one backend query).
 
         On DuckDB the query compiled for a definition and ``as_of`` is kept and reused (see
         :meth:`clear_query_cache`), unless the definition refers to saved segments.
+
+        Parameters
+        ----------
+        segment
+            A definition (model object, fluent rule or format-1 dict).
+        as_of, resolver
+            The moment, and what resolves ``segment`` rules (default: the dataset's).
+        sample
+            ``None`` (default): the exact count, an ``int``. A share of users in (0, 1]: an
+            :class:`~heapseg.sampling.Estimate` (estimate, 95% interval) computed on that share
+            of the users, drawn deterministically from ``user_id`` with all their events, so
+            every rule is exact for them; only the segment's share is estimated and scaled to
+            all users. On DuckDB the sample's users and events are copied once into temporary
+            tables (kept until :meth:`refresh` or until the tables' row counts change), so
+            estimates cost a fraction of an exact count; elsewhere the sample is a filter.
+        seed
+            Which sample: another seed draws other users.
+
+        Examples
+        --------
+        >>> import heapseg
+        >>> ds = heapseg.connect()
+        >>> shoppers = (heapseg.did("Session").times() > 5) & heapseg.did_not("Completed Order")
+        >>> ds.count(shoppers)
+        1944
+        >>> rough = ds.count(shoppers, sample=0.2)
+        >>> rough.low <= 1944 <= rough.high
+        True
         """
+        if sample is not None:
+            found = self.counts({"segment": segment}, as_of, resolver, sample=sample, seed=seed)
+            return found["segment"]
         seg = as_segment(segment)
         moment = self.resolve_as_of(as_of)
 
@@ -350,9 +400,22 @@ class Dataset:
         return int(self._fetch_row("count", moment, [seg], build)[0])
 
     def counts(
-        self, segments: Mapping[str, Any], as_of: AsOf = None, resolver: Resolver | None = None
-    ) -> dict[str, int]:
-        """The counts of several segments (and ``__total__``, all users) in one backend query."""
+        self,
+        segments: Mapping[str, Any],
+        as_of: AsOf = None,
+        resolver: Resolver | None = None,
+        *,
+        sample: float | None = None,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """The counts of several segments (and ``__total__``, all users) in one backend query.
+
+        With ``sample`` (see :meth:`count`) each segment's count is an
+        :class:`~heapseg.sampling.Estimate`, all from one query on the sample; ``__total__``
+        stays exact.
+        """
+        if sample is not None:
+            return self._estimated_counts(segments, as_of, resolver, check_fraction(sample), seed)
         if not segments:
             return {"__total__": self.total_users(as_of)}
         defs = [as_segment(seg) for seg in segments.values()]
@@ -369,7 +432,104 @@ class Dataset:
         total, *values = self._fetch_row("counts", moment, defs, build)
         out = {name: int(n) for name, n in zip(segments, values, strict=True)}
         out["__total__"] = int(total)
+        with self._lock:
+            self._totals[moment] = int(total)
         return out
+
+    def _estimated_counts(
+        self,
+        segments: Mapping[str, Any],
+        as_of: AsOf,
+        resolver: Resolver | None,
+        fraction: float,
+        seed: int,
+    ) -> dict[str, Any]:
+        """Estimates of the segments' counts from one query on the sample (see :meth:`count`)."""
+        defs = [as_segment(seg) for seg in segments.values()]
+        moment = self.resolve_as_of(as_of)
+        users, events = self._sample(fraction, seed)
+
+        def build() -> ir.Expr:
+            ctx = replace(self.context(moment, resolver), users=users, events=events, joined=None)
+            if self.joining:
+                ctx = replace(ctx, joined=self._joined(ctx, portable=False))
+            population = ctx.joined if ctx.joined is not None else ibis.literal(True)
+            metrics = {
+                f"s{i}": users.count(where=compile_segment(seg, ctx)) for i, seg in enumerate(defs)
+            }
+            return users.aggregate(__sampled__=users.count(where=population), **metrics)
+
+        query = f"sample {round(fraction * BUCKETS)} {seed}"
+        sampled, *values = self._fetch_row(query, moment, defs, build)
+        total = self._total_at(moment)
+        out: dict[str, Any] = {
+            name: estimate(int(n), int(sampled), total, fraction)
+            for name, n in zip(segments, values, strict=True)
+        }
+        out["__total__"] = total
+        return out
+
+    def _total_at(self, moment: datetime) -> int:
+        """All users at ``moment``, exact (kept: estimates ask for it at every edit)."""
+        with self._lock:
+            known = self._totals.get(moment)
+        if known is None:
+            known = self.total_users(moment)
+            with self._lock:
+                self._totals[moment] = known
+        return known
+
+    def _sample(self, fraction: float, seed: int) -> tuple[ir.Table, ir.Table]:
+        """The users in the sample of ``fraction`` drawn with ``seed``, and their raw events
+        (with the events of the anonymous ids merged into them).
+
+        On DuckDB both are copied into temporary tables of this connection: a query on them
+        reads the sample's events only, where a filter would scan every event each time. The
+        copy is made again after :meth:`refresh`, or when the users or events tables no longer
+        have the row counts it was made from (one cheap query per estimate checks that).
+        """
+        key = (round(fraction * BUCKETS), seed)
+        duckdb = _dialect(self.backend) == "duckdb"
+        rows = self._row_counts() if duckdb else ()
+        with self._lock:
+            found = self._samples.get(key)
+        if found is not None and found[2] == rows:
+            return found[0], found[1]
+        if found is not None:  # the data changed under an open dataset
+            with self._lock:
+                self._totals.clear()
+        users = self.users.filter(in_sample(self.users.user_id, fraction, seed))
+        raw = self.raw_events
+        ids = users.user_id.cast(raw.user_id.type())
+        keep = raw.user_id.isin(ids)
+        if self._moves is not None:
+            moves = self._moves
+            keep = keep | raw.user_id.isin(moves.filter(moves._to.isin(ids))._from)
+        events = raw.filter(keep)
+        if not duckdb or events.op().find(ops.InMemoryTable):
+            # Nothing to copy: the filter is cheap to build again, so it is not kept.
+            return users, events
+        copies = []
+        for part, expr in (("users", users), ("events", events)):
+            name = f"{self._samples_prefix}_{key[0]}_{key[1]}_{part}".replace("-", "m")
+            with backend_errors("cannot copy the sample into a DuckDB temporary table"):
+                sql = str(self.backend.compile(expr))
+                self.backend.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
+                copies.append(self.backend.table(name))
+        with self._lock:
+            self._samples[key] = (copies[0], copies[1], rows)
+        return copies[0], copies[1]
+
+    def _row_counts(self) -> tuple:
+        """The row counts of the users and events tables (one query; its SQL compiled once)."""
+        with self._lock:
+            sql = self._samples_check
+        if sql is None:
+            parts = (self.backend.compile(t.count()) for t in (self.users, self.raw_events))
+            sql = "SELECT " + ", ".join(f"({part})" for part in parts)
+            with self._lock:
+                self._samples_check = sql
+        return self._first_row_of_sql(sql)
 
     def clear_query_cache(self) -> None:
         """Forget the SQL compiled for earlier counts (benchmarks use it to time cold runs)."""
@@ -386,6 +546,8 @@ class Dataset:
             self._event_names = None
             self._known.clear()
             self._join_facts = None
+            self._totals.clear()
+            self._samples.clear()  # the temporary copies are replaced when next asked for
         self.clear_query_cache()
 
     def membership(
@@ -458,10 +620,10 @@ class Dataset:
         ``joined_at``, or no event lies after ``as_of``."""
         merged = lambda: ctx.attribute(ctx.events)  # noqa: E731
         if portable:
-            return joined_by(self.users, ctx.as_of, ctx.timestamp, merged)
+            return joined_by(ctx.users, ctx.as_of, ctx.timestamp, merged)
         unset_join, latest = self._facts()
         needs_events = unset_join and latest is not None and ctx.as_of < latest
-        return joined_by(self.users, ctx.as_of, ctx.timestamp, merged if needs_events else None)
+        return joined_by(ctx.users, ctx.as_of, ctx.timestamp, merged if needs_events else None)
 
     def _facts(self) -> tuple[bool, datetime | None]:
         """(whether some user has no ``joined_at``, the latest event time): one query, cached."""
