@@ -23,7 +23,7 @@ from heapseg.charts.source import ChartSource, source_of
 from heapseg.errors import DefinitionError
 from heapseg.model import Condition, Group, PropertyRule
 from heapseg.resolver import Resolver
-from heapseg.timeunits import step
+from heapseg.timeunits import shift, step, truncate
 
 __all__ = ["MARK_KEYS", "MarkSegment", "mark_segment", "marks", "segment_of"]
 
@@ -122,11 +122,14 @@ def segment_of(chart: Any, **keys: Any) -> Group:
       step but not the next one, the drop-off);
     - **size over time** point: the segment itself; its users at that point are those at the
       point's moment (:func:`mark_segment` gives it as ``as_of``, to count or freeze at);
-    - **retention** point: refused with a :class:`ChartError`. Period k counts the users who
-      came back between ``t0 + k`` and ``t0 + k + 1`` units after *their own* first start
-      event ``t0``, and only those whose period k has elapsed; format 1 measures windows from
-      ``as_of`` or between fixed dates, and a ``then`` only bounds a follow-up from above, so
-      no definition selects exactly these users.
+    - **retention** point, ``convention="calendar"``: one branch per start day (ISO week)
+      ``d`` whose day ``d + k`` has passed, ORed: the first start event in the cohort window
+      falls on ``d`` (a start event that day, none before it in the window) and the return
+      event on ``d + k``, as absolute windows; with the default ``"elapsed"`` convention it is
+      refused with a :class:`ChartError`: period k counts the users who came back between
+      ``t0 + k`` and ``t0 + k + 1`` units after *their own* first start event ``t0``, and
+      format 1 measures windows from ``as_of`` or between fixed dates (a ``then`` only bounds
+      a follow-up from above), so no definition selects exactly these users.
 
     Parameters
     ----------
@@ -383,14 +386,64 @@ def _funnel(source: ChartSource, data: pd.DataFrame, keys: Mapping[str, Any]) ->
 
 
 def _retention(source: ChartSource, data: pd.DataFrame, keys: Mapping[str, Any]) -> MarkSegment:
-    unit = source.settings["unit"]
-    raise ChartError(
-        f"a retention point cannot be a segment: {unit} k counts the users who came back between "
-        f"k and k + 1 {unit}s after their own first start event (and only those for whom that "
-        f"{unit} has passed), while segment format 1 measures windows from as_of or between "
-        "fixed dates, and a 'then' bounds the return only from above; no definition selects "
-        "exactly these users"
+    settings, request = source.settings, source.request
+    unit = settings["unit"]
+    if settings.get("convention", "elapsed") != "calendar":
+        raise ChartError(
+            f"a retention point cannot be a segment: {unit} k counts the users who came back "
+            f"between k and k + 1 {unit}s after their own first start event (and only those "
+            f"for whom that {unit} has passed), while segment format 1 measures windows from "
+            "as_of or between fixed dates, and a 'then' bounds the return only from above; no "
+            "definition selects exactly these users (with convention='calendar' it can)"
+        )
+    seg = _series(source, keys["segment"])
+    k = keys["period"]
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= settings["periods"]:
+        raise ChartError(
+            f"period must be a whole number from 1 to {settings['periods']}, got {k!r}"
+        )
+    row = _row(data, segment=keys["segment"], period=k)
+    cohort = _calendar_cohorts(settings, request.as_of, k)
+    try:
+        # No start day whose day k has passed: nobody (an empty group would be everybody).
+        returned = Group.from_dict({"combinator": "or", "rules": cohort, "not": not cohort})
+    except DefinitionError as exc:
+        raise ChartError(f"this retention point cannot be written as a segment: {exc}") from exc
+    start, back = settings["events"]
+    return MarkSegment(
+        f"{keys['segment']} · did {back} on {unit} {k} after {start}",
+        _combine(_scope(source), seg.segment if seg else None, returned),
+        request.as_of,
+        int(row["retained"]),
+        _resolver(source, seg),
     )
+
+
+def _calendar_cohorts(settings: Mapping[str, Any], as_of: datetime, k: int) -> list[dict]:
+    """Per start day (ISO week) ``d`` whose day (week) ``d + k`` has passed at ``as_of``: the
+    users whose first start event in the cohort window falls in ``d`` and who did the return
+    event in ``d + k`` (after the start, since k >= 1)."""
+    unit = settings["unit"]
+    start_event, return_event = settings["events"]
+    # The cohort window is as_of - back < time <= as_of; a range window's 'from' is inclusive.
+    opens = shift(as_of, settings["cohort_last"], unit) + _TICK
+    cohorts = []
+    day = truncate(opens, unit)
+    while step(day, k + 1, unit) <= as_of:
+        first = max(day, opens)
+        rules = [
+            _event(start_event, first, step(day, 1, unit)),
+            _event(return_event, step(day, k, unit), step(day, k + 1, unit)),
+        ]
+        if first > opens:  # no start event in the window before this day
+            rules.insert(1, {**_event(start_event, opens, first), "did": False})
+        cohorts.append({"combinator": "and", "rules": rules})
+        day = step(day, 1, unit)
+    return cohorts
+
+
+def _event(name: str, start: datetime, end: datetime) -> dict[str, Any]:
+    return {"kind": "event", "event": name, "window": {"from": _iso(start), "to": _iso(end)}}
 
 
 def _size_over_time(

@@ -74,6 +74,25 @@ CHARTS: dict[str, tuple[Callable[[Any], Any], list[dict[str, Any]]]] = {
         lambda ds: charts.size_over_time(ds, {"Paid": PAID, "Buyers": BUYERS}, last=3),
         [{}],
     ),
+    "retention_days": (
+        lambda ds: charts.retention(
+            ds, "Session", by={"Paid": PAID}, periods=3, unit="day", convention="calendar"
+        ),
+        [{}],
+    ),
+    "retention_weeks": (
+        lambda ds: charts.retention(
+            ds,
+            "Created Account",
+            "Session",
+            by={"Paid": PAID},
+            filter=US,
+            periods=2,
+            convention="calendar",
+            include_all=True,
+        ),
+        [{}],
+    ),
 }
 
 
@@ -263,6 +282,47 @@ def test_retention_point_says_why_it_is_no_segment(ds) -> None:
     chart = charts.retention(ds, "Session", by={"Paid": PAID}, periods=2)
     with pytest.raises(ChartError, match="their own first start event"):
         segment_of(chart, segment="Paid", period=1)
+
+
+def test_calendar_retention_point_is_one_branch_per_start_day(ds) -> None:
+    chart = charts.retention(
+        ds,
+        "Session",
+        by={"Paid": PAID},
+        periods=2,
+        unit="day",
+        cohort_last=4,
+        convention="calendar",
+    )
+    second = segment_of(chart, segment="Paid", period=2).to_dict()["rules"][1]
+    # Start days d with d + 2 over by as_of (2026-09-15 12:00): 09-11 (cut at the window's
+    # start, 09-11 12:00), 09-12; the later ones have not had their day 2 yet.
+    assert second["combinator"] == "or" and len(second["rules"]) == 2
+    first_day, next_day = (branch["rules"] for branch in second["rules"])
+    assert first_day[0]["window"] == {
+        "from": "2026-09-11T12:00:00.000001",
+        "to": "2026-09-12T00:00:00",
+    }
+    assert first_day[1]["window"] == {"from": "2026-09-13T00:00:00", "to": "2026-09-14T00:00:00"}
+    assert next_day[1] == {
+        "kind": "event",
+        "event": "Session",
+        "did": False,
+        "window": {"from": "2026-09-11T12:00:00.000001", "to": "2026-09-12T00:00:00"},
+    }
+    # With a one-day cohort window no start day has had its day 2 yet: nobody, not everybody.
+    late = charts.retention(
+        ds,
+        "Session",
+        by={"Paid": PAID},
+        periods=2,
+        unit="day",
+        cohort_last=1,
+        convention="calendar",
+    )
+    nobody = segment_of(late, segment="Paid", period=2)
+    assert nobody.to_dict()["rules"][1] == {"combinator": "or", "not": True, "rules": []}
+    assert ds.count(nobody) == 0 == int(late.data.query("period == 2")["retained"].iloc[0])
 
 
 @pytest.mark.parametrize(

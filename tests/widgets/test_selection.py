@@ -1,0 +1,158 @@
+"""The chart selection widget in Python: the selection JupyterChart reports, as a segment.
+
+Clicks are simulated the way the front end reports them: JupyterChart's synced
+``_vl_selections`` trait gets the Vega signal of the point selection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import pytest
+import vl_convert as vlc
+
+from heapseg import charts, did, user
+from heapseg.model import Group
+from heapseg.widgets import ChartSelection, select
+from heapseg.widgets.selection import SELECTION, selectable_spec
+
+PAID = user.subscription_type == "paid"
+BUYERS = did("Completed Order").last(60, "day")
+STEPS = ["Session", "Add to Cart", "Completed Order"]
+
+
+def click(widget: ChartSelection, *points: dict[str, Any]) -> None:
+    """What the front end sends when the marks of ``points`` are selected (none: cleared)."""
+    chart = widget.chart_widget
+    signal = {"vlPoint": {"or": list(points)}} if points else None
+    chart._vl_selections = {**chart._vl_selections, SELECTION: {"value": signal, "store": []}}
+
+
+@pytest.fixture
+def funnel(ds):
+    return charts.funnel(ds, STEPS, by={"Paid": PAID})
+
+
+def _users(chart: Any, **match: Any) -> int:
+    rows = chart.data
+    for key, value in match.items():
+        rows = rows[rows[key] == value]
+    return int(rows.iloc[0]["users" if "users" in rows else "count"])
+
+
+def test_a_clicked_funnel_bar_is_its_segment(ds, funnel) -> None:
+    widget = select(funnel)
+    seen: list[Any] = []
+    widget.on_select(lambda w: seen.append((w.marks, w.count)))
+    assert widget.selection_segment is None and widget.open_button.disabled
+
+    click(widget, {"segment": "Paid", "step": 2})
+    assert widget.marks == [{"segment": "Paid", "step": 2}]
+    assert widget.selection_segment == charts.segment_of(funnel, segment="Paid", step=2)
+    assert widget.count == _users(funnel, segment="Paid", step=2)
+    assert ds.count(widget.selection_segment) == widget.count
+    assert f"{widget.count:,}</span> users" in widget.summary.value
+    assert not widget.open_button.disabled
+    assert seen == [([{"segment": "Paid", "step": 2}], widget.count)]
+
+    click(widget)  # a double-click clears
+    assert (widget.marks, widget.selection_segment, widget.count) == ([], None, None)
+    assert widget.open_button.disabled
+    assert len(seen) == 2
+
+
+def test_shift_clicked_bars_are_the_or_of_their_segments(ds) -> None:
+    chart = charts.breakdown(ds, PAID, "country", top=3)
+    widget = select(chart)
+    group = chart.data["group"].iloc[0]
+    click(widget, {"group": group, "value": "US"}, {"group": group, "value": "GB"})
+    assert isinstance(widget.selection_segment, Group)
+    assert widget.selection_segment.combinator == "or"
+    assert len(widget.selected) == 2
+    # Users have one country: the union holds the two bars' users.
+    both = _users(chart, group=group, value="US") + _users(chart, group=group, value="GB")
+    assert widget.count == both
+    assert "2 marks" in widget.summary.value
+
+
+def test_open_in_builder_edits_the_selection(ds, catalog) -> None:
+    chart = charts.breakdown(ds, PAID, "country", top=3)
+    widget = select(chart, catalog=catalog)
+    click(widget, {"group": "Rest", "value": "(other values)"})
+    widget.open_button.click()
+    builder = widget.builder
+    assert widget.builder_box.children == (builder,)
+    assert builder.segment == widget.selection_segment
+    assert builder.catalog is catalog
+    assert builder.wait(60)
+    assert builder.count == _users(chart, group="Rest", value="(other values)")
+    builder.close()
+
+
+def test_a_trend_point_arrives_as_epoch_milliseconds(ds) -> None:
+    chart = charts.trend(ds, "Session", by={"Paid": PAID}, measure="users", last=3)
+    widget = select(chart)
+    row = chart.data.iloc[1]
+    click(widget, {"segment": "Paid", "period": row["period"].value // 1_000_000})
+    assert widget.count == int(row["value"])
+    assert widget.as_of == ds.resolve_as_of()
+
+
+def test_size_over_time_points_hold_at_their_moment(ds) -> None:
+    chart = charts.size_over_time(ds, {"Paid": PAID, "Buyers": BUYERS}, last=2)
+    widget = select(chart)
+    first = chart.data.iloc[0]
+    click(widget, {"segment": first["segment"], "at": first["at"].isoformat()})
+    assert widget.as_of == first["at"].tz_convert(None).to_pydatetime()
+    assert widget.count == int(first["users"])
+    later = chart.data.iloc[1]
+    click(widget, {"segment": first["segment"], "at": first["at"].isoformat()},
+          {"segment": later["segment"], "at": later["at"].isoformat()})  # fmt: skip
+    assert widget.selection_segment is None
+    assert "different moments" in widget.message
+    assert "different moments" in widget.summary.value
+
+
+def test_a_retention_point_says_why_it_is_no_segment(ds) -> None:
+    widget = select(charts.retention(ds, "Session", by={"Paid": PAID}, periods=2))
+    click(widget, {"segment": "Paid", "period": 1})
+    assert widget.selection_segment is None and widget.count is None
+    assert "cannot be a segment" in widget.message
+    with pytest.raises(charts.ChartError, match="cannot be a segment"):
+        widget.open_in_builder()
+
+
+KINDS = {
+    "funnel": lambda ds: charts.funnel(ds, STEPS, by={"Paid": PAID}),
+    "breakdown": lambda ds: charts.breakdown(ds, PAID, "country", top=3),
+    "compare": lambda ds: charts.compare(ds, {"Paid": PAID}, event="Session"),
+    "sizes": lambda ds: charts.sizes(ds, {"Paid": PAID, "Buyers": BUYERS}),
+    "overlap": lambda ds: charts.overlap(ds, {"Paid": PAID, "Buyers": BUYERS}),
+    "trend": lambda ds: charts.trend(ds, "Session", by={"Paid": PAID}, last=3),
+    "size_over_time": lambda ds: charts.size_over_time(ds, {"Paid": PAID}, last=2),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_gets_a_selection_vega_compiles(ds, kind: str) -> None:
+    chart = KINDS[kind](ds)
+    spec = selectable_spec(chart)
+    param = next(p for p in spec["params"] if p["name"] == SELECTION)
+    assert param["select"]["fields"] == list(charts.selection.MARK_KEYS[kind])
+    assert param["select"]["on"] == "click"
+    vega = vlc.vegalite_to_vega(spec)  # valid Vega-Lite, compiled offline
+    assert any(s["name"] == f"{SELECTION}_store" for s in vega["data"])
+    widget = select(chart)
+    assert SELECTION in widget.chart_widget._vl_selections  # JupyterChart syncs it
+    assert "heapseg_marks" not in str(chart.to_dict())  # the chart itself is unchanged
+
+
+def test_the_chart_widget_renders_offline(ds, funnel) -> None:
+    offline = alt.JupyterChart._is_offline
+    try:
+        charts.enable_notebook()
+        assert select(funnel).chart_widget._esm == alt.JupyterChart._esm
+        assert "cdn" not in str(alt.JupyterChart._esm)[:2000].lower()
+    finally:
+        alt.JupyterChart.enable_offline(offline)
