@@ -207,16 +207,64 @@ def json_value(column: ir.Value, path: Sequence[str], kind: str, dialect: str) -
     """
     if dialect == "pyspark":
         return _spark_value(column, path, kind).cast(KINDS[kind])
+    if dialect == "postgres":
+        return _postgres_value(_json_column(column, dialect), path, kind)
     node = _json_column(column, dialect)
     for key in path:
         # DuckDB reads the key as a JSON path: quoted, any key (dots, "$") is one key.
         node = node[f'"{key}"' if dialect == "duckdb" else key]
-    if kind == "int" and dialect != "duckdb":
-        # ibis's own integer test on PostgreSQL misses negative numbers: test the number's text.
-        text = node.cast(dt.string)
-        whole = node.float.notnull() & text.re_search(r"^-?[0-9]+$")
-        return ibis.ifelse(whole, text.cast(dt.int64), None)
     return {"string": node.str, "bool": node.bool, "int": node.int}.get(kind, node.float)
+
+
+@ibis.udf.scalar.builtin(name="json_extract_path")
+def _pg_get(json: dt.JSON, key: str) -> dt.JSON:
+    """PostgreSQL: the JSON value under a key."""
+
+
+@ibis.udf.scalar.builtin(name="json_extract_path_text")
+def _pg_text(json: dt.JSON, key: str) -> str:
+    """PostgreSQL: the value under a key as text (a string without its quotes)."""
+
+
+@ibis.udf.scalar.builtin(name="json_typeof")
+def _pg_kind(json: dt.JSON) -> str:
+    """PostgreSQL: ``string``, ``number``, ``boolean``, ``object``, ``array`` or ``null``."""
+
+
+@ibis.udf.scalar.builtin(name="jsonb_extract_path")
+def _pgb_get(json: dt.JSON, key: str) -> dt.JSON:
+    """PostgreSQL: the jsonb value under a key."""
+
+
+@ibis.udf.scalar.builtin(name="jsonb_extract_path_text")
+def _pgb_text(json: dt.JSON, key: str) -> str:
+    """PostgreSQL: the jsonb value under a key as text."""
+
+
+@ibis.udf.scalar.builtin(name="jsonb_typeof")
+def _pgb_kind(json: dt.JSON) -> str:
+    """PostgreSQL: the jsonb value's type."""
+
+
+def _postgres_value(column: ir.Value, path: Sequence[str], kind: str) -> ir.Value:
+    # json and jsonb have the same functions under two names.
+    binary = getattr(column.type(), "binary", False)
+    get, text_of, kind_of = (
+        (_pgb_get, _pgb_text, _pgb_kind) if binary else (_pg_get, _pg_text, _pg_kind)
+    )
+    parent = column
+    for key in path[:-1]:
+        parent = get(parent, key)
+    found = kind_of(get(parent, path[-1]))
+    text = text_of(parent, path[-1])
+    if kind == "string":
+        return ibis.ifelse(found == "string", text, None)
+    if kind == "bool":
+        return ibis.ifelse(found == "boolean", text == "true", None)
+    if kind == "int":
+        whole = (found == "number") & text.re_search(r"^-?[0-9]+$")
+        return ibis.ifelse(whole, text.cast(dt.int64), None)
+    return ibis.ifelse(found == "number", text.cast(dt.float64), None)
 
 
 # ---------------------------------------------------------------------------- finding keys
@@ -362,9 +410,9 @@ def expand_json(
     ...     "properties": ['{"plan": "paid", "address": {"city": "Oslo"}}', '{"plan": 3}']}))
     >>> view, props = expand_json(con, t, {"properties": None}, "duckdb")
     >>> view.columns
-    ('id', 'address.city', 'plan')
+    ('id', 'plan', 'address.city')
     >>> view.order_by("id").to_pyarrow().to_pylist()[1]
-    {'id': 2, 'address.city': None, 'plan': None}
+    {'id': 2, 'plan': None, 'address.city': None}
     """
     values: dict[str, ir.Value] = {}
     properties: list[JsonProperty] = []

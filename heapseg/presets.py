@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from heapseg.errors import DataError, backend_errors
@@ -174,10 +175,28 @@ def _links(table: ir.Table, anonymous: str, known: str) -> ir.Table:
     ).distinct()
 
 
-def _epoch_or_time(column: ir.Value) -> ir.Value:
+_UTC_TIMESTAMP = dt.Timestamp(timezone="UTC")
+
+
+@ibis.udf.scalar.builtin(name="to_timestamp")
+def _pg_from_epoch(seconds: float) -> _UTC_TIMESTAMP:
+    """PostgreSQL: epoch seconds as a timestamp with time zone."""
+
+
+@ibis.udf.scalar.builtin(name="timestamp_millis")
+def _spark_from_epoch_ms(milliseconds: int) -> dt.timestamp:
+    """Spark: epoch milliseconds as a timestamp (in the session's zone: UTC)."""
+
+
+def _epoch_or_time(column: ir.Value, dialect: str) -> ir.Value:
     """An event time as a timestamp: epoch milliseconds (Amplitude exports), text or a time."""
     kind = column.type()
     if kind.is_integer():
+        # ibis has no portable epoch-milliseconds cast: each engine's own function.
+        if dialect == "postgres":
+            return _pg_from_epoch(column / 1000.0)
+        if dialect == "pyspark":
+            return _spark_from_epoch_ms(column)
         return column.as_timestamp("ms")
     if kind.is_string():
         return column.cast("timestamp")
@@ -344,7 +363,7 @@ def _posthog(src: Source) -> PresetViews:
 
 def _amplitude(src: Source) -> PresetViews:
     raw = src.table("events")
-    time = _epoch_or_time(raw.event_time)
+    time = _epoch_or_time(raw.event_time, src.dialect)
     events = raw.select(
         user_id=ibis.coalesce(raw.user_id.cast("string"), raw.device_id.cast("string")),
         time=time,
@@ -355,7 +374,7 @@ def _amplitude(src: Source) -> PresetViews:
     identified = raw.filter(raw.user_id.notnull())
     history = identified.filter(identified.user_properties.notnull()).select(
         user_id=identified.user_id.cast("string"),
-        time=_epoch_or_time(identified.event_time),
+        time=_epoch_or_time(identified.event_time, src.dialect),
         user_properties=identified.user_properties,
     )
     history, user_keys = src.json(history, ["user_properties"])

@@ -3,13 +3,15 @@ than shipped.
 
 What it is lives in :mod:`~heapseg.sample.schema`, how its rows are made in
 :mod:`~heapseg.sample.generator`, how it is written and cached in :mod:`~heapseg.sample.files`,
-and its command line (``python -m heapseg.sample``) in :mod:`~heapseg.sample.command`.
+its command line (``python -m heapseg.sample``) in :mod:`~heapseg.sample.command`, and the
+sample written in the warehouse layouts of the connect presets in :mod:`~heapseg.sample.layouts`.
 """
 
 from __future__ import annotations
 
 from heapseg.sample.command import main
 from heapseg.sample.files import default_path, ensure_sample, generate
+from heapseg.sample.layouts import LAYOUTS, layout_tables, write_layout
 from heapseg.sample.schema import (
     ACCOUNT_HISTORY_SCHEMA,
     ACCOUNTS_SCHEMA,
@@ -34,6 +36,7 @@ __all__ = [
     "DEFAULT_USERS",
     "EVENTS_SCHEMA",
     "EVENT_NAMES",
+    "LAYOUTS",
     "MIGRATIONS_SCHEMA",
     "SAMPLE_AS_OF",
     "SAMPLE_START",
@@ -43,5 +46,7 @@ __all__ = [
     "default_path",
     "ensure_sample",
     "generate",
+    "layout_tables",
     "main",
+    "write_layout",
 ]

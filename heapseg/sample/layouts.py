@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from heapseg.errors import HeapsegError
+from heapseg.presets import snake_case
 from heapseg.sample.files import ensure_sample
 from heapseg.sample.schema import DEFAULT_SEED, DEFAULT_USERS, Format
 
@@ -99,12 +100,6 @@ def _props_by_event(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     return {r[0]: [p for p, n in zip(_EVENT_PROPS, r[1:], strict=True) if n] for r in rows}
 
 
-def _snake(name: str) -> str:
-    from heapseg.presets import snake_case
-
-    return snake_case(name)
-
-
 def _segment(con: duckdb.DuckDBPyConnection) -> list[str]:
     con.execute("""
     CREATE TABLE tracks_all AS SELECT
@@ -122,7 +117,7 @@ def _segment(con: duckdb.DuckDBPyConnection) -> list[str]:
     for event, props in _props_by_event(con).items():
         if not props:
             continue
-        table = _snake(event)
+        table = snake_case(event)
         con.execute(
             f"CREATE TABLE {table} AS SELECT {common}, {', '.join(props)} "
             f"FROM tracks_all WHERE event_text = ?",
@@ -157,7 +152,7 @@ def _heap(con: duckdb.DuckDBPyConnection) -> list[str]:
     for event, props in _props_by_event(con).items():
         if not props and event not in _HEAP_BUILTIN:
             continue
-        table = _HEAP_BUILTIN.get(event, _snake(event))
+        table = _HEAP_BUILTIN.get(event, snake_case(event))
         extra = "".join(f", {p}" for p in props)
         if event == "Session":  # Heap's sessions carry where the visit came from
             extra += ", CASE WHEN n % 3 = 0 THEN 'google' END AS utm_source"
