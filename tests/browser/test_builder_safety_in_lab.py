@@ -131,10 +131,26 @@ def test_dirty_state_undo_keys_rename_and_delete_asked(
         count_value = (
             builder.locator(".heapseg-rule-event").nth(0).locator(".heapseg-count-value input")
         )
+        row = builder.locator(".heapseg-rule-event").nth(0)
+        parts = (".heapseg-count-value", ".heapseg-status", ".heapseg-remove")
+
+        def places() -> list[tuple[float, float]]:
+            boxes = [row.locator(part).first.bounding_box() for part in parts]
+            return [(round(b["x"]), round(b["y"])) for b in boxes]
+
+        before = places()
         count_value.fill("8")
         count_value.press("Enter")
         builder.locator(".heapseg-state", has_text="● unsaved changes").wait_for()
         assert "saved" not in builder.locator(".heapseg-message").inner_text()
+        tighter = {
+            "combinator": "and",
+            "rules": [dict(WINDOW_SHOPPERS["rules"][0]), WINDOW_SHOPPERS["rules"][1]],
+        }
+        tighter["rules"][0] = {**tighter["rules"][0], "count": {"operator": ">", "value": 8}}
+        builder.locator(".heapseg-count", has_text=f"{ds.count(tighter):,}").wait_for()
+        # The row's inputs and buttons stayed where they were while the counts changed.
+        assert places() == before
 
         # Remove a rule, then Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y from the keyboard.
         rows = builder.locator(".heapseg-definition .heapseg-rule-event")
