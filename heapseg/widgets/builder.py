@@ -16,7 +16,7 @@ from heapseg.errors import CatalogError, DefinitionError, EditConflictError, Hea
 from heapseg.model import Group, as_segment
 from heapseg.widgets.check import Plan
 from heapseg.widgets.choices import DataChoices
-from heapseg.widgets.counting import Counts, LiveCounts
+from heapseg.widgets.counting import ESTIMATE_ABOVE, Counts, LiveCounts
 from heapseg.widgets.difference import describe_difference, users_of
 from heapseg.widgets.group import GroupBox
 from heapseg.widgets.history import EditHistory, loose_group
@@ -56,6 +56,10 @@ class SegmentBuilder(widgets.VBox):
         The moment counts are evaluated at (default: the dataset's default, else now).
     debounce
         Seconds of quiet after an edit before the counts are asked for.
+    estimate_above, sample
+        On a dataset with more users than ``estimate_above`` (default 200,000; ``None``: never)
+        an edit first shows estimates (``≈ 20,400 users ± 900 (95%)``) made on a sample of the
+        users (``sample``: its share; default about 50,000 users), then the exact counts.
 
     Attributes
     ----------
@@ -64,6 +68,8 @@ class SegmentBuilder(widgets.VBox):
         observe it (``builder.observe(fn, "segment")``) to follow edits.
     count, total, share
         The segment's count, the number of all users and the share (None until counted).
+    estimate : heapseg.sampling.Estimate or None
+        While the count shown is an estimate, the estimate and its interval (None once exact).
     rule_counts : dict
         Path of each rule and nested group (``rules[0]``, ``rules[2].rules[1]``) -> its count.
     errors, warnings : dict
@@ -118,6 +124,7 @@ class SegmentBuilder(widgets.VBox):
     warnings = traitlets.Dict()
     summary = traitlets.Unicode("")
     busy = traitlets.Bool(False)
+    estimate = traitlets.Any(None, allow_none=True)
     as_of = traitlets.Any()
     entry = traitlets.Any(None)
     message = traitlets.Unicode("")
@@ -136,6 +143,8 @@ class SegmentBuilder(widgets.VBox):
         *,
         as_of: Any = None,
         debounce: float = 0.25,
+        estimate_above: int | None = ESTIMATE_ABOVE,
+        sample: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -146,6 +155,8 @@ class SegmentBuilder(widgets.VBox):
             dataset,
             catalog if catalog is not None else getattr(dataset, "resolver", None),
             debounce=debounce,
+            estimate_above=estimate_above,
+            sample=sample,
             on_plan=self._show_plan,
             on_counts=self._show_counts,
             on_failure=self._show_failure,
@@ -409,6 +420,17 @@ class SegmentBuilder(widgets.VBox):
         self.share = counts.share
         self.rule_counts = counts.rule_counts
         self.without_counts = counts.without_counts
+        self.estimate = counts.estimates.get("")
+        if self.estimate is not None:
+            # The exact count follows: stay "counting" until it replaces the estimate.
+            self.count_html.value = (
+                f"<span class='heapseg-estimate'>{escape(str(self.estimate))}</span>"
+            )
+            self.share_html.value = (
+                f"≈ {self.share:.1%} of {counts.total:,} users · estimated on "
+                f"{self.estimate.fraction:.1%} of them, exact count coming"
+            )
+            return
         if counts.count is None:
             self.count_html.value = "–"
             self.share_html.value = f"users (of {counts.total:,})"

@@ -1,4 +1,8 @@
-"""The builder's live counts: each edit's plan, cached counts, one query off-thread, newest answer only."""
+"""The builder's live counts: each edit's plan, cached counts, one query off-thread, newest answer only.
+
+On a large dataset an edit is answered twice: first estimates from a sample of the users, then
+the exact counts that replace them.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 
 from heapseg.model import Group
 from heapseg.resolver import Resolver
+from heapseg.sampling import Estimate
 from heapseg.widgets.check import WITHOUT, Plan, make_plan
 from heapseg.widgets.group import GroupBox
 from heapseg.widgets.live import CountCache, LiveRunner
@@ -18,6 +23,10 @@ __all__ = ["Counts", "LiveCounts"]
 
 #: The key under which ``Dataset.counts`` answers the number of all users.
 TOTAL = "__total__"
+#: Above this many users, an edit is first answered by estimates (see :class:`LiveCounts`).
+ESTIMATE_ABOVE = 200_000
+#: How many users the builder's sample holds, about (the share follows the dataset's size).
+SAMPLE_USERS = 50_000
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,14 @@ class Counts:
     rule_counts: dict[str, int]
     #: Path of a rule or nested group -> the segment's count without it (what it costs).
     without_counts: dict[str, int] = field(default_factory=dict)
+    #: The counts that are estimates, by path (``""``: the segment's): the first answer to an
+    #: edit on a large dataset. Empty once the exact counts are in.
+    estimates: dict[str, Estimate] = field(default_factory=dict)
+
+    @property
+    def exact(self) -> bool:
+        """Whether every count is exact (no estimate among them)."""
+        return not self.estimates
 
     @property
     def share(self) -> float | None:
@@ -59,6 +76,13 @@ class LiveCounts:
     on_plan, on_counts, on_failure
         Called with the plan of each edit (at once, on the calling thread), then with the
         :class:`Counts` or the error of the newest edit (on the worker thread).
+    estimate_above
+        On a dataset with more users than this, each edit is first answered with estimates
+        (:class:`Counts` with ``estimates``) from a sample of the users, then with the exact
+        counts; ``None`` never estimates. The users are counted once, by the first answer.
+    sample
+        The share of users the estimates are made on; ``None``: about ``SAMPLE_USERS`` users
+        whatever the dataset's size (5% of a million users).
     """
 
     def __init__(
@@ -70,9 +94,13 @@ class LiveCounts:
         on_plan: Callable[[Plan], None],
         on_counts: Callable[[Counts], None],
         on_failure: Callable[[BaseException], None],
+        estimate_above: int | None = ESTIMATE_ABOVE,
+        sample: float | None = None,
     ) -> None:
         self.dataset = dataset
         self.resolver = resolver
+        self.estimate_above = estimate_above
+        self.sample = sample
         self._on_plan = on_plan
         self._on_counts = on_counts
         self._on_failure = on_failure
@@ -82,13 +110,19 @@ class LiveCounts:
     def update(self, root: GroupBox, as_of: datetime) -> Plan:
         """Plan the counts of the tree under ``root`` at ``as_of`` and ask for them."""
         plan = make_plan(root, self.dataset, as_of, self.resolver)
+        apply = lambda seq, result: self._apply(root, plan, result)  # noqa: E731
+        fail = lambda seq, error: self._on_failure(error)  # noqa: E731
         # Under the runner's lock: no answer lands between the request and the busy marks.
         with self._runner.lock:
-            self._runner.request(
-                lambda worker: self._count(worker, plan, as_of),
-                lambda seq, result: self._apply(root, plan, result),
-                lambda seq, error: self._on_failure(error),
-            )
+            if self.estimate_above is None:
+                self._runner.request(lambda worker: self._count(worker, plan, as_of), apply, fail)
+            else:
+                self._runner.request(
+                    lambda worker, show: self._progressive(worker, plan, as_of, show),
+                    apply,
+                    fail,
+                    preview=lambda seq, result: self._apply(root, plan, result),
+                )
             self._on_plan(plan)
             self._mark_rows(root, plan)
         return plan
@@ -113,9 +147,47 @@ class LiveCounts:
             return None  # what a reference selects lives in the catalog and may change
         return (json.dumps(segment.to_dict(), sort_keys=True), as_of.isoformat())
 
-    def _count(self, worker: Any, plan: Plan, as_of: datetime) -> dict[str, int]:
-        """The counts the plan asks for: cached ones, the rest in one backend query."""
-        out: dict[str, int] = {}
+    def _progressive(
+        self, worker: Any, plan: Plan, as_of: datetime, show: Callable[[dict], bool]
+    ) -> dict[str, Any] | None:
+        """Estimates first (shown through ``show``) when the dataset is large, then the exact
+        counts; None when a newer edit made the estimates unwanted (no exact query is run)."""
+        estimates = self._estimate(worker, plan, as_of)
+        if estimates is not None and not show(estimates):
+            return None
+        return self._count(worker, plan, as_of)
+
+    def _estimate(self, worker: Any, plan: Plan, as_of: datetime) -> dict[str, Any] | None:
+        """Estimates of the counts not cached yet, in one query on a sample of the users (with
+        the cached exact ones); None when the dataset is not large or everything is cached."""
+        total = self._total(worker, as_of)
+        if self.estimate_above is None or total <= self.estimate_above:
+            return None
+        out, todo, same = self._todo(plan, as_of)
+        if not todo:
+            return None
+        share = self.sample if self.sample is not None else min(1.0, SAMPLE_USERS / total)
+        if worker is not self.dataset:
+            worker.check_events = False  # see _count
+        out.update(worker.counts(todo, as_of, resolver=self.resolver, sample=share))
+        out.update({path: out[first] for path, first in same.items()})
+        return out
+
+    def _total(self, worker: Any, as_of: datetime) -> int:
+        """All users at ``as_of`` (cached with the counts)."""
+        key = (TOTAL, as_of.isoformat())
+        total = self._cache.get(key)
+        if total is None:
+            total = worker.total_users(as_of)
+            self._cache.put(key, total)
+        return total
+
+    def _todo(
+        self, plan: Plan, as_of: datetime
+    ) -> tuple[dict[str, Any], dict[str, Group], dict[str, str]]:
+        """The plan's cached counts, the definitions to ask for, and the paths whose definition
+        is another path's (asked once)."""
+        out: dict[str, Any] = {}
         todo: dict[str, Group] = {}
         # A segment without one of its two rules is the other rule alone: asked once.
         first_of: dict[tuple, str] = {}
@@ -131,6 +203,11 @@ class LiveCounts:
                 if key is not None:
                     first_of[key] = path
                 todo[path] = segment
+        return out, todo, same
+
+    def _count(self, worker: Any, plan: Plan, as_of: datetime) -> dict[str, int]:
+        """The counts the plan asks for: cached ones, the rest in one backend query."""
+        out, todo, same = self._todo(plan, as_of)
         total = self._cache.get((TOTAL, as_of.isoformat()))
         if todo or total is None:
             if worker is not self.dataset:
@@ -164,25 +241,29 @@ class LiveCounts:
             elif node.invalid or node.unfinished:
                 node.show(busy=True, warning=warning)
 
-    def _apply(self, root: GroupBox, plan: Plan, result: dict[str, int]) -> None:
+    def _apply(self, root: GroupBox, plan: Plan, result: dict[str, Any]) -> None:
         total = result[TOTAL]
+        estimates = {p: n for p, n in result.items() if isinstance(n, Estimate)}
+        numbers = {p: int(n) for p, n in result.items()}
         counts = Counts(
-            count=result.get(""),
+            count=numbers.get(""),
             total=total,
             rule_counts={
-                p: n for p, n in result.items() if p not in ("", TOTAL) and WITHOUT not in p
+                p: n for p, n in numbers.items() if p not in ("", TOTAL) and WITHOUT not in p
             },
             without_counts={
-                p[len(WITHOUT) :]: n for p, n in result.items() if p.startswith(WITHOUT)
+                p[len(WITHOUT) :]: n for p, n in numbers.items() if p.startswith(WITHOUT)
             },
+            estimates={p: e for p, e in estimates.items() if WITHOUT not in p},
         )
         for path, node in root.walk(""):
             if path and path in result:
                 node.show(
-                    count=result[path],
+                    count=numbers[path],
                     total=total,
                     warning=plan.warnings.get(path),
                     without=counts.without_counts.get(path),
                     whole=counts.count,
+                    estimate=estimates.get(path),
                 )
         self._on_counts(counts)

@@ -6,7 +6,8 @@ query at its end. Queries run in a single worker thread on ``dataset.for_thread(
 releases the GIL there, so widget events keep flowing while it runs. Each request carries a
 sequence number; only the newest one's result is ever applied, so a slow stale answer cannot
 overwrite a newer one, and a query that became stale while running is interrupted when the
-backend allows it.
+backend allows it. A job may show a first answer before its last (an estimate, then the exact
+count): both pass the same newest-only gate.
 """
 
 from __future__ import annotations
@@ -97,12 +98,18 @@ class LiveRunner:
 
     def request(
         self,
-        job: Callable[[Any], Any],
+        job: Callable[..., Any],
         apply: Callable[[int, Any], None],
         fail: Callable[[int, BaseException], None],
+        preview: Callable[[int, Any], None] | None = None,
     ) -> int:
         """Schedule ``job(worker_dataset)``; ``apply(seq, result)`` or ``fail(seq, error)`` follow
-        in the worker thread, only if no newer request came in the meantime."""
+        in the worker thread, only if no newer request came in the meantime.
+
+        With ``preview`` the job is called as ``job(worker_dataset, show)``: ``show(partial)``
+        hands a first answer to ``preview(seq, partial)`` if the request is still the newest,
+        and returns whether it was (a job stops when it is not: nobody wants the rest).
+        """
         with self._lock:
             if self._closed:
                 raise RuntimeError("this live runner is closed")
@@ -119,15 +126,16 @@ class LiveRunner:
         if stale:
             # Before scheduling: the interrupt can then only reach the stale query.
             self._interrupt()
+        task = (job, apply, fail, preview)
         with self._lock:
             if seq != self._seq:
                 return seq
             if self.debounce > 0 and not quiet:
-                self._timer = threading.Timer(self.debounce, self._submit, (seq, job, apply, fail))
+                self._timer = threading.Timer(self.debounce, self._submit, (seq, task))
                 self._timer.daemon = True
                 self._timer.start()
                 return seq
-        self._submit(seq, job, apply, fail)
+        self._submit(seq, task)
         return seq
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -145,21 +153,35 @@ class LiveRunner:
 
     # ------------------------------------------------------------------ worker side
 
-    def _submit(self, seq: int, job: Any, apply: Any, fail: Any) -> None:
+    def _submit(self, seq: int, task: tuple) -> None:
         with self._lock:
             if self._closed or seq != self._seq:
                 return
-            self._executor.submit(self._run, seq, job, apply, fail)
+            self._executor.submit(self._run, seq, *task)
 
-    def _run(self, seq: int, job: Any, apply: Any, fail: Any) -> None:
+    def _run(self, seq: int, job: Any, apply: Any, fail: Any, preview: Any) -> None:
         with self._lock:
             if seq != self._seq:
                 return
             self._running = seq
+
+        def show(partial: Any) -> bool:
+            with self._lock:
+                if seq != self._seq:
+                    return False
+                try:
+                    preview(seq, partial)
+                except Exception:
+                    log.exception("showing a first live result failed")
+                return True
+
         try:
             if self._worker_dataset is None:
                 self._worker_dataset = self.dataset.for_thread()
-            result = job(self._worker_dataset)
+            if preview is None:
+                result = job(self._worker_dataset)
+            else:
+                result = job(self._worker_dataset, show)
         except Exception as exc:
             error = exc
             self._finish(seq, lambda: fail(seq, error))

@@ -9,6 +9,7 @@ __all__ = ["stylesheet"]
 CSS = """
 <style>
 .heapseg-row-count { color: #3b5b7a; font-size: 0.9em; }
+.heapseg-row-estimate, .heapseg-estimate { color: #6b7f93; font-size: 0.9em; font-style: italic; }
 .heapseg-row-error, .heapseg-message-error { color: #b3261e; }
 .heapseg-row-warning { color: #9a6700; font-size: 0.9em; }
 .heapseg-row-busy, .heapseg-busy-indicator { color: #888; }
