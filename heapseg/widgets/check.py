@@ -18,7 +18,7 @@ from heapseg.widgets.node import Node
 __all__ = ["WITHOUT", "Plan", "make_plan", "owner_of", "without_rules"]
 
 #: The kinds of rows that select users on their own (and so get a count of their own).
-COUNTED = ("user", "account", "event", "segment")
+COUNTED = ("user", "account", "event", "funnel", "segment")
 _WRAPPED = "rules[0]"
 #: Prefix of the query keys that count the segment without one rule: ``without:rules[1]``.
 WITHOUT = "without:"

@@ -14,7 +14,7 @@ from heapseg.widgets.registry import add_label, kind_of, make_node, register
 
 __all__ = ["RULE_KINDS", "GroupBox"]
 
-RULE_KINDS = ("user", "account", "event", "segment")
+RULE_KINDS = ("user", "account", "event", "funnel", "segment")
 
 
 @register(group="Group")

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from heapseg.model import EventRule, Group, PropertyRule, SegmentRule
+from heapseg.model import EventRule, FunnelRule, Group, PropertyRule, SegmentRule
 from heapseg.widgets.choices import DataChoices
 from heapseg.widgets.node import Node
 
@@ -71,6 +71,8 @@ def kind_of(model: Any) -> str:
         return "group"
     if isinstance(model, EventRule):
         return "event"
+    if isinstance(model, FunnelRule):
+        return "funnel"
     if isinstance(model, SegmentRule):
         return "segment"
     if isinstance(model, PropertyRule):

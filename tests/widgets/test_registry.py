@@ -10,13 +10,14 @@ from heapseg.widgets.choices import DataChoices
 from heapseg.widgets.group import GroupBox
 from heapseg.widgets.node import Node
 from heapseg.widgets.registry import add_label, kind_of, kinds, make_node, register
-from heapseg.widgets.rows import EventRow, PropertyRow, SegmentRow
+from heapseg.widgets.rows import EventRow, FunnelRow, PropertyRow, SegmentRow
 
 MADE_BY = {
     "user": PropertyRow,
     "account": PropertyRow,
     "event_property": PropertyRow,
     "event": EventRow,
+    "funnel": FunnelRow,
     "segment": SegmentRow,
     "group": GroupBox,
 }
@@ -41,6 +42,7 @@ def test_each_kind_says_what_its_button_adds():
         "account": "Account property",
         "event_property": "Filter",
         "event": "Event",
+        "funnel": "Funnel",
         "segment": "Segment",
         "group": "Group",
     }
@@ -53,8 +55,8 @@ def test_a_nested_group_offers_what_its_parent_offers(choices):
 
 
 def test_an_unknown_kind_names_the_valid_ones(choices):
-    with pytest.raises(ValueError, match=r"unknown rule kind 'funnel'; valid: .*event.*segment"):
-        make_node("funnel", choices, ())
+    with pytest.raises(ValueError, match=r"unknown rule kind 'cohort'; valid: .*event.*segment"):
+        make_node("cohort", choices, ())
 
 
 def test_kind_of_each_model():
@@ -66,11 +68,18 @@ def test_kind_of_each_model():
                 {"kind": "event", "event": "Session"},
                 {"kind": "segment", "id": "seg-x"},
                 {"combinator": "or", "rules": []},
+                {"kind": "funnel", "steps": [{"event": "Session"}, {"event": "Session"}]},
             ],
         }
     )
     assert kind_of(model) == "group"
-    assert [kind_of(rule) for rule in model.rules] == ["account", "event", "segment", "group"]
+    assert [kind_of(rule) for rule in model.rules] == [
+        "account",
+        "event",
+        "segment",
+        "group",
+        "funnel",
+    ]
     with pytest.raises(TypeError, match="not a rule or group"):
         kind_of({"kind": "event"})
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from heapseg.widgets.rows.event import EventRow
+from heapseg.widgets.rows.funnel import FunnelRow
 from heapseg.widgets.rows.property import PropertyRow
 from heapseg.widgets.rows.segment import SegmentRow
 
-__all__ = ["EventRow", "PropertyRow", "SegmentRow"]
+__all__ = ["EventRow", "FunnelRow", "PropertyRow", "SegmentRow"]
