@@ -203,6 +203,11 @@ class Dataset:
         )
         return [_plain(v) for v in self.execute(counts)[field]]
 
+    def joined_at_everywhere(self) -> bool:
+        """Whether every user has a ``users.joined_at`` (read once with the data's latest event
+        time, then cached): no user's join time then comes from her first event."""
+        return "joined_at" in self.users.columns and not self._facts()[0]
+
     def total_users(self, as_of: AsOf = None) -> int:
         """How many users had joined at ``as_of``: the denominator of every share."""
         users = self.users

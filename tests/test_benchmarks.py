@@ -80,3 +80,13 @@ def test_bench_time_agrees_with_hand_sql_in_the_past(bench, capsys):
     out = capsys.readouterr().out
     assert "history: user_history (snapshots)" in out
     assert "size over time, 12 dates" in out and "worst ratios (target <= 1.25" in out
+
+
+def test_bench_new_charts_numbers_agree_with_hand_sql(bench, capsys):
+    new_charts = importlib.import_module("bench_new_charts")
+    # 2 means only the timing target was missed, which a tiny sample may do.
+    assert new_charts.main(["--users", USERS, "--repeat", "1"]) in (0, 2)
+    out = capsys.readouterr().out
+    assert "MISMATCH" not in out
+    assert all(name in out for name in new_charts.RUNS)
+    assert "numbers equal to the hand-written SQL's" in out

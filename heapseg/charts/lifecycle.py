@@ -145,18 +145,24 @@ def lifecycle(
 def _joined_index(request: ChartRequest, unit: str) -> Any:
     """``user_id`` and ``joined``: the number of the period each user joined in (her
     ``joined_at``, else her first event of any name)."""
-    ds = request.ds
-    everything = request.events()
-    firsts = everything.group_by("user_id").aggregate(first=everything.time.min())
-    users = ds.users
-    if "joined_at" in users.columns:
-        joined_at = users.joined_at.cast(firsts.first.type())
-        users = users.select("user_id", joined_at=joined_at)
-        both = users.left_join(firsts, users.user_id == firsts.user_id)
-        moment = ibis.coalesce(both.joined_at, both.first)
-        both = both.select(user_id=both.user_id, moment=moment)
+    users = request.ds.users
+    if request.ds.joined_at_everywhere():
+        # No first event is needed (and no scan of every event): joined_at decides for all.
+        moment = users.joined_at
+        both = users.select(
+            "user_id", moment=moment.cast("timestamp") if moment.type().is_date() else moment
+        )
     else:
-        both = firsts.select("user_id", moment=firsts.first)
+        everything = request.events()
+        firsts = everything.group_by("user_id").aggregate(first=everything.time.min())
+        if "joined_at" in users.columns:
+            joined_at = users.joined_at.cast(firsts.first.type())
+            users = users.select("user_id", joined_at=joined_at)
+            both = users.left_join(firsts, users.user_id == firsts.user_id)
+            moment = ibis.coalesce(both.joined_at, both.first)
+            both = both.select(user_id=both.user_id, moment=moment)
+        else:
+            both = firsts.select("user_id", moment=firsts.first)
     both = both.filter(both.moment.notnull())
     start = both.moment.truncate(TRUNCATE[unit])
     return both.select("user_id", joined=period_index(start, unit))
@@ -211,13 +217,16 @@ def _aggregate(
 def _frame(frame: pd.DataFrame, request: ChartRequest, unit: str, periods: list) -> pd.DataFrame:
     keys = [f"n_s{i}" for i in range(len(request.segments))]
     keys += ["n_all"] if request.include_all else []
-    counts = frame.set_index(["idx", "status"])
+    counts = {
+        key: dict(zip(zip(frame["idx"], frame["status"], strict=True), frame[key], strict=True))
+        for key in keys
+    }
     records = []
     for name, key in zip(request.names, keys, strict=True):
         for start in periods:
             idx = index_of(start, unit)
             for status in STATUSES:
-                users = int(counts[key].get((idx, status), 0)) if len(counts) else 0
+                users = int(counts[key].get((idx, status), 0))
                 records.append(
                     {
                         "period": start,

@@ -141,10 +141,10 @@ def _aggregate(request: ChartRequest, starts: list, event: str | None, where: An
 def _frame(frame: pd.DataFrame, request: ChartRequest, days: int) -> pd.DataFrame:
     keys = [f"n_s{i}" for i in range(len(request.segments))]
     keys += ["n_all"] if request.include_all else []
-    counts = frame.set_index("days")
+    counts = {key: dict(zip(frame["days"], frame[key], strict=True)) for key in keys}
     records = []
     for name, key in zip(request.names, keys, strict=True):
-        per_day = [int(counts[key].get(k, 0)) if len(counts) else 0 for k in range(1, days + 1)]
+        per_day = [int(counts[key].get(k, 0)) for k in range(1, days + 1)]
         active = sum(per_day)
         for k, users in enumerate(per_day, start=1):
             records.append(

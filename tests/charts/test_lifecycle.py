@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import ibis
 import pandas as pd
 import pytest
 
+import heapseg
 from heapseg.charts import ALL_USERS, ChartError, lifecycle
 from heapseg.timeunits import step
 from tests.charts.conftest import AS_OF, PAID
-from tests.data_helpers import dataset
+from tests.data_helpers import dataset, events_frame
 
 STATUSES = ["new", "returning", "resurrecting", "dormant"]
 
@@ -156,3 +158,33 @@ def test_segments_filter_and_the_point_limit(ds, oracle, executed):
     assert got(data, name) == expected(
         oracle, "Session", "week", periods, oracle.members(PAID), "joined"
     )
+
+
+def test_joined_at_where_set_else_the_first_event():
+    con = ibis.duckdb.connect()
+    con.create_table(
+        "users",
+        pd.DataFrame(
+            {
+                "user_id": ["a", "b", "c"],
+                "joined_at": pd.Series(
+                    ["2024-03-29 08:00", None, "2024-03-10 00:00"], dtype="datetime64[us]"
+                ),
+            }
+        ),
+    )
+    con.create_table(
+        "events",
+        events_frame(
+            [
+                ("a", "2024-03-29 09:00", "Session"),  # joined that day: new
+                ("b", "2024-03-20 09:00", "Pageview"),  # no joined_at: joined with this event
+                ("b", "2024-03-29 10:00", "Session"),
+                ("c", "2024-03-30 10:00", "Session"),  # joined weeks before
+            ]
+        ),
+    )
+    small = heapseg.connect(con)
+    data = lifecycle(small, "Session", interval="day", last=3, as_of=datetime(2024, 3, 31, 12)).data
+    #                  new, returning, resurrecting, dormant
+    assert table(data) == {"03-29": [1, 0, 1, 0], "03-30": [0, 0, 1, 2], "03-31": [0, 0, 0, 1]}
