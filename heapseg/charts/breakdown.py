@@ -50,8 +50,10 @@ def breakdown(
 
     Counted in the backend: users for a user property, events (of ``event``, in the window)
     for an event property. Text and boolean values show the ``top`` most common (the others
-    summed up), in one query; numbers fall into up to ``bins`` bins with quantile edges (one
-    query for the edges, one for the counts); dates and timestamps by month.
+    summed up), in one query; numbers fall into ``bins`` bins with quantile edges (one
+    query for the edges, one for the counts; ``data.attrs["edges"]``: bin i holds
+    ``edges[i - 1] <= value < edges[i]``), fewer only when the property has too few distinct
+    values, which the subtitle then says; dates and timestamps by month.
 
     Parameters
     ----------
@@ -115,12 +117,21 @@ def breakdown(
     else:
         frame = _categories(ds, table, column, versus, top)
     data = _long(frame, seg.name, other)
+    asked = ""
+    if "edges" in frame.attrs:
+        data.attrs["edges"] = frame.attrs["edges"]
+        drawn = len(frame.attrs["edges"]) + 1
+        if drawn < bins:
+            asked = (
+                f"{drawn} bins, not {bins}: {property} has too few distinct values to split "
+                "further (bins hold about equal numbers of rows)"
+            )
     names = [seg.name, other]
     counted = "users" if kind == "user" else f"{event or 'all'} events"
     heading = title or f"{property} in {seg.name} vs {other.lower()}"
     window = "" if kind == "user" else f"last {last} {unit}s"
     chart = _draw(data, names, property, counted, colors).properties(
-        title=title_params(heading, when, f"share of {counted} per value", window)
+        title=title_params(heading, when, f"share of {counted} per value", window, asked)
     )
     note = request.note(*([property] if kind == "user" else []))
     settings = {
@@ -198,10 +209,14 @@ def _categories(ds: Dataset, table: Any, column: Any, versus: str, top: int) -> 
 def _numeric(ds: Dataset, table: Any, column: Any, versus: str, bins: int) -> pd.DataFrame:
     # Bins hold about equal numbers of all the rows (quantile edges, rounded to two significant
     # digits): equal-width bins put nearly everyone into the first bin of a skewed property.
-    quantiles = {f"q{i}": column.quantile(i / bins) for i in range(bins + 1)}
+    # A finer grid of quantiles than the bins lets a value that many rows share (0 for most
+    # users' lifetime value) fill one bin while the other values still share the rest.
+    grid = bins * max(1, min(4, 60 // bins))
+    quantiles = {f"q{i}": column.quantile(i / grid) for i in range(grid + 1)}
     row = run(ds, table.aggregate(**quantiles)).iloc[0]
-    raw = [float(row[f"q{i}"]) for i in range(bins + 1) if not pd.isna(row[f"q{i}"])]
-    edges = sorted({_round(x) for x in raw[1:-1]} - {_round(raw[0])}) if raw else []
+    found = [(i / grid, float(row[f"q{i}"])) for i in range(grid + 1) if not pd.isna(row[f"q{i}"])]
+    raw = [value for _, value in found]
+    edges = _edges(found, bins)
     key = ibis.literal(0)
     for edge in edges:
         key = key + ibis.ifelse(column >= edge, 1, 0)
@@ -227,6 +242,32 @@ def _numeric(ds: Dataset, table: Any, column: Any, versus: str, bins: int) -> pd
         out.loc[len(out)] = [NOT_SET, int(unset["n_in"].iloc[0]), int(unset["n_out"].iloc[0])]
     out.attrs["edges"] = edges  # bin i holds edges[i - 1] <= value < edges[i]
     return out
+
+
+def _edges(quantiles: list[tuple[float, float]], bins: int) -> list[float]:
+    """Up to ``bins - 1`` rounded edges among the ``(p, value)`` quantiles, each chosen so that
+    the bins left share the rows left as equally as the quantiles allow."""
+    if not quantiles:
+        return []
+    lowest = _round(quantiles[0][1])
+    below: dict[float, float] = {}  # edge -> about the share of rows below it
+    for p, value in quantiles[1:-1]:
+        edge = _round(value)
+        if edge > lowest and edge not in below:
+            below[edge] = p
+    candidates = sorted(below.items())
+    chosen: list[float] = []
+    share = 0.0
+    while len(chosen) < bins - 1 and candidates:
+        left = bins - len(chosen)
+        target = share + (1 - share) / left
+        # Leave enough candidates after this edge for the edges still to come.
+        room = max(1, len(candidates) - (left - 2))
+        pick = min(range(room), key=lambda i: abs(candidates[i][1] - target))
+        edge, share = candidates[pick]
+        chosen.append(edge)
+        candidates = candidates[pick + 1 :]
+    return chosen
 
 
 def _round(x: float) -> float:

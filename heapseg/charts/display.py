@@ -107,8 +107,12 @@ def to_svg(chart: Any) -> str:
 
 
 def save(chart: Any, path: str | os.PathLike[str], scale: float = 2.0) -> Path:
-    """Write the chart to ``.png``, ``.svg``, ``.html`` (offline: JavaScript inlined) or ``.json``."""
-    target = Path(path)
+    """Write the chart to ``.png``, ``.svg``, ``.html`` (offline: JavaScript inlined) or ``.json``.
+
+    Returns the absolute path of the file written (``IPython.display.Image(filename=path)``
+    shows a PNG in the notebook; ``~`` is expanded).
+    """
+    target = Path(path).expanduser().resolve()
     suffix = target.suffix.lower()
     if suffix == ".png":
         target.write_bytes(to_png(chart, scale))

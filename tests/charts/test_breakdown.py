@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import pandas as pd
 import pytest
 
-from heapseg.charts import REST, breakdown
+from heapseg.charts import ALL_USERS, REST, breakdown
 from heapseg.charts.breakdown import NOT_SET, OTHER
 from tests.charts.conftest import AS_OF, BUYERS, PAID
+from tests.data_helpers import dataset
 
 
 def test_breakdown_of_a_user_property(ds, oracle, executed):
@@ -70,3 +72,32 @@ def test_breakdown_of_a_tracked_property_reads_its_values_at_as_of(ds, oracle):
         got = data.set_index(["group", "value"])["count"]
         assert got[("Buyers", plan)] == len(on_plan & buyers)
         assert got[(REST, plan)] == len(on_plan & (everyone - buyers))
+
+
+def test_bins_are_honoured_for_a_property_most_users_share_a_value_of(ds, oracle):
+    ltv = oracle.users.set_index("user_id")["ltv"]
+    assert (ltv == 0).mean() > 0.3  # a heavy point at 0: equal quantiles would collapse
+    chart, data = breakdown(ds, ("Buyers", BUYERS), "ltv", bins=5, return_data=True)
+    edges = data.attrs["edges"]
+    assert len(edges) == 4 and edges == sorted(edges)
+    bins = pd.cut(ltv, [-math.inf, *edges, math.inf], right=False, labels=False)
+    for group, members in (
+        ("Buyers", oracle.members(BUYERS)),
+        ("Rest", oracle.everyone() - oracle.members(BUYERS)),
+    ):
+        counted = bins.loc[sorted(members)].value_counts().reindex(range(5), fill_value=0)
+        shown = data[data["group"] == group]["count"].tolist()
+        assert shown == counted.tolist()
+    assert "bins, not" not in chart.title.subtitle
+
+
+def test_fewer_bins_than_asked_say_why():
+    users = [{"user_id": str(i), "visits": i % 3} for i in range(30)]
+    small = dataset(users, [(str(i), "2024-03-01 10:00", "Visit") for i in range(30)])
+    visitors = {"combinator": "and", "rules": [{"kind": "event", "event": "Visit"}]}
+    chart, data = breakdown(
+        small, visitors, "visits", bins=5, versus="all", as_of="2024-03-02", return_data=True
+    )
+    assert data.attrs["edges"] == [1.0, 2.0]
+    assert data[data["group"] == ALL_USERS]["count"].tolist() == [10, 10, 10]
+    assert "3 bins, not 5: visits has too few distinct values" in chart.title.subtitle

@@ -118,3 +118,10 @@ def test_save_png_svg_html(built, tmp_path):
     assert "vegaEmbed" in html and not CDN.search(html)
     with pytest.raises(charts.ChartError, match=r"\.pdf"):
         charts.save(chart, tmp_path / "f.pdf")
+
+
+def test_save_returns_the_absolute_path_written(built, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = charts.save(built["trend"], "chart.png")
+    assert out == tmp_path.resolve() / "chart.png" and out.is_absolute()
+    assert out.read_bytes()[:4] == b"\x89PNG"
