@@ -1,12 +1,14 @@
 """The tutorials' nbval checks hold on a machine whose fonts differ.
 
 nbval compares every output of every notebook cell with the one saved in the notebook. A chart's
-SVG depends on the fonts of the machine that drew it (text widths move axes and titles by a
-pixel), so ``tests/nbval_sanitize.cfg`` replaces rendered SVG with a placeholder, and every chart
-cell also shows the numbers behind its chart as a table, which nbval does compare.
+image depends on the fonts of the machine that drew it (text widths move axes and titles by a
+pixel). The tutorials draw charts as PNG (``enable_notebook("static")``), which nbval does not
+compare; ``tests/nbval_sanitize.cfg`` replaces an SVG chart (``enable_notebook("svg")``) with a
+placeholder. Every chart cell also shows the numbers behind its chart as a table, which nbval
+does compare.
 
 The proof runs the notebooks that hold charts through nbval with the charts drawn in another
-font (``$HEAPSEG_CHART_FONT``): every chart's SVG differs from the saved one, and nbval passes.
+font (``$HEAPSEG_CHART_FONT``): every chart's image differs from the saved one, and nbval passes.
 This module is also the small pytest plugin (``-p tests.test_notebooks``) that records, in that
 run, what nbval saw.
 """
@@ -29,10 +31,18 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 SANITIZE = REPO / "tests" / "nbval_sanitize.cfg"
 SVG = "image/svg+xml"
+#: The outputs that are a drawn chart: PNG (the tutorials' static mode) or SVG.
+CHARTS = ("image/png", SVG)
 #: A font whose text widths differ from Vega's default sans-serif (vl-convert's Liberation Sans).
 OTHER_FONT = "DejaVu Sans Mono"
 #: Where the plugin writes what nbval saw (set only in the nested nbval run).
 RECORD_ENV = "HEAPSEG_NBVAL_RECORD"
+
+
+def _chart(output: dict) -> str | None:
+    """The drawn chart of a cell output (PNG as base64, or SVG text), if it is one."""
+    data = output.get("data", {})
+    return next((data[kind] for kind in CHARTS if kind in data), None)
 
 
 def _svg_cells(path: Path) -> list[tuple[int, nbformat.NotebookNode]]:
@@ -41,7 +51,7 @@ def _svg_cells(path: Path) -> list[tuple[int, nbformat.NotebookNode]]:
     return [
         (index, cell)
         for index, cell in enumerate(notebook.cells)
-        if cell.cell_type == "code" and any(SVG in o.get("data", {}) for o in cell.outputs)
+        if cell.cell_type == "code" and any(_chart(o) is not None for o in cell.outputs)
     ]
 
 
@@ -63,14 +73,15 @@ def test_the_tutorials_have_charts():
 
 @pytest.mark.parametrize("path", CHARTED, ids=lambda p: p.stem)
 def test_every_chart_cell_also_shows_its_numbers(path):
-    """Each chart output comes with a table (HTML and text) that nbval compares; a sanitized
-    chart is only a placeholder, while the table keeps its numbers."""
+    """Each chart output comes with a table (HTML and text) that nbval compares; a chart is not
+    compared (PNG) or only a placeholder (sanitized SVG), while the table keeps its numbers."""
     for index, cell in _svg_cells(path):
-        charts = [o for o in cell.outputs if SVG in o.get("data", {})]
+        charts = [o for o in cell.outputs if _chart(o) is not None]
         tables = [o for o in cell.outputs if "text/html" in o.get("data", {})]
         where = f"{path.name} cell {index}"
         assert len(charts) == 1 and tables, f"{where}: a chart without its numbers"
-        assert _sanitize(charts[0]["data"][SVG]) == "<svg>CHART</svg>", where
+        if SVG in charts[0]["data"]:
+            assert _sanitize(charts[0]["data"][SVG]) == "<svg>CHART</svg>", where
         for table in tables:
             for kind in ("text/html", "text/plain"):
                 text = table["data"][kind]
@@ -112,7 +123,7 @@ def test_nbval_passes_with_charts_drawn_in_other_fonts(tmp_path):
     assert len(charts) == saved_count, "nbval did not run every chart cell"
     same = [f"{s['notebook']} cell {s['cell']}" for s in charts if s["saved"] == s["drawn"]]
     assert not same, f"drawn in {OTHER_FONT}, these charts did not change: {same}"
-    assert all(s["drawn"].lstrip().startswith("<svg") for s in charts)
+    assert all(s["drawn"].lstrip().startswith(("<svg", "iVBORw0KGgo")) for s in charts)
     print(f"{len(charts)} charts, all different pixels; nbval passed in {elapsed:.0f} s")
 
 
@@ -120,14 +131,14 @@ def test_nbval_passes_with_charts_drawn_in_other_fonts(tmp_path):
 
 
 def pytest_runtest_teardown(item):
-    """In the nested nbval run: note each chart cell's saved and newly drawn SVG."""
+    """In the nested nbval run: note each chart cell's saved and newly drawn image."""
     target = os.environ.get(RECORD_ENV)
     outputs = getattr(item, "test_outputs", None)
     cell = getattr(item, "cell", None)
     if not target or outputs is None or cell is None:
         return
-    saved = [o["data"][SVG] for o in cell.outputs if SVG in o.get("data", {})]
-    drawn = [o["data"][SVG] for o in outputs if SVG in o.get("data", {})]
+    saved = [_chart(o) for o in cell.outputs if _chart(o) is not None]
+    drawn = [_chart(o) for o in outputs if _chart(o) is not None]
     line = {
         "notebook": Path(str(item.fspath)).name,
         "cell": getattr(item, "cell_num", None),

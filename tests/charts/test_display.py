@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import struct
+import zlib
 
 import altair as alt
 import pytest
 import vl_convert as vlc
 
 from heapseg import charts
+from heapseg.charts.display import compact_png
 from tests.charts.conftest import BUYERS, PAID, SHOPPERS
 
 SEGMENTS = {"Paid": PAID, "Buyers": BUYERS}
@@ -101,13 +104,52 @@ def test_notebook_output_loads_nothing_from_a_cdn(built, renderer):
     assert alt.JupyterChart._is_offline and not CDN.search(alt.JupyterChart._esm)
 
 
-def test_static_notebook_mode_is_an_svg(built, renderer):
-    assert charts.enable_notebook("static") == "svg"
+def _pixels(png: bytes) -> tuple[tuple, bytes]:
+    """A PNG's header fields and its decompressed pixel rows (read here, not by heapseg)."""
+    header, data, index = (), b"", 8
+    while index < len(png):
+        (size,) = struct.unpack(">I", png[index : index + 4])
+        kind, body = png[index + 4 : index + 8], png[index + 8 : index + 8 + size]
+        assert struct.unpack(">I", png[index + 8 + size : index + 12 + size])[0] == (
+            zlib.crc32(kind + body) & 0xFFFFFFFF
+        )
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            data += body
+        index += 12 + size
+    return header, zlib.decompress(data)
+
+
+def test_static_notebook_mode_is_a_sharp_png_at_the_charts_size(built, renderer):
+    """Static charts are PNG: their text is drawn with the fonts their layout was measured with,
+    so no browser can clip it (an SVG's text is drawn with the browser's own fonts)."""
+    assert charts.enable_notebook("static") == "png"
+    bundle, metadata = built["overlap"]._repr_mimebundle_()
+    png = bundle["image/png"]
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and "image/svg+xml" not in bundle
+    (width, height, *_), _ = _pixels(png)
+    # Drawn at twice the pixels, shown at the chart's own size.
+    assert metadata["image/png"] == {"width": width / 2, "height": height / 2}
+    svg = vlc.vegalite_to_svg(built["overlap"].to_dict())
+    assert f'width="{round(width / 2)}"' in svg
+    with pytest.raises(charts.ChartError):
+        charts.enable_notebook("fancy")
+
+
+def test_svg_notebook_mode_is_still_there(built, renderer):
+    assert charts.enable_notebook("svg") == "svg"
     bundle = built["overlap"]._repr_mimebundle_()
     bundle = bundle[0] if isinstance(bundle, tuple) else bundle
     assert bundle["image/svg+xml"].lstrip().startswith("<svg")
-    with pytest.raises(charts.ChartError):
-        charts.enable_notebook("fancy")
+
+
+def test_compact_png_keeps_every_pixel_in_fewer_bytes(built):
+    png = vlc.vegalite_to_png(built["trend"].to_dict(), ppi=144)
+    small = compact_png(png)
+    assert _pixels(small) == _pixels(png)
+    assert len(small) < len(png) / 2
+    assert _pixels(compact_png(small)) == _pixels(png)  # again: the same image
 
 
 def test_save_png_svg_html(built, tmp_path):
