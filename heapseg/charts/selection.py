@@ -37,6 +37,9 @@ MARK_KEYS: dict[str, tuple[str, ...]] = {
     "retention": ("segment", "period"),
     "size_over_time": ("segment", "at"),
     "breakdown": ("group", "value"),
+    "stickiness": ("segment", "days"),
+    "paths": ("segment", "step", "event"),
+    "lifecycle": ("segment", "period", "status"),
 }
 #: Keywords that pick a part of a mark: a funnel bar's drop-off, a compare bar's users who did
 #: the event.
@@ -120,6 +123,17 @@ def segment_of(chart: Any, **keys: Any) -> Group:
       is the point's value, otherwise the point counts events (or sums) of these users;
     - **funnel** bar: a ``funnel`` rule, ``reached: step`` (``dropped=True``: reached the
       step but not the next one, the drop-off);
+    - **lifecycle** bar: the panel's segment and its status in that period, from event
+      rules with absolute windows: active in the period (``now``) or the one before
+      (``then``), and new (joined in the period: ``joined_at``, else her first event of any
+      name; or, with ``new="first"``, no activity before it): new is ``now`` and new,
+      returning ``now``, not new and ``then``, resurrecting ``now``, not new and not ``then``,
+      dormant ``then`` and not ``now``;
+    - **stickiness** bar: a count of distinct UTC days (``= days``) of the event in the
+      chart's days (an event at an as_of that is a midnight counts on the day before, as in
+      the chart); refused for any event (``event=None``: a count of days is per event name);
+    - **paths** bar: refused: the k-th event after the anchor has no rule in format 1 (a
+      ``then`` allows events in between);
     - **size over time** point: the segment itself; its users at that point are those at the
       point's moment (:func:`mark_segment` gives it as ``as_of``, to count or freeze at);
     - **retention** point, ``convention="calendar"``: one branch per start day (ISO week)
@@ -442,8 +456,11 @@ def _calendar_cohorts(settings: Mapping[str, Any], as_of: datetime, k: int) -> l
     return cohorts
 
 
-def _event(name: str, start: datetime, end: datetime) -> dict[str, Any]:
-    return {"kind": "event", "event": name, "window": {"from": _iso(start), "to": _iso(end)}}
+def _event(name: str, start: datetime, end: datetime, where: Group | None = None) -> dict[str, Any]:
+    rule = {"kind": "event", "event": name, "window": {"from": _iso(start), "to": _iso(end)}}
+    if where is not None and (where.rules or where.negate):
+        rule["where"] = where.to_dict()
+    return rule
 
 
 def _size_over_time(
@@ -525,6 +542,134 @@ def _value_condition(kind: str, settings: Mapping[str, Any], labels: list, value
     return Group("and", (rule("=", value),))
 
 
+def _stickiness(source: ChartSource, data: pd.DataFrame, keys: Mapping[str, Any]) -> MarkSegment:
+    settings, request = source.settings, source.request
+    if settings["event"] is None:
+        raise ChartError(
+            "a stickiness bar of any event cannot be a segment: its days are counted across "
+            "every event name, and a format-1 count of days is per event name (pass event=)"
+        )
+    seg = _series(source, keys["segment"])
+    n = keys["days"]
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= settings["days"]:
+        raise ChartError(f"days must be a whole number from 1 to {settings['days']}, got {n!r}")
+    row = _row(data, segment=keys["segment"], days=n)
+    first, last, as_of = settings["starts"][0], settings["starts"][-1], request.as_of
+    where = as_where(settings["where"])
+
+    def days(count: int, start: datetime, end: datetime) -> dict[str, Any]:
+        rule = _event(settings["event"], start, end, where)
+        return {**rule, "count": {"operator": "=", "value": count, "unit": "day"}}
+
+    def did(start: datetime, end: datetime, done: bool = True) -> dict[str, Any]:
+        return {**_event(settings["event"], start, end, where), "did": done}
+
+    if step(last, 1, "day") > as_of:  # as_of inside the last day: its UTC days as they are
+        rules: list[dict[str, Any]] = [days(n, first, as_of + _TICK)]
+    else:
+        # as_of is a midnight: an event at exactly as_of counts on the last day (the day
+        # before), so it adds a day only for a user with no other event on that day.
+        at_as_of = (as_of, as_of + _TICK)
+        rules = [
+            {
+                "combinator": "or",
+                "rules": [
+                    {
+                        "combinator": "and",
+                        "rules": [
+                            days(n, first, as_of),
+                            {
+                                "combinator": "or",
+                                "rules": [did(*at_as_of, done=False), did(last, as_of)],
+                            },
+                        ],
+                    },
+                    {
+                        "combinator": "and",
+                        "rules": [
+                            days(n - 1, first, as_of),
+                            did(*at_as_of),
+                            did(last, as_of, done=False),
+                        ],
+                    },
+                ],
+            }
+        ]
+    active = Group.from_dict({"combinator": "and", "rules": rules})
+    return MarkSegment(
+        f"{keys['segment']} · {settings['event']} on {n} of {settings['days']} days",
+        _combine(_scope(source), seg.segment if seg else None, active),
+        as_of,
+        int(row["users"]),
+        _resolver(source, seg),
+    )
+
+
+def _lifecycle(source: ChartSource, data: pd.DataFrame, keys: Mapping[str, Any]) -> MarkSegment:
+    settings, request = source.settings, source.request
+    seg = _series(source, keys["segment"])
+    unit, periods, status = settings["unit"], settings["periods"], keys["status"]
+    period = _one_of(_moment(keys["period"], "period"), periods, "period")
+    row = _row(data, segment=keys["segment"], period=pd.Timestamp(period, tz="UTC"), status=status)
+    where = as_where(settings["where"])
+    before = step(period, -1, unit)
+    # The last period holds as_of itself (an activity at exactly as_of counts there).
+    end = request.as_of + _TICK if period == periods[-1] else step(period, 1, unit)
+    now = _did(settings["event"], {"from": _iso(period), "to": _iso(end)}, where, request.ds)
+    then = _did(settings["event"], {"from": _iso(before), "to": _iso(period)}, where, request.ds)
+    if settings["new"] == "first":  # her first activity ever is in this period
+        new = _not(_did(settings["event"], {"to": _iso(period)}, where, request.ds))
+    else:
+        new = _joined_in(request, period, step(period, 1, unit))
+    parts = {
+        "new": (now, new),
+        "returning": (now, _not(new), then),
+        "resurrecting": (now, _not(new), _not(then)),
+        "dormant": (then, _not(now)),
+    }
+    if status not in parts:
+        raise ChartError(f"status must be one of {', '.join(parts)}, got {status!r}")
+    return MarkSegment(
+        f"{keys['segment']} · {status} in the {unit} of {_iso(period)}",
+        _combine(_scope(source), seg.segment if seg else None, *parts[status]),
+        request.as_of,
+        int(row["users"]),
+        _resolver(source, seg),
+    )
+
+
+def _not(group: Group) -> Group:
+    return Group("and", (group,), negate=True)
+
+
+def _joined_in(request: Any, start: datetime, end: datetime) -> Group:
+    """Joined in ``[start, end)``: her ``joined_at``, else her first event of any name."""
+    ds = request.ds
+    joined_at = Group(
+        "and",
+        (PropertyRule("user", "joined_at", ">=", _iso(start)),
+         PropertyRule("user", "joined_at", "<", _iso(end))),
+    )  # fmt: skip
+    if ds.joined_at_everywhere():
+        return joined_at
+    first = _combine(
+        _did(None, {"from": _iso(start), "to": _iso(end)}, None, ds),
+        _not(_did(None, {"to": _iso(start)}, None, ds)),
+    )
+    if "joined_at" not in ds.users.columns:
+        return first
+    unset = Group("and", (PropertyRule("user", "joined_at", "is not set"), first))
+    return Group("or", (joined_at, unset))
+
+
+def _paths(source: ChartSource, data: pd.DataFrame, keys: Mapping[str, Any]) -> MarkSegment:
+    raise ChartError(
+        "a paths bar cannot be a segment: step k is the k-th event just after (or before) each "
+        "user's first anchor event, counting every event in between, and segment format 1 has "
+        "no rule for 'the next event' (a 'then' allows any events in between)"
+    )
+
+
 _BUILDERS = {
     "trend": _trend,
     "compare": _compare,
@@ -534,4 +679,7 @@ _BUILDERS = {
     "retention": _retention,
     "size_over_time": _size_over_time,
     "breakdown": _breakdown,
+    "stickiness": _stickiness,
+    "paths": _paths,
+    "lifecycle": _lifecycle,
 }
