@@ -32,7 +32,7 @@ from heapseg.errors import DataError, HeapsegError, backend_errors
 from heapseg.frames import arrow_to_pandas
 from heapseg.hints import VALUE_CHECK_LIMIT
 from heapseg.identity import identity_moves, merge_identities
-from heapseg.json_properties import JsonProperty, check_json_spec, expand_json
+from heapseg.json_properties import JsonProperty, check_json_spec, expand_json, materialize
 from heapseg.model import Group, PropertyRule, as_segment
 from heapseg.point_in_time import PropertyHistory, joined_by
 from heapseg.presets import Preset, get_preset
@@ -142,6 +142,10 @@ class Dataset:
         self.preset: Preset | None = None
         self.json_properties: dict[str, list[JsonProperty]] = {}
         self._view_sql: dict[str, str] = {}
+        #: What fills the tables of extracted JSON keys again (see :meth:`refresh`).
+        self._refills: list[Callable[[], None]] = []
+        #: Those tables by name, and the views they were computed from (for :meth:`sql`).
+        self._computed: dict[str, ir.Table] = {}
         #: Compiled SQL by (query, as_of, definitions' JSON), least recently used first.
         self._sql_cache: OrderedDict[tuple, str] = OrderedDict()
         self._sql_lock = threading.Lock()
@@ -553,6 +557,8 @@ class Dataset:
             self._join_facts = None
             self._totals.clear()
             self._samples.clear()  # the temporary copies are replaced when next asked for
+        for refill in self._refills:
+            refill()
         self.clear_query_cache()
 
     def membership(
@@ -601,7 +607,12 @@ class Dataset:
         It carries the whole evaluation at ``as_of``: joining and property history included.
         """
         expr = self._members(self.context(as_of, portable=True), segment, properties)
-        return str(ibis.to_sql(expr, dialect=dialect or _dialect(self.backend)))
+        dialect = dialect or _dialect(self.backend)
+        text = str(ibis.to_sql(expr, dialect=dialect))
+        for name, view in self._computed.items():
+            # A table heapseg computed once (JSON keys read) exists only here: its query instead.
+            text = text.replace(f'"{name}"', f"({ibis.to_sql(view, dialect=dialect)})")
+        return text
 
     def segment(self, segment: Any, as_of: AsOf = None) -> SegmentView:
         """The segment bound to this dataset: shows its count and share in the notebook."""
@@ -1369,10 +1380,20 @@ def _open_preset(
         )
     if not isinstance(source, (str, os.PathLike)):
         views = preset.views(source, database)
+        tables, refills, sql, computed = dict(views.tables()), [], {}, {}
+        for role in _ONCE:
+            done = tables[role] is not None and materialize(source, tables[role], _dialect(source))
+            if done:
+                sql[role] = str(source.compile(tables[role], pretty=True))
+                computed[done[0].get_name()] = tables[role]
+                tables[role], refill = done
+                refills.append(refill)
         dataset = _bind(
-            source, views.tables(), None, None, resolver, as_of, preset.name, on_bad_ids=on_bad_ids
+            source, tables, None, None, resolver, as_of, preset.name, on_bad_ids=on_bad_ids
         )
-        return _remember(dataset, preset, views.json)
+        dataset._refills = refills
+        dataset._computed = computed
+        return _remember(dataset, preset, views.json, sql)
     path = Path(source).expanduser()
     backend = ibis.duckdb.connect()
     _quiet_duckdb(backend.con)
@@ -1404,10 +1425,17 @@ def _open_preset(
         if view is not None:
             # A plain view of the in-memory database: every cursor sees it.
             sql[role] = str(backend.compile(view, pretty=True))
-            backend.con.execute(f'CREATE VIEW "{role}" AS {sql[role]}')
+            # Users and their history, computed once (their JSON read once); events stay a view.
+            kind = "TABLE" if role in _ONCE else "VIEW"
+            backend.con.execute(f'CREATE {kind} "{role}" AS {sql[role]}')
         names[role] = role if view is not None else None
     dataset = _bind(backend, names, None, None, resolver, as_of, path.stem, on_bad_ids=on_bad_ids)
     return _remember(dataset, preset, views.json, sql)
+
+
+#: What presets and ``json=`` compute once into a table of the backend (one row per user, per
+#: account or per change) instead of reading the JSON in every query; events stay views.
+_ONCE = ("users", "accounts", "user_history", "account_history")
 
 
 def _remember(
@@ -1434,8 +1462,17 @@ def _with_json(dataset: Dataset, spec: Mapping[str, Any], on_bad_ids: str) -> Da
         raise DataError(f"json= names tables the dataset does not have: {unknown}")
     dialect = _dialect(dataset.backend)
     found: dict[str, list[JsonProperty]] = {}
+    refills: list[Callable[[], None]] = []
+    sql = dict(dataset._view_sql)
+    computed = dict(dataset._computed)
     for role, columns in spec.items():
         tables[role], found[role] = expand_json(dataset.backend, tables[role], columns, dialect)
+        done = role in _ONCE and materialize(dataset.backend, tables[role], dialect)
+        if done:
+            sql[role] = str(dataset.backend.compile(tables[role], pretty=True))
+            computed[done[0].get_name()] = tables[role]
+            tables[role], refill = done
+            refills.append(refill)
     names = {role: tables.get(role) for role in REQUIRED}
     out = _bind(
         dataset.backend,
@@ -1449,6 +1486,9 @@ def _with_json(dataset: Dataset, spec: Mapping[str, Any], on_bad_ids: str) -> Da
     )
     out.preset = dataset.preset
     out.json_properties = {**dataset.json_properties, **found}
+    out._refills = [*dataset._refills, *refills]
+    out._view_sql = sql
+    out._computed = computed
     opener = dataset._opener
     if opener is not None:
         # Another thread's dataset reads the same keys, declared: no second discovery.

@@ -11,6 +11,8 @@ parsed in Python.
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +30,7 @@ __all__ = [
     "discover_keys",
     "expand_json",
     "json_value",
+    "materialize",
 ]
 
 #: What a JSON key may be declared as, and the ibis type its values take.
@@ -37,6 +40,10 @@ KINDS: dict[str, dt.DataType] = {
     "float": dt.float64,
     "bool": dt.boolean,
 }
+#: Names the temporary tables that hold extracted keys apart (datasets may share a connection).
+_TABLES = itertools.count(1)
+#: Engines where :func:`materialize` keeps the extracted keys in a temporary table.
+MATERIALIZING = ("duckdb", "postgres")
 _ALIASES = {"number": "float", "integer": "int", "boolean": "bool", "str": "string"}
 #: How many rows the type discovery reads at most (per JSON column and nesting level).
 SAMPLE_ROWS = 100_000
@@ -436,3 +443,33 @@ def expand_json(
             properties.append(JsonProperty(column, path, kind, name))
     kept = [c for c in table.columns if c not in columns or c in keep]
     return table.select(*kept, **values), properties
+
+
+def materialize(
+    backend: Any, table: ir.Table, dialect: str, *, temporary: bool = True
+) -> tuple[ir.Table, Callable[[], None]] | None:
+    """``table`` (one with JSON keys read as columns) computed once into a table of the backend:
+    the JSON is read once, not by every query. ``None`` where the engine is not one of
+    ``MATERIALIZING`` (the view is then read as it is).
+
+    Returns the new table and what fills it again from the source (``Dataset.refresh``). The
+    table is temporary (this connection's) unless ``temporary`` is false (for heapseg's own
+    in-memory DuckDB, where every cursor must see it).
+    """
+    if dialect not in MATERIALIZING:
+        return None
+    name = f"heapseg_json_{os.getpid()}_{next(_TABLES)}"
+    with backend_errors("cannot compile the JSON properties' table"):
+        sql = str(backend.compile(table))
+    kind = "TEMPORARY TABLE" if temporary else "TABLE"
+
+    def fill() -> None:
+        with backend_errors(f"cannot read the JSON properties into {name}"):
+            if dialect == "duckdb":
+                backend.con.execute(f'CREATE OR REPLACE {kind} "{name}" AS {sql}')
+            else:
+                backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"').close()
+                backend.raw_sql(f'CREATE {kind} "{name}" AS {sql}').close()
+
+    fill()
+    return backend.table(name), fill

@@ -359,3 +359,17 @@ def test_discovery_is_one_aggregate_per_level(scenario):
     assert keys == USER_KEYS
     # The top level, then the one nested object (address).
     assert len(queries) == 2 and all("GROUP BY" in q and "json_each" in q for q in queries)
+
+
+def test_json_keys_are_read_once_and_again_on_refresh(scenario):
+    con = _duckdb(scenario)
+    ds = heapseg.connect(con, json={"users": "properties"}, as_of=AS_OF)
+    before = ds.count(heapseg.user.plan == "paid")
+    assert before == len(_expected(scenario)["plan = paid"])
+    # The rule reads a table of extracted keys, not the JSON, until the data changes.
+    con.raw_sql("""UPDATE users SET properties = '{"plan": "paid"}'""")
+    assert ds.count(heapseg.user.plan == "paid") == before
+    ds.refresh()
+    assert ds.count(heapseg.user.plan == "paid") == len(scenario["users"])
+    # The SQL given to the warehouse reads the JSON itself.
+    assert "JSON_TYPE" in ds.sql(heapseg.user.plan == "paid").upper()
