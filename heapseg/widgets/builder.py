@@ -528,9 +528,15 @@ class SegmentBuilder(widgets.VBox):
     def _restore(self, definition: dict | None) -> bool:
         if definition is None:
             return False
+        try:
+            model = loose_group(definition)
+        except HeapsegError as exc:
+            # A row kind that cannot show a half-filled rule: say so, change nothing.
+            self._say(f"this step cannot be shown again: {exc}", exc)
+            return False
         self._restoring = True
         try:
-            self.root.set_model(loose_group(definition))
+            self.root.set_model(model)
             self.refresh()
         finally:
             self._restoring = False
