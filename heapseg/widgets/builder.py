@@ -64,8 +64,9 @@ class SegmentBuilder(widgets.VBox):
     Attributes
     ----------
     segment : heapseg.Segment or None
-        The definition the inputs spell (None while a rule is invalid). Set it to fill the inputs;
-        observe it (``builder.observe(fn, "segment")``) to follow edits.
+        The definition the inputs spell, incomplete rules left out (None while a rule is
+        invalid). Set it to fill the inputs; observe it (``builder.observe(fn, "segment")``) to
+        follow edits.
     count, total, share
         The segment's count, the number of all users and the share (None until counted).
     estimate : heapseg.sampling.Estimate or None
