@@ -90,3 +90,21 @@ def test_bench_new_charts_numbers_agree_with_hand_sql(bench, capsys):
     assert "MISMATCH" not in out
     assert all(name in out for name in new_charts.RUNS)
     assert "numbers equal to the hand-written SQL's" in out
+
+
+@pytest.mark.postgres
+def test_bench_json_counts_agree_with_real_columns(bench, capsys):
+    from tests.backends import unavailable_reason
+
+    reason = unavailable_reason("postgres")
+    engines = "duckdb" if reason else "duckdb,postgres"
+    json_bench = importlib.import_module("bench_json")
+    # 2 means only the timing target was missed, which a tiny sample may do.
+    assert json_bench.main(["--users", USERS, "--repeat", "1", "--engines", engines]) in (0, 2)
+    out = capsys.readouterr().out
+    assert "MISMATCH" not in out
+    assert "the SQL reads the JSON with JSON_TYPE: True" in out
+    assert "worst ratios JSON/column" in out
+    if reason:
+        pytest.skip(f"PostgreSQL part not run: {reason}")
+    assert "the SQL reads the JSON with JSONB_TYPEOF: True" in out
