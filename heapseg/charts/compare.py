@@ -75,8 +75,14 @@ def compare(
     Returns
     -------
     altair.Chart
-        Bars; its data has ``segment``, ``users``, ``share_of_all``, ``value`` and the parts of
-        ``value`` (``did``, ``events``, ``total``, ``valued``).
+        Bars; its data has one row per bar: ``segment``, ``users`` (the segment's size at
+        ``as_of``), ``share_of_all`` (its share of all users), ``value`` (the bar) and the parts
+        ``value`` is computed from: ``did`` (the segment's users who did ``event`` in the
+        window; ``"did"`` is ``did / users``), ``events`` (their events in the window;
+        ``"events_per_user"`` is ``events / users``), ``total`` (the sum of ``property``
+        over those events, or over the users for ``"user_avg"``; ``"sum_per_user"`` is
+        ``total / users``) and ``valued`` (how many of those events, or users, have a value of
+        ``property``; ``"avg"`` and ``"user_avg"`` are ``total / valued``).
 
     Examples
     --------
