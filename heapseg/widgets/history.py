@@ -13,6 +13,8 @@ from heapseg.model import (
     Comparison,
     Duration,
     EventRule,
+    FunnelRule,
+    FunnelStep,
     Group,
     PropertyRule,
     SegmentRule,
@@ -223,6 +225,36 @@ def _loose_event(raw: dict) -> EventRule:
     return rule
 
 
+def _loose_funnel(raw: dict) -> FunnelRule:
+    from heapseg.model import _parse_window  # the one parser of windows
+
+    steps = tuple(
+        FunnelStep(step.get("event") or "", _loose_where(step.get("where")))
+        for step in raw.get("steps") or []
+        if isinstance(step, dict)
+    )
+    within, window = raw.get("within"), raw.get("window")
+
+    def step_number(key: str, default: int | None) -> int | None:
+        value = raw.get(key, default)
+        return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+    rule = object.__new__(FunnelRule)  # a half-filled rule is shown, not checked
+    fields = {
+        "steps": steps,
+        "within": _try(lambda: Duration.from_dict(within, "within"), lambda: None)
+        if within
+        else None,
+        "window": _try(lambda: _parse_window(window, "window"), lambda: None) if window else None,
+        "reached": step_number("reached", len(steps)),
+        "not_reached": step_number("not_reached", None),
+        "_given_reached": "reached" in raw,
+    }
+    for name, value in fields.items():
+        object.__setattr__(rule, name, value)
+    return rule
+
+
 def _loose_rule(raw: Any) -> Any:
     if isinstance(raw, dict) and "kind" not in raw:
         return _loose(raw)
@@ -231,6 +263,8 @@ def _loose_rule(raw: Any) -> Any:
         return _loose_property(raw)
     if kind == "event":
         return _try(lambda: EventRule.from_dict(raw), lambda: _loose_event(raw))
+    if kind == "funnel":
+        return _try(lambda: FunnelRule.from_dict(raw), lambda: _loose_funnel(raw))
     if kind == "segment":
         return _try(
             lambda: SegmentRule.from_dict(raw),

@@ -187,3 +187,25 @@ def test_an_unfinished_step_is_incomplete_and_a_bad_filter_is_an_error(make_buil
     filt.value.children[0].value = "card"
     assert builder.wait(60)
     assert builder.errors == {} and builder.count is not None
+
+
+def test_undo_and_redo_bring_back_an_unfinished_funnel(make_builder):
+    builder = make_builder()
+    builder.history.merge_seconds = 0
+    builder._start_clean()
+    row = add(builder.root, "funnel")
+    seen = [builder.root.to_dict()]
+    row.add_step_button.click()  # a step with no event yet
+    seen.append(builder.root.to_dict())
+    row.reached.value = 2
+    seen.append(builder.root.to_dict())
+    row.steps[3].event.value = "Session"
+    seen.append(builder.root.to_dict())
+    assert builder.wait(60)
+    for state in reversed(seen[:-1]):
+        assert builder.undo()
+        assert builder.root.to_dict() == state
+    for state in seen[1:]:
+        assert builder.redo()
+        assert builder.root.to_dict() == state
+    assert builder.wait(60)
