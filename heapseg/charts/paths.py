@@ -144,14 +144,15 @@ def _aggregate(
     since = shift(request.as_of, *window)
     events = request.events(after=since, columns=["event"])
     order = ibis.window(group_by="user_id", order_by=[events.time, events.event])
-    numbered = events.select("user_id", "event", "time", n=ibis.row_number().over(order))
     group = as_where(where)
     if group is None or not (group.rules or group.negate):
+        numbered = events.select("user_id", "event", n=ibis.row_number().over(order))
         firsts = numbered.filter(numbered.event == event)
         anchors = firsts.group_by(uid=firsts.user_id).aggregate(a=firsts.n.min())
     else:
         # The numbered rows no longer carry event properties: the anchor is the first numbered
         # row at the (time, name) of the user's first matching event.
+        numbered = events.select("user_id", "event", "time", n=ibis.row_number().over(order))
         matching = request.events(after=since, events=event, where=where)
         found = matching.group_by(uid=matching.user_id).aggregate(t=matching.time.min())
         hits = numbered.join(
@@ -174,23 +175,22 @@ def _ranked(
 ) -> pd.DataFrame:
     keys = [f"n_s{i}" for i in range(len(request.segments))]
     keys += ["n_all"] if request.include_all else []
+    rows = frame[["step", "event", *keys]].itertuples(index=False, name=None)
+    found = [(int(step), str(event), [int(n) for n in counts]) for step, event, *counts in rows]
     records = []
-    for name, key in zip(request.names, keys, strict=True):
-        anchored = int(frame.loc[frame["step"] == 0, key].sum())
+    for i, name in enumerate(request.names):
+        anchored = sum(counts[i] for step, _, counts in found if step == 0)
         for step in offsets:
-            rows = frame[(frame["step"] == step) & (frame[key] > 0)]
-            rows = rows.assign(users=rows[key].astype("int64"))
-            rows = rows.sort_values(["users", "event"], ascending=[False, True]).head(top)
-            for rank, (event, users) in enumerate(
-                zip(rows["event"], rows["users"], strict=True), start=1
-            ):
+            at = [(event, counts[i]) for s, event, counts in found if s == step and counts[i] > 0]
+            at.sort(key=lambda pair: (-pair[1], pair[0]))  # most users first, ties by name
+            for rank, (event, users) in enumerate(at[:top], start=1):
                 records.append(
                     {
                         "segment": name,
                         "step": step,
                         "rank": rank,
-                        "event": str(event),
-                        "users": int(users),
+                        "event": event,
+                        "users": users,
                         "share": pct(users, anchored),
                         "anchored": anchored,
                         "label": _label(step),
