@@ -157,7 +157,7 @@ def test_validate_reports_problems_and_exits_1(catalog_file, data_file, capsys):
     assert run("--catalog", str(catalog_file), "catalog", "validate") == 0
     assert "no problems; 3 segment(s)" in capsys.readouterr().err
     doc = json.loads(catalog_file.read_text())
-    doc["segments"][1]["definition"]["rules"][0]["kind"] = "funnel"
+    doc["segments"][1]["definition"]["rules"][0]["kind"] = "prediction"
     catalog_file.write_text(json.dumps(doc))
     active_id = doc["segments"][1]["id"]
     assert run("--catalog", str(catalog_file), "catalog", "validate") == cli.PROBLEMS
