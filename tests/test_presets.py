@@ -13,7 +13,8 @@ from heapseg.errors import DataError
 from heapseg.presets import PRESETS, get_preset
 from heapseg.sample import SAMPLE_AS_OF, ensure_sample
 from heapseg.sample.layouts import LAYOUTS, layout_tables, write_layout
-from tests.backends.fixtures import backend_loader, backend_name, load_tables  # noqa: F401
+from tests.backends import BACKENDS, unavailable_reason
+from tests.backends.fixtures import backend_loader  # noqa: F401
 from tests.spec_examples import NEW_TRIALS, POSSIBLE_CHURN, WINDOW_SHOPPERS
 
 USERS = 1_000
@@ -48,20 +49,32 @@ def layouts() -> dict[str, dict]:
     return {layout: layout_tables(layout, n_users=USERS) for layout in LAYOUTS}
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
+_MARKS = {"postgres": [pytest.mark.postgres], "spark": [pytest.mark.spark]}
+CASES = [
+    pytest.param(backend, layout, marks=_MARKS.get(backend, []), id=f"{backend}-{layout}")
+    for backend in BACKENDS
+    for layout in LAYOUTS
+]
+
+
+@pytest.mark.parametrize(("backend", "layout"), CASES)
 def test_every_preset_selects_the_tidy_samples_users(
+    backend,
     layout,
     layouts,
     tidy,
-    load_tables,  # noqa: F811
-    backend_name,  # noqa: F811
+    backend_loader,  # noqa: F811
 ):
-    if backend_name == "spark" and layout not in ("segment", "posthog"):
-        pytest.skip("Spark plans each query for seconds: the history and the JSON layouts")
-    con = load_tables(layouts[layout])
-    ds = heapseg.connect(con, preset=layout, as_of=SAMPLE_AS_OF)
-    assert _members(ds, layout) == tidy
-    assert ds.total_users() == USERS
+    reason = unavailable_reason(backend)
+    if reason:
+        pytest.skip(reason)
+    con = backend_loader(backend, layouts[layout])
+    try:
+        ds = heapseg.connect(con, preset=layout, as_of=SAMPLE_AS_OF)
+        assert _members(ds, layout) == tidy
+        assert ds.total_users() == USERS
+    finally:
+        backend_loader.release(con)
 
 
 @pytest.mark.parametrize(("layout", "fmt"), [("snowplow", "duckdb"), ("posthog", "parquet")])
