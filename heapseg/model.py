@@ -643,10 +643,10 @@ class LastWindow:
         return out
 
     def describe(self) -> str:
-        span = _amount(self.last, self.unit)
         if not self.offset:
-            return f"in the last {span}"
-        return f"in the {span} ending {_amount(self.offset, self.unit)} before as_of"
+            return f"in the last {_amount(self.last, self.unit)}"
+        # As an analyst says it: the last 2 weeks ending 1 week ago are 1 to 3 weeks ago.
+        return f"between {self.offset} and {self.offset + self.last} {self.unit}s ago"
 
 
 @dataclass(frozen=True)

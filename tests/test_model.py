@@ -849,7 +849,7 @@ def test_describe_spec_examples(definition: dict, text: str):
         (event(window={"last": 1, "unit": "hour"}), "did Session in the last 1 hour"),
         (
             event(window={"last": 2, "unit": "week", "offset": 1}),
-            "did Session in the 2 weeks ending 1 week before as_of",
+            "did Session between 1 and 3 weeks ago",
         ),
         (
             event(window={"from": "2024-01-01", "to": "2024-02-01"}),
