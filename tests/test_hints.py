@@ -177,3 +177,25 @@ def test_check_value_without_a_source_is_silent():
         warnings.simplefilter("error")
         check_value(rule, "user", True, None, "rules[0]")
         check_value(rule, "user", True, lambda kind, field: None, "rules[0]")
+
+
+def test_values_and_hints_on_every_engine(backend_name, load_tables):
+    """The distinct-values query and the warning are the same on DuckDB, PostgreSQL and Spark,
+    and so are members read back with nullable types."""
+    users = users_frame(USERS)
+    con = load_tables({"users": users, "events": events_frame(EVENTS)})
+    ds = heapseg.connect(con, as_of=AS_OF, accounts=None)
+    assert ds.known_values("user", "plan") == sorted(users["plan"].dropna().unique())
+    assert hints(ds, user.plan == "free") == [
+        "rules[0].value: no user has plan 'free'; the data has 'Free' "
+        "(= and in compare case-sensitively; contains does not)"
+    ]
+    assert hints(ds, did("Add to Cart").where(event_prop("path") == "/kitchen/pan")) == [
+        "rules[0].where.rules[0].value: no event has path '/kitchen/pan'; the data has "
+        "'/Kitchen/pan' (= and in compare case-sensitively; contains does not)"
+    ]
+    frame = ds.to_pandas(ds.members(user.plan == "paid", properties=["email", "visits"]))
+    frame = frame.sort_values("user_id").reset_index(drop=True)
+    assert frame["visits"].dtype.name == "Int64" and frame["email"].dtype.name == "string"
+    assert frame["visits"].tolist() == [3, pd.NA]
+    assert frame["email"].tolist() == ["a@x.io", "c@x.io"]
