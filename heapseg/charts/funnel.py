@@ -10,6 +10,15 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ChartError
+from heapseg.charts.intervals import (
+    Group,
+    compared,
+    differs_from,
+    holm_pairs,
+    pairs_note,
+    proportion_bounds,
+    test_pair,
+)
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import check_unit
 from heapseg.charts.queries import as_where, run
@@ -118,7 +127,12 @@ def funnel(
         Grouped bars, the share of step-1 users reaching each step; its data has ``segment``,
         ``step``, ``event``, ``users``, ``conversion`` (of step 1) and ``from_previous``;
         a share of nobody (a series nobody entered, a step after one nobody reached) is null
-        and draws no bar.
+        and draws no bar. ``entered`` (step-1 users), ``low`` and ``high`` (the 95% Wilson
+        interval of ``conversion``, drawn as a line) and ``differs_from`` (the segments whose
+        conversion at that step differs significantly, marked "*") come from the
+        two-proportion z-tests of every pair of segments at every step after the first (a
+        single segment against the rest of the users), Holm-corrected, in
+        ``data.attrs["pairs"]``.
 
     Examples
     --------
@@ -156,9 +170,14 @@ def funnel(
 
     names = request.names
     data = _frame(row, names, [key for key, _ in keys], chosen_steps)
+    _test_pairs(data, names, len(request.segments), request.include_all)
     chart = _draw(data, names, chosen_steps, (last, unit), colors)
     return finish(
-        chart.properties(title=_title(title, chosen_steps, request, (within, within_unit))),
+        chart.properties(
+            title=_title(
+                title, chosen_steps, request, (within, within_unit), data.attrs.get("pairs")
+            )
+        ),
         data,
         return_data,
         request.note(),
@@ -185,10 +204,32 @@ def _frame(
                     "users": users,
                     "conversion": users / entered if entered else None,
                     "from_previous": users / previous if previous else None,
+                    **dict(zip(("low", "high"), proportion_bounds(users, entered), strict=True)),
+                    "entered": entered,
                 }
             )
             previous = users
-    return pd.DataFrame(records).astype({"conversion": float, "from_previous": float})
+    types = {"conversion": float, "from_previous": float, "low": float, "high": float}
+    return pd.DataFrame(records).astype(types)
+
+
+def _test_pairs(data: pd.DataFrame, names: list[str], n_segments: int, with_all: bool) -> None:
+    """Two-proportion tests of the conversion (of step 1) of every pair of segments at every
+    step after the first (one segment: against the rest of the users), Holm over them all:
+    ``data.attrs["pairs"]`` and the ``differs_from`` column."""
+    rows = []
+    for step in sorted(set(data["step"]))[1:]:
+        shown = data[data["step"] == step].set_index("segment")
+        groups = [Group(n, shown.at[n, "entered"], x=shown.at[n, "users"]) for n in names]
+        everyone = groups[n_segments] if with_all else None
+        pairs = compared(groups[:n_segments], everyone)
+        rows += [{"step": step, **test_pair(a, b, "proportion")} for a, b in pairs]
+    pairs = holm_pairs(rows, ["step"])
+    data["differs_from"] = [
+        differs_from(pairs, name, {"step": step})
+        for name, step in zip(data["segment"], data["step"], strict=True)
+    ]
+    data.attrs["pairs"] = pairs
 
 
 def _title(
@@ -196,6 +237,7 @@ def _title(
     steps: list[tuple[str, Any]],
     request: ChartRequest,
     within: tuple[int, str],
+    pairs: pd.DataFrame | None = None,
 ) -> alt.TitleParams:
     heading = title or "Funnel: " + " → ".join(event for event, _ in steps)
     return title_params(
@@ -203,6 +245,8 @@ def _title(
         request.as_of,
         f"within {within[0]} {within[1]}{'s' if within[0] != 1 else ''} of step 1",
         scope_note(request.scope),
+        "lines: 95% intervals",
+        lines=[pairs_note(pairs, at="step", word="step")] if pairs is not None else [],
     )
 
 
@@ -241,16 +285,26 @@ def _draw(
                 alt.Tooltip("users:Q", title="Users", format=",d"),
                 alt.Tooltip("conversion:Q", title="Of step 1", format=".1%"),
                 alt.Tooltip("from_previous:Q", title="Of the previous step", format=".1%"),
+                alt.Tooltip("low:Q", title="95% interval from", format=".1%"),
+                alt.Tooltip("high:Q", title="95% interval to", format=".1%"),
+                alt.Tooltip("differs_from:N", title="Differs significantly from"),
             ],
         )
         .add_params(toggle)
     )
-    layers = [bars]
+    # The 95% interval of each bar, and its label above both, with a "*" when the segment's
+    # conversion differs significantly from another one's at that step (named in the subtitle).
+    rules = base.mark_rule(color="#333333", strokeWidth=1.2).encode(y="low:Q", y2="high:Q")
+    layers = [bars, rules.transform_filter("datum.step > 1 && isValid(datum.low)")]
     if len(names) <= 4:
         layers.append(
-            base.mark_text(dy=-7, fontSize=10)
-            .encode(text=alt.Text("conversion:Q", format=".0%"))
+            base.mark_text(dy=-5, fontSize=10, baseline="bottom")
             .transform_filter("isValid(datum.conversion)")
+            .transform_calculate(
+                top="isValid(datum.high) ? max(datum.high, datum.conversion) : datum.conversion",
+                shown="format(datum.conversion, '.0%') + (datum.differs_from ? ' *' : '')",
+            )
+            .encode(y="top:Q", text="shown:N")
         )
     step_width = max(14, 90 // len(names)) * len(names) + 30
     return alt.layer(*layers, data=data).properties(width=step_width * len(steps), height=300)

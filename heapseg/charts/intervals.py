@@ -115,9 +115,8 @@ def differs_from(pairs: pd.DataFrame, name: str, where: dict[str, Any] | None = 
     found = pairs.loc[pairs["significant"].astype(bool)]
     for column, value in (where or {}).items():
         found = found[found[column] == value]
-    other = [b for a, b in zip(found["a"], found["b"], strict=True) if a == name]
-    other += [a for a, b in zip(found["a"], found["b"], strict=True) if b == name]
-    return ", ".join(other)
+    pairs_of = [(a, b) for a, b in zip(found["a"], found["b"], strict=True) if name in (a, b)]
+    return ", ".join(b if a == name else a for a, b in pairs_of)
 
 
 def pairs_note(pairs: pd.DataFrame, at: str = "", word: str = "", limit: int = 3) -> str:

@@ -234,8 +234,9 @@ def test_the_chart_draws_the_intervals_and_names_significant_differences(ds):
     assert rules[0]["encoding"]["x2"]["field"] == "high"
     pairs = chart.data.attrs["pairs"]
     first = pairs[pairs["significant"]].iloc[0]
-    assert f"{first['a']} vs {first['b']}" in chart.title.subtitle
-    assert "95% intervals" in chart.title.subtitle
+    first_line, tests = chart.title.subtitle
+    assert f"{first['a']} vs {first['b']}" in tests and tests.startswith("* significant")
+    assert "95% intervals" in first_line
     svg = heapseg.charts.to_svg(chart)
     marked = chart.data[chart.data["differs_from"] != ""]
     assert svg.count(" *</text>") == len(marked) > 0

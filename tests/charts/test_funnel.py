@@ -9,7 +9,7 @@ import pytest
 
 from heapseg.charts import ALL_USERS, ChartError, funnel
 from heapseg.charts.funnel import funnel_rule
-from tests.charts.conftest import AS_OF, BUYERS, PAID
+from tests.charts.conftest import AS_OF, BUYERS, PAID, SHOPPERS
 
 STEPS = ["Session", "Add to Cart", "Completed Order"]
 
@@ -107,3 +107,56 @@ def test_a_step_after_one_nobody_reached_has_no_share_of_the_previous(ds):
     for i in nobody_before:
         assert pd.isna(data["from_previous"].iloc[i])
         assert data["conversion"].iloc[i] == 0.0  # of step 1, which has users: a true 0%
+
+
+def test_conversions_have_wilson_intervals_and_holm_corrected_tests(ds, oracle):
+    proportion = pytest.importorskip("statsmodels.stats.proportion")
+    multitest = pytest.importorskip("statsmodels.stats.multitest")
+    by = {"Paid": PAID, "Buyers": BUYERS, "Shoppers": SHOPPERS}
+    chart, data = funnel(ds, STEPS, by=by, return_data=True)
+    reached = _funnel_by_user(oracle.upto())
+    counts = {}
+    for name, definition in by.items():
+        mine = reached[reached.index.isin(oracle.members(definition))]
+        counts[name] = [int(mine[f"t{k}"].notna().sum()) for k in range(len(STEPS))]
+    for row in data.itertuples():
+        users, entered = counts[row.segment][row.step - 1], counts[row.segment][0]
+        assert (row.users, row.entered) == (users, entered)
+        low, high = proportion.proportion_confint(users, entered, alpha=0.05, method="wilson")
+        assert (row.low, row.high) == pytest.approx((low, high), abs=1e-12)
+    pairs = data.attrs["pairs"]
+    assert pairs["step"].tolist() == [2, 2, 2, 3, 3, 3]  # step 1 is 100% for every series
+    expected = []
+    for row in pairs.itertuples():
+        a, b = counts[row.a], counts[row.b]
+        expected.append(
+            proportion.proportions_ztest([a[row.step - 1], b[row.step - 1]], [a[0], b[0]])[1]
+        )
+    assert pairs["p_value"].tolist() == pytest.approx(expected, rel=1e-9)
+    holm = multitest.multipletests(expected, method="holm")[1]
+    assert pairs["p_holm"].tolist() == pytest.approx(list(holm), rel=1e-9)
+    for row in data.itertuples():
+        at_step = pairs[(pairs["step"] == row.step) & pairs["significant"]]
+        other = [
+            b if a == row.segment else a
+            for a, b in zip(at_step["a"], at_step["b"], strict=True)
+            if row.segment in (a, b)
+        ]
+        assert row.differs_from == ", ".join(other)
+    layers = chart.to_dict()["layer"]
+    rules = [layer for layer in layers if layer["mark"]["type"] == "rule"]
+    assert rules and rules[0]["encoding"]["y2"]["field"] == "high"
+    assert "95% intervals" in chart.title.subtitle[0] and "Holm" in chart.title.subtitle[1]
+
+
+def test_one_segment_is_tested_against_the_rest_of_the_users(ds, oracle):
+    proportion = pytest.importorskip("statsmodels.stats.proportion")
+    data = funnel(ds, STEPS[:2], by={"Paid": PAID}, include_all=True, return_data=True)[1]
+    reached = _funnel_by_user(oracle.upto())
+    members, everyone = oracle.members(PAID), oracle.everyone()
+    groups = [reached[reached.index.isin(m)] for m in (members, everyone - members)]
+    x = [int(g["t1"].notna().sum()) for g in groups]
+    n = [int(g["t0"].notna().sum()) for g in groups]
+    pairs = data.attrs["pairs"]
+    assert (pairs["a"].tolist(), pairs["b"].tolist()) == (["Paid"], ["Rest"])
+    assert pairs["p_value"].tolist() == pytest.approx([proportion.proportions_ztest(x, n)[1]])
