@@ -81,7 +81,8 @@ def test_the_format_references_are_in_the_site(site: Path) -> None:
 
 def test_the_chart_kinds_are_known() -> None:
     expected = ["breakdown", "compare", "funnel", "overlap", "retention", "size_over_time"]
-    assert sorted([*expected, "sizes", "trend"]) == KINDS
+    usage = ["lifecycle", "stickiness", "paths"]
+    assert sorted([*expected, "sizes", "trend", *usage]) == KINDS
 
 
 @pytest.mark.parametrize("kind", KINDS)
