@@ -10,7 +10,9 @@ Each chart kind is a module named like its function (``heapseg/charts/trend.py``
 :func:`trend`); they share one setup step (:mod:`heapseg.charts.request`), the backend queries
 (:mod:`~heapseg.charts.queries`), the segments (:mod:`~heapseg.charts.segments`), the colours
 (:mod:`~heapseg.charts.palette`), the periods (:mod:`~heapseg.charts.periods`) and the titles
-(:mod:`~heapseg.charts.titles`).
+(:mod:`~heapseg.charts.titles`). Every chart keeps what it was drawn for
+(:mod:`~heapseg.charts.source`), so that :func:`segment_of` turns any of its marks into the
+segment of its users (:mod:`~heapseg.charts.selection`).
 """
 
 from __future__ import annotations
