@@ -26,6 +26,9 @@ KINDS = {
     "retention": lambda ds: charts.retention(ds, "Session", by=SEGMENTS, periods=3),
     "size_over_time": lambda ds: charts.size_over_time(ds, SEGMENTS, last=4),
     "breakdown": lambda ds: charts.breakdown(ds, ("Paid", PAID), "country"),
+    "lifecycle": lambda ds: charts.lifecycle(ds, "Session", by=SEGMENTS, interval="week", last=5),
+    "stickiness": lambda ds: charts.stickiness(ds, "Session", by=SEGMENTS),
+    "paths": lambda ds: charts.paths(ds, "Add to Cart", by=SEGMENTS, steps=1, top=3),
 }
 CDN = re.compile(r"cdn\.jsdelivr|esm\.sh|unpkg\.com|<script[^>]+src=", re.IGNORECASE)
 
