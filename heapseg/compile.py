@@ -49,6 +49,7 @@ __all__ = [
     "CompileContext",
     "UnknownEventWarning",
     "compile_segment",
+    "compile_split",
     "compile_where",
     "funnel_times",
     "shift",
@@ -121,6 +122,41 @@ def compile_segment(segment: Any, ctx: CompileContext) -> ir.BooleanValue:
     # complement inside (did: false, not, in: false) is taken over all users, and intersecting
     # with the joined users makes it the complement among them.
     return expr if ctx.joined is None else ctx.joined & expr
+
+
+def compile_split(segment: Any, ctx: CompileContext) -> tuple[ir.BooleanValue, list[ir.Table]]:
+    """The segment as a boolean over ``users`` and tables of ids to anti-join ``users`` with.
+
+    In a top-level ``and``, each plain ``did: false`` rule (no count, aggregate or sequence)
+    becomes the table of its events' ``user_id`` instead of ``NOT COALESCE(user_id IN (...),
+    FALSE)``: DuckDB, PostgreSQL and Spark run ``users ANTI JOIN ids`` faster. The users in the
+    segment are those who pass the boolean and have no id in any of the tables (joining is in
+    the boolean, as in :func:`compile_segment`).
+    """
+    group = as_segment(segment)
+    if group.combinator != "and" or group.negate:
+        return compile_segment(group, ctx), []
+    parts: list[ir.BooleanValue] = []
+    excluded: list[ir.Table] = []
+    for i, rule in enumerate(group.rules):
+        path = _path("rules", i)
+        if _plain_did_not(rule):
+            excluded.append(_rule_matching(rule, ctx, path).select("user_id"))
+        else:
+            parts.append(_item(rule, ctx, path))
+    expr = _all(parts)
+    return (expr if ctx.joined is None else ctx.joined & expr), excluded
+
+
+def _plain_did_not(rule: Condition) -> bool:
+    return (
+        isinstance(rule, EventRule)
+        and not rule.did
+        and rule.then is None
+        and rule.count is None
+        and rule.aggregate is None
+        and not rule.first_time
+    )
 
 
 def warn_unknown_events(segment: Any, ctx: CompileContext) -> None:
@@ -511,6 +547,16 @@ def _event_group(events: ir.Table, group: Group, ctx: CompileContext, path: str)
 
 def _users_with(ctx: CompileContext, ids: ir.Column) -> ir.BooleanValue:
     return ctx.users.user_id.isin(ids)
+
+
+def _rule_matching(rule: EventRule, ctx: CompileContext, path: str) -> ir.Table:
+    """The events of a rule without count, aggregate, first time or sequence, in its window."""
+    _check_event(rule.event, ctx, _path(path, "event"))
+    window = _window_filter(ctx.events.time, rule.window, ctx)
+    in_window = _rule_events(
+        ctx, rule.event, rule.where, _path(path, "where"), *(() if window is None else (window,))
+    )
+    return ctx.attribute(in_window)
 
 
 def _event_rule(rule: EventRule, ctx: CompileContext, path: str) -> ir.BooleanValue:

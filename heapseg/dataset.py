@@ -27,7 +27,12 @@ from heapseg.checks import (
     parquet_files,
     parquet_view_sql,
 )
-from heapseg.compile import CompileContext, compile_segment, warn_unknown_events
+from heapseg.compile import (
+    CompileContext,
+    compile_segment,
+    compile_split,
+    warn_unknown_events,
+)
 from heapseg.errors import DataError, HeapsegError, backend_errors
 from heapseg.frames import arrow_to_pandas
 from heapseg.hints import VALUE_CHECK_LIMIT
@@ -404,7 +409,12 @@ class Dataset:
 
         def build() -> ir.Expr:
             # Members without their property columns: a count needs no values at as_of.
-            return self.users.filter(self.predicate(seg, moment, resolver)).count()
+            # "did not" rules at the top become anti joins, which engines plan better.
+            predicate, excluded = compile_split(seg, self.context(moment, resolver))
+            kept = self.users.filter(predicate)
+            for ids in excluded:
+                kept = kept.anti_join(ids, kept.user_id == ids.user_id)
+            return kept.count()
 
         return int(self._fetch_row("count", moment, [seg], build)[0])
 

@@ -74,13 +74,42 @@ def flagged_users(
     users = ds.users
     selection: dict[str, Any] = {"user_id": users.user_id}
     selection.update({c: users[c] for c in columns if c != "user_id"})
-    selection.update({f"s{i}": predicate(ds, s, as_of, resolver) for i, s in enumerate(segments)})
+    twins = {}
+    for i, seg in enumerate(segments):
+        twin = _complement(seg, segments[:i])
+        if twin is None:
+            selection[f"s{i}"] = predicate(ds, seg, as_of, resolver)
+        else:
+            twins[f"s{i}"] = f"s{twin}"
     keep = ds.population(as_of)
     if filter is not None:
         keep = predicate(ds, filter, as_of, resolver)  # joining included
     table = users.select(**selection, _keep=keep)
     table = table.filter(table._keep).drop("_keep")
+    if twins:
+        # In / not in a segment: the second flag negates the first's column (the rows are the
+        # joined users, among whom that is the complement) instead of a second pass over the
+        # events.
+        names = ["user_id", *(c for c in columns if c != "user_id")]
+        flags = {f"s{i}": table[twins.get(f"s{i}", f"s{i}")] for i in range(len(segments))}
+        flags = {k: ~v if k in twins else v for k, v in flags.items()}
+        table = table.select(*names, **flags)
     return ds.values_at(table, as_of)
+
+
+def _complement(seg: ChartSegment, earlier: Sequence[ChartSegment]) -> int | None:
+    """The index of an earlier segment whose complement ``seg`` is (same resolver), if any."""
+    mine = seg.segment
+    for i, other in enumerate(earlier):
+        if other.resolver is not seg.resolver:
+            continue
+        theirs = other.segment
+        if mine in (~theirs, Group("and", (theirs,), negate=True)) or theirs in (
+            ~mine,
+            Group("and", (mine,), negate=True),
+        ):
+            return i
+    return None
 
 
 def scoped_events(

@@ -38,3 +38,34 @@ def test_sums_need_a_numeric_event_property(ds):
         numeric_property(ds, "nope", "sum")
     with pytest.raises(ChartError, match="numeric"):
         numeric_property(ds, "payment_method", "avg")
+
+
+def test_in_and_not_in_a_segment_share_one_flag_and_match_the_reference(ds, oracle):
+    from heapseg.charts.queries import flagged_users
+    from heapseg.charts.segments import ChartSegment
+
+    shoppers = Group.from_dict(
+        {
+            "combinator": "and",
+            "rules": [
+                {"kind": "event", "event": "Session", "count": {"operator": ">", "value": 5}},
+                {"kind": "event", "event": "Completed Order", "did": False},
+            ],
+        }
+    )
+    segments = [
+        ChartSegment("in", shoppers),
+        ChartSegment("not in", ~shoppers),
+        ChartSegment("not in, wrapped", Group("and", (shoppers,), negate=True)),
+    ]
+    table = flagged_users(ds, segments, AS_OF)
+    sql = str(ds.backend.compile(table))
+    # Completed Order is read once: the complements reuse the first flag.
+    assert sql.count("'Completed Order'") == 1
+    frame = run(ds, table)
+    members = oracle.members(shoppers.to_dict())
+    everyone = oracle.everyone()
+    assert set(frame.user_id) == everyone
+    assert set(frame.user_id[frame.s0]) == members
+    assert set(frame.user_id[frame.s1]) == everyone - members
+    assert set(frame.user_id[frame.s2]) == everyone - members
