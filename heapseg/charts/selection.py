@@ -9,6 +9,8 @@ the chart's ``as_of``, its count is the number of users the mark shows.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -274,6 +276,15 @@ def _moment(value: Any, what: str) -> datetime:
     return stamp.to_pydatetime()
 
 
+def _whole(value: Any, most: int, what: str) -> int:
+    """A mark's number (a step, a period, days) from 1 to ``most``: an integer of any kind
+    (Python, NumPy, or a whole float as JSON may bring it)."""
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if number and math.isfinite(value) and value == int(value) and 1 <= int(value) <= most:
+        return int(value)
+    raise ChartError(f"{what} must be a whole number from 1 to {most}, got {value!r}")
+
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
@@ -376,9 +387,7 @@ def _funnel(source: ChartSource, data: pd.DataFrame, keys: Mapping[str, Any]) ->
     settings, request = source.settings, source.request
     seg = _series(source, keys["segment"])
     steps = settings["steps"]
-    k = keys["step"]
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(steps):
-        raise ChartError(f"step must be a whole number from 1 to {len(steps)}, got {k!r}")
+    k = _whole(keys["step"], len(steps), "step")
     row = _row(data, segment=keys["segment"], step=k)
     shown = int(row["users"])
     name = f"{keys['segment']} · reached {k}. {steps[k - 1][0]}"
@@ -411,11 +420,7 @@ def _retention(source: ChartSource, data: pd.DataFrame, keys: Mapping[str, Any])
             "definition selects exactly these users (with convention='calendar' it can)"
         )
     seg = _series(source, keys["segment"])
-    k = keys["period"]
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= settings["periods"]:
-        raise ChartError(
-            f"period must be a whole number from 1 to {settings['periods']}, got {k!r}"
-        )
+    k = _whole(keys["period"], settings["periods"], "period")
     row = _row(data, segment=keys["segment"], period=k)
     cohort = _calendar_cohorts(settings, request.as_of, k)
     try:
@@ -550,9 +555,7 @@ def _stickiness(source: ChartSource, data: pd.DataFrame, keys: Mapping[str, Any]
             "every event name, and a format-1 count of days is per event name (pass event=)"
         )
     seg = _series(source, keys["segment"])
-    n = keys["days"]
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= settings["days"]:
-        raise ChartError(f"days must be a whole number from 1 to {settings['days']}, got {n!r}")
+    n = _whole(keys["days"], settings["days"], "days")
     row = _row(data, segment=keys["segment"], days=n)
     first, last, as_of = settings["starts"][0], settings["starts"][-1], request.as_of
     where = as_where(settings["where"])

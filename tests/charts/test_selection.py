@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import ibis
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -281,6 +282,10 @@ def test_funnel_drop_off_is_reached_but_not_the_next(ds) -> None:
     assert rule["steps"][2]["where"]["rules"][0]["field"] == "payment_method"
     users = chart.data.set_index("step")["users"]
     assert ds.count(dropped.segment) == users[2] - users[3]
+    # A step as NumPy or JSON (2.0) give it is the same step.
+    second = segment_of(chart, segment="Paid", step=2)
+    assert segment_of(chart, segment="Paid", step=np.int64(2)) == second
+    assert segment_of(chart, segment="Paid", step=2.0) == second
     with pytest.raises(ChartError, match="last step has no drop-off"):
         mark_segment(chart, segment="Paid", step=3, dropped=True)
 
@@ -411,6 +416,9 @@ def test_calendar_retention_point_is_one_branch_per_start_day(ds) -> None:
         ({"segment": "Paid", "step": 1, "colour": "red"}, "unknown colour"),
         ({"segment": "Nobody", "step": 1}, "no series 'Nobody'"),
         ({"segment": "Paid", "step": 9}, "from 1 to 3"),
+        ({"segment": "Paid", "step": 1.5}, "whole number"),
+        ({"segment": "Paid", "step": float("nan")}, "whole number"),
+        ({"segment": "Paid", "step": True}, "whole number"),
     ],
 )
 def test_a_mark_that_is_not_there_is_refused(ds, keys: dict, message: str) -> None:
