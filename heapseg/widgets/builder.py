@@ -432,6 +432,11 @@ class SegmentBuilder(widgets.VBox):
                 f"{self.estimate.fraction:.1%} of them, exact count coming"
             )
             return
+        if not counts.exact and counts.count is not None:
+            # The segment's count is exact; the rules' estimates are still being replaced.
+            self.count_html.value = f"{counts.count:,}"
+            self.share_html.value = f"users · {self.share:.1%} of {counts.total:,} users"
+            return
         if counts.count is None:
             self.count_html.value = "–"
             self.share_html.value = f"users (of {counts.total:,})"

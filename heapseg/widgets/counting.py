@@ -78,8 +78,9 @@ class LiveCounts:
         :class:`Counts` or the error of the newest edit (on the worker thread).
     estimate_above
         On a dataset with more users than this, each edit is first answered with estimates
-        (:class:`Counts` with ``estimates``) from a sample of the users, then with the exact
-        counts; ``None`` never estimates. The users are counted once, by the first answer.
+        (:class:`Counts` with ``estimates``) from a sample of the users, then with the
+        segment's exact count (its own query, as ``Dataset.count`` runs it), then with every
+        exact count; ``None`` never estimates. The users are counted once, by the first answer.
     sample
         The share of users the estimates are made on; ``None``: about ``SAMPLE_USERS`` users
         whatever the dataset's size (5% of a million users).
@@ -153,8 +154,20 @@ class LiveCounts:
         """Estimates first (shown through ``show``) when the dataset is large, then the exact
         counts; None when a newer edit made the estimates unwanted (no exact query is run)."""
         estimates = self._estimate(worker, plan, as_of)
-        if estimates is not None and not show(estimates):
+        if estimates is None:
+            return self._count(worker, plan, as_of)
+        if not show(estimates):
             return None
+        _, todo, _ = self._todo(plan, as_of)
+        segment = todo.get("")
+        key = self._key(segment, as_of) if segment is not None else None
+        if key is not None and len(todo) > 1:
+            # The figure read first, exact as soon as ds.count would have it: the segment
+            # alone (cached for the next query), before the rules' and groups' counts.
+            exact = worker.count(segment, as_of, resolver=self.resolver)
+            self._cache.put(key, exact)
+            if not show({**estimates, "": exact}):
+                return None
         return self._count(worker, plan, as_of)
 
     def _estimate(self, worker: Any, plan: Plan, as_of: datetime) -> dict[str, Any] | None:

@@ -121,8 +121,9 @@ def test_the_builder_counts_estimate_then_count_exactly(load_tables) -> None:
     finally:
         counting.close()
     assert failures == []
-    first, last = heard
+    first, middle, last = heard  # estimates, the segment's exact count, every exact count
     assert not first.exact and last.exact
+    assert middle.count == len(members["shoppers"]) and "" not in middle.estimates
     assert first.estimates[""].in_sample == len(
         {u for u in members["shoppers"] if python_bucket(u) < SHARE * 10_000}
     )

@@ -163,12 +163,14 @@ def test_an_edit_shows_estimates_then_the_exact_counts(ds, root, heard, queries)
         assert counting.wait(60)
     finally:
         counting.close()
-    first, last = heard.counts
-    assert not first.exact and last.exact
-    # The segment, each rule (and the segment without each rule) estimated in one query.
+    first, middle, last = heard.counts
+    assert not first.exact and not middle.exact and last.exact
+    # The segment, each rule (and the segment without each rule) estimated in one query; then
+    # the segment's exact count alone (as ds.count runs it), then the rules' in one query.
     assert [kind for kind, _ in queries.calls] == ["estimate", "exact"]
-    assert queries.calls[0][1] == queries.calls[1][1]
+    assert queries.calls[1][1] == queries.calls[0][1] - {""}
     exact = ds.count(WINDOW_SHOPPERS)
+    assert middle.count == exact and set(middle.estimates) == {"rules[0]", "rules[1]"}
     estimate = first.estimates[""]
     assert isinstance(estimate, Estimate) and first.count == estimate.estimate
     assert set(first.estimates) == {"", "rules[0]", "rules[1]"}
@@ -178,7 +180,8 @@ def test_an_edit_shows_estimates_then_the_exact_counts(ds, root, heard, queries)
     assert last.rule_counts == {
         f"rules[{i}]": ds.count(alone(r)) for i, r in enumerate(WINDOW_SHOPPERS["rules"])
     }
-    assert "heapseg-row-count" in heard.rows[1] and "≈" not in heard.rows[1]
+    assert "heapseg-row-estimate" in heard.rows[1]
+    assert "heapseg-row-count" in heard.rows[2] and "≈" not in heard.rows[2]
 
 
 def test_an_edit_cancels_the_counts_in_flight(ds, root, heard, queries):
@@ -217,8 +220,9 @@ def test_a_stale_exact_answer_never_replaces_a_newer_estimate(ds, root, heard, q
     finally:
         counting.close()
     shown = [(c.exact, set(c.rule_counts)) for c in heard.counts]
-    # Window shoppers' estimate, then only the newer edit's answers, in order.
+    # Window shoppers' estimate and exact count, then only the newer edit's answers, in order.
     assert shown == [
+        (False, {"rules[0]", "rules[1]"}),
         (False, {"rules[0]", "rules[1]"}),
         (False, {"rules[0]"}),
         (True, {"rules[0]"}),
@@ -238,7 +242,7 @@ def test_cached_counts_are_not_estimated_again(ds, root, heard, queries):
         counting.close()
     # The second update finds every count cached: no estimate, no query, exact at once.
     assert [kind for kind, _ in queries.calls] == ["estimate", "exact"]
-    assert [c.exact for c in heard.counts] == [False, True, True]
+    assert [c.exact for c in heard.counts] == [False, False, True, True]
 
 
 def test_small_datasets_are_counted_exactly_at_once(ds, root, heard, queries):
