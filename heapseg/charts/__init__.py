@@ -21,7 +21,7 @@ from heapseg.charts.breakdown import breakdown
 from heapseg.charts.common import ALL_USERS, MAX_ROWS, REST, ChartError
 from heapseg.charts.compare import compare
 from heapseg.charts.display import enable_notebook, save, to_png, to_svg
-from heapseg.charts.funnel import funnel
+from heapseg.charts.funnel import funnel, funnel_rule
 from heapseg.charts.lifecycle import lifecycle
 from heapseg.charts.overlap import overlap
 from heapseg.charts.palette import SegmentColors, colors
@@ -47,6 +47,7 @@ __all__ = [
     "compare",
     "enable_notebook",
     "funnel",
+    "funnel_rule",
     "lifecycle",
     "mark_segment",
     "marks",
