@@ -32,3 +32,19 @@ def test_finish_ends_the_subtitle_with_the_note_and_keeps_it_with_the_data():
     assert not isinstance(finish(chart, data, False), tuple)
     with pytest.raises(ChartError, match="points"):
         finish(chart, pd.DataFrame({"x": range(MAX_ROWS + 1)}), False)
+
+
+def test_longer_explanations_get_lines_of_their_own_and_the_note_stays_on_the_first():
+    params = title_params("t", datetime(2026, 1, 1), "by plan", lines=["cohort: ...", "", "tests"])
+    assert params.subtitle == ["as of 2026-01-01 UTC · by plan", "cohort: ...", "tests"]
+    assert title_params("t", datetime(2026, 1, 1), lines=["", ""]).subtitle == (
+        "as of 2026-01-01 UTC"
+    )
+    data = pd.DataFrame({"x": [1, 2]})
+    chart = alt.Chart(data).mark_bar().properties(title=params)
+    drawn = finish(chart, data, False, "plan: values as of today")
+    assert drawn.to_dict()["title"]["subtitle"] == [
+        "as of 2026-01-01 UTC · by plan · plan: values as of today",
+        "cohort: ...",
+        "tests",
+    ]
