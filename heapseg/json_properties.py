@@ -344,7 +344,8 @@ def discover_keys(
         counts: dict[str, dict[str, int]] = {}
         for key, kind, n in run(backend, _key_rows_sql(sub, dialect)):
             name = _TYPE_NAMES.get(str(kind))
-            if name is None or '"' in key or "\\" in key:
+            # Spark explodes arrays too: their elements come without a key.
+            if name is None or not isinstance(key, str) or '"' in key or "\\" in key:
                 continue
             counts.setdefault(str(key), {}).setdefault(name, 0)
             counts[str(key)][name] += int(n)
