@@ -1,7 +1,7 @@
 """Connect presets: the warehouse layouts of Segment / RudderStack, Heap Connect, PostHog,
 Amplitude and Snowplow, each a mapping onto the data model plus its identity and history rules.
 
-A preset reads the source's own tables and builds ibis views over them (nothing is copied):
+A preset reads the source's own tables and builds ibis views over them:
 ``users``, ``events`` and, where the layout has them, ``user_migrations`` (identity merges) and
 ``user_history`` (changes form). JSON columns become one property per key
 (:mod:`heapseg.json_properties`). ``heapseg.connect(con, preset="posthog")`` binds the views;
