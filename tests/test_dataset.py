@@ -719,3 +719,45 @@ def test_accounts_none_leaves_an_automatic_account_history_out():
     assert ds.accounts is None and ds.account_history is None
     with pytest.raises(DataError, match="account_history table needs an accounts table"):
         heapseg.connect(con, accounts=None, account_history="account_history")
+
+
+def test_an_equal_expression_runs_its_compiled_sql_again(monkeypatch):
+    fresh = dataset(USERS, EVENTS, ACCOUNTS)
+
+    def per_plan(minimum: int) -> ir.Table:
+        users = fresh.users.filter(fresh.users.user_id.length() >= minimum)
+        return users.group_by("plan").aggregate(n=users.count()).order_by("plan")
+
+    expected = per_plan(1).execute()  # ibis's own execute
+    compiled = []
+    original = type(fresh.backend).compile
+
+    def counting(self, expr, *args, **kwargs):
+        compiled.append(expr)
+        return original(self, expr, *args, **kwargs)
+
+    monkeypatch.setattr(type(fresh.backend), "compile", counting)
+    first = fresh.execute(per_plan(1))
+    again = fresh.execute(per_plan(1))  # a new expression, equal to the first
+    assert len(compiled) == 1
+    # The same frame as ibis's own execute: columns, dtypes, values.
+    for got in (first, again):
+        assert list(got.columns) == list(expected.columns)
+        assert list(got.dtypes) == list(expected.dtypes)
+        assert got.to_dict("list") == expected.to_dict("list")
+    # Another literal is another query; a scalar comes back as a scalar.
+    assert fresh.execute(per_plan(99)).empty
+    assert fresh.execute(fresh.users.count()) == len(USERS)
+    assert len(compiled) == 3
+    fresh.clear_query_cache()
+    fresh.execute(per_plan(1))
+    assert len(compiled) == 4
+
+
+def test_expressions_over_in_memory_tables_are_not_kept():
+    fresh = dataset(USERS, EVENTS)
+    memory = ibis.memtable({"user_id": ["p1", "p2"]})
+    joined = fresh.users.semi_join(memory, "user_id").count()
+    assert fresh.execute(joined) == 2
+    assert fresh.execute(joined) == 2
+    assert not any(key[0] == "expression" for key in fresh._sql_cache)

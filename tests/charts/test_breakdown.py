@@ -15,6 +15,8 @@ from tests.data_helpers import dataset
 
 
 def test_breakdown_of_a_user_property(ds, oracle, executed):
+    ds.count(PAID)  # reads what a first count reads once (the join facts, the values of a hint)
+    executed.clear()
     data = breakdown(ds, ("Paid", PAID), "country", top=5, return_data=True)[1]
     assert executed == [6]  # top 5 values and the totals row
     users = oracle.users[oracle.users["user_id"].isin(oracle.everyone())]
