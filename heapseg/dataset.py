@@ -1390,6 +1390,7 @@ def _duckdb_frame(backend: Any, expr: ir.Expr, sql: str) -> Any:
     import pyarrow.types as pat
     from ibis.backends.duckdb.converter import DuckDBPandasData
 
+    backend._run_pre_execute_hooks(expr)  # what ibis does first: e.g. register Python UDFs
     table = backend.con.sql(sql).to_arrow_table()
     # Nested, dictionary and gappy columns go through Python objects, as ibis does.
     df = pd.DataFrame(
