@@ -119,13 +119,17 @@ class CompileSpy:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
-        original = dataset_module.compile_segment
+        # A count compiles through compile_split (did-not rules as anti joins), the rest through
+        # compile_segment: either is one segment compiled.
+        for name in ("compile_segment", "compile_split"):
+            monkeypatch.setattr(dataset_module, name, self._counted(getattr(dataset_module, name)))
 
+    def _counted(self, original):
         def counted(segment, ctx):
             self.calls += 1
             return original(segment, ctx)
 
-        monkeypatch.setattr(dataset_module, "compile_segment", counted)
+        return counted
 
 
 def test_a_repeated_count_reuses_the_compiled_query(monkeypatch):
