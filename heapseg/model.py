@@ -1169,6 +1169,10 @@ class Group(Condition):
             if size > MAX_RULES or event_rules > MAX_EVENT_RULES:
                 raise _err(item_path, _limit_problem(_Shape(1, 1 + size, event_rules)))
             rules.append(rule)
+        if cls is Group:
+            # Everything __post_init__ checks was checked above, item by item: skip the second
+            # pass (catalogs parse thousands of definitions at every load).
+            return _checked_group(combinator, tuple(rules), negate, "not" in data, path)
         try:
             return cls(combinator, tuple(rules), negate, _given_not="not" in data)
         except DefinitionError as exc:
@@ -1220,6 +1224,27 @@ class _Shape(NamedTuple):
     height: int  # groups on the longest way down, this one included; a ``where`` is a group
     size: int  # rules and groups, this one included
     event_rules: int
+
+
+def _checked_group(
+    combinator: str, rules: tuple[Condition, ...], negate: bool, given_not: bool, path: str
+) -> Group:
+    """A Group of parsed items that ``Group.from_dict`` has checked (combinator, items),
+    built without ``__post_init__`` checking them again; only its limits are checked here."""
+    shape = _group_shape(rules)
+    problem = _limit_problem(shape)
+    if problem:
+        raise _err(path, problem)
+    group = object.__new__(Group)
+    for name, value in (
+        ("combinator", combinator),
+        ("rules", rules),
+        ("negate", negate),
+        ("_given_not", given_not),
+        ("_shape", shape),
+    ):
+        object.__setattr__(group, name, value)
+    return group
 
 
 def _add(a: _Shape, b: _Shape) -> _Shape:

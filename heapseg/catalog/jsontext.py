@@ -7,6 +7,7 @@ integers too long to convert as theirs (``LongNumber``): both are written back u
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 from typing import Any, NamedTuple
@@ -76,7 +77,15 @@ _STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
 _STRING_OR_BRACKET_RE = re.compile(_STRING + r"|[\[\]{}]", re.DOTALL)
 _WS_RE = re.compile(r"[ \t\n\r]*")
 _NUMBER_RE = re.compile(r"-?(?:0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?")
-_CONSTANTS = {"true": True, "false": False, "null": None}
+# NaN and the infinities as Python's own reader takes them, so that a deep file reads alike.
+_CONSTANTS = {
+    "true": True,
+    "false": False,
+    "null": None,
+    "NaN": math.nan,
+    "Infinity": math.inf,
+    "-Infinity": -math.inf,
+}
 
 
 def nesting_depth(text: str) -> int:

@@ -99,3 +99,12 @@ def test_json_type_names_a_value_for_messages():
     assert json_type(3.5) == "a number"
     assert json_type(LongNumber("9" * 5000)) == "a number of 5000 digits (too long to read)"
     assert json_type(RawJSON("[[]]")) == "a structure nested too deeply"
+
+
+def test_nan_and_the_infinities_read_alike_at_any_depth():
+    # Python's reader takes NaN and Infinity: a file deep enough for the bounded parser must too.
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        shallow = json.loads(f"[{constant}, 1]")
+        deep = loads(f"[{constant}, " + "[" * 400 + "]" * 400 + "]", max_depth=32)
+        assert repr(deep[0]) == repr(shallow[0])
+        assert repr(_BoundedParser(f"[{constant}]", 10).parse()) == repr(shallow[:1])
