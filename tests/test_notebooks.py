@@ -40,8 +40,14 @@ RECORD_ENV = "HEAPSEG_NBVAL_RECORD"
 
 
 def _chart(output: dict) -> str | None:
-    """The drawn chart of a cell output (PNG as base64, or SVG text), if it is one."""
+    """The drawn chart of a cell output (PNG as base64, or SVG text), if it is one.
+
+    An Altair chart's output says so in its text form (``alt.Chart(...)``); an image read
+    back from a file (the export cell's ``IPython.display.Image``) is not a chart drawn here.
+    """
     data = output.get("data", {})
+    if not str(data.get("text/plain", "")).startswith("alt."):
+        return None
     return next((data[kind] for kind in CHARTS if kind in data), None)
 
 
