@@ -764,8 +764,9 @@ class Dataset:
         """Run an ibis expression on the backend; failures become :class:`DataError`.
 
         In a terminal, a query that runs for more than a few seconds shows a clock on stderr.
-        On DuckDB the SQL of an expression equal to one run before is reused: compiling takes
-        longer than many chart queries themselves, and notebooks draw the same chart again.
+        On DuckDB the SQL of an expression equal to one run before is reused, since compiling can
+        take longer than the query. Only expressions without joins are ever equal: ibis gives
+        every join a fresh identifier, so a chart drawn again is compiled again.
         """
         with backend_errors(f"the {_dialect(self.backend)} backend failed"), progress("query"):
             sql = self._compiled(expr) if _dialect(self.backend) == "duckdb" else None
