@@ -32,8 +32,9 @@ SCALE = 1.5
 
 
 def chart_pages() -> list[Path]:
-    """The pages of docs/charts/ that show a chart (every one but the overview)."""
-    return sorted(p for p in PAGES.glob("*.md") if p.stem != "index")
+    """The pages of docs/charts/ that show a chart: those with a picture marker (not the
+    overview, not the guide to selections)."""
+    return sorted(p for p in PAGES.glob("*.md") if MARKER in p.read_text(encoding="utf-8"))
 
 
 def picture_code(page: Path) -> str:
