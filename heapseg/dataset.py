@@ -764,38 +764,9 @@ class Dataset:
         """Run an ibis expression on the backend; failures become :class:`DataError`.
 
         In a terminal, a query that runs for more than a few seconds shows a clock on stderr.
-        On DuckDB the SQL of an expression equal to one run before is reused, since compiling can
-        take longer than the query. Only expressions without joins are ever equal: ibis gives
-        every join a fresh identifier, so a chart drawn again is compiled again.
         """
         with backend_errors(f"the {_dialect(self.backend)} backend failed"), progress("query"):
-            sql = self._compiled(expr) if _dialect(self.backend) == "duckdb" else None
-            if sql is None:
-                return expr.execute()
-            return _duckdb_frame(self.backend, expr, sql)
-
-    def _compiled(self, expr: ir.Expr) -> str | None:
-        """The DuckDB SQL of ``expr``, from the cache when an equal expression ran before.
-
-        An expression is keyed by its operation tree (ibis hashes it structurally), which holds
-        every literal and every resolved reference, so an equal tree is the same query. None
-        for expressions over in-memory tables: ibis registers those just before it runs them.
-        """
-        op = expr.as_table().op()
-        key = ("expression", op)
-        with self._sql_lock:
-            sql = self._sql_cache.get(key)
-            if sql is not None:
-                self._sql_cache.move_to_end(key)
-                return sql
-        if op.find(ops.InMemoryTable):
-            return None
-        sql = str(self.backend.compile(expr.as_table()))
-        with self._sql_lock:
-            self._sql_cache[key] = sql
-            while len(self._sql_cache) > _SQL_CACHE_SIZE:
-                self._sql_cache.popitem(last=False)
-        return sql
+            return expr.execute()
 
     def to_pandas(self, table: ir.Table | ir.Column) -> Any:
         """Run an ibis table (e.g. a page of :meth:`members`) and give its rows as a pandas
@@ -1383,28 +1354,6 @@ def _at(
 
 def _dialect(backend: Any) -> str:
     return getattr(backend, "name", type(backend).__name__)
-
-
-def _duckdb_frame(backend: Any, expr: ir.Expr, sql: str) -> Any:
-    """Run compiled SQL and convert its result as ibis's DuckDB ``execute`` does."""
-    import pandas as pd
-    import pyarrow.types as pat
-    from ibis.backends.duckdb.converter import DuckDBPandasData
-
-    backend._run_pre_execute_hooks(expr)  # what ibis does first: e.g. register Python UDFs
-    table = backend.con.sql(sql).to_arrow_table()
-    # Nested, dictionary and gappy columns go through Python objects, as ibis does.
-    df = pd.DataFrame(
-        {
-            name: (
-                col.to_pylist()
-                if pat.is_nested(col.type) or pat.is_dictionary(col.type) or col.null_count
-                else col.to_pandas()
-            )
-            for name, col in zip(table.column_names, table.columns, strict=True)
-        }
-    )
-    return expr.__pandas_result__(DuckDBPandasData.convert_table(df, expr.as_table().schema()))
 
 
 def _first_row(result: Any) -> tuple:
