@@ -114,7 +114,9 @@ def test_overview_counts_every_segment_in_one_query(catalog_path, tiny_dataset, 
         },
         "Typo",
     )
+    # Event names and a property's values are read once per dataset (for hints), then cached.
     tiny_dataset.event_names()
+    tiny_dataset.known_values("user", "subscription_type")
     queries.clear()
     frame = cat.overview(tiny_dataset)
     assert len(queries) == 1
