@@ -11,6 +11,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ALL_USERS, REST, ChartError, pct
+from heapseg.charts.drawing import put, unvalidated
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import check_unit
 from heapseg.charts.queries import run
@@ -130,8 +131,9 @@ def breakdown(
     counted = "users" if kind == "user" else f"{event or 'all'} events"
     heading = title or f"{property} in {seg.name} vs {other.lower()}"
     window = "" if kind == "user" else f"last {last} {unit}s"
-    chart = _draw(data, names, property, counted, colors).properties(
-        title=title_params(heading, when, f"share of {counted} per value", window, asked)
+    chart = put(
+        _draw(data, names, property, counted, colors),
+        title=title_params(heading, when, f"share of {counted} per value", window, asked),
     )
     note = request.note(*([property] if kind == "user" else []))
     settings = {
@@ -307,6 +309,7 @@ def _long(frame: pd.DataFrame, name: str, other: str) -> pd.DataFrame:
     return pd.concat([inside, outside], ignore_index=True)
 
 
+@unvalidated
 def _draw(
     data: pd.DataFrame,
     names: list[str],

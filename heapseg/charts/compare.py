@@ -9,6 +9,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ALL_USERS, ChartError, pct
+from heapseg.charts.drawing import unvalidated
 from heapseg.charts.intervals import (
     Group,
     compared,
@@ -303,6 +304,7 @@ def _labels(
     }[measure]
 
 
+@unvalidated
 def _draw(
     data: pd.DataFrame,
     request: ChartRequest,
@@ -346,7 +348,7 @@ def _draw(
     rules = (
         alt.Chart()
         .mark_rule(color="#333333", strokeWidth=1.5)
-        .encode(x="low:Q", x2="high:Q", y=y, opacity=toggled(toggle))
+        .encode(x=alt.X("low:Q"), x2=alt.X2("high:Q"), y=y, opacity=toggled(toggle))
     )
     text = (
         alt.Chart()
@@ -356,7 +358,7 @@ def _draw(
             shown=f"format(datum.value, '{value_format}') + (datum.differs_from ? ' *' : '')",
         )
         .mark_text(align="left", dx=4, fontSize=11)
-        .encode(x="at:Q", y=y, text="shown:N", opacity=toggled(toggle))
+        .encode(x=alt.X("at:Q"), y=y, text=alt.Text("shown:N"), opacity=toggled(toggle))
     )
     pairs = data.attrs.get("pairs")
     tested = pairs_note(pairs) if pairs is not None else ""

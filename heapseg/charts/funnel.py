@@ -10,6 +10,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ChartError
+from heapseg.charts.drawing import put, unvalidated
 from heapseg.charts.intervals import (
     Group,
     compared,
@@ -173,10 +174,11 @@ def funnel(
     _test_pairs(data, names, len(request.segments), request.include_all)
     chart = _draw(data, names, chosen_steps, (last, unit), colors)
     return finish(
-        chart.properties(
+        put(
+            chart,
             title=_title(
                 title, chosen_steps, request, (within, within_unit), data.attrs.get("pairs")
-            )
+            ),
         ),
         data,
         return_data,
@@ -250,6 +252,7 @@ def _title(
     )
 
 
+@unvalidated
 def _draw(
     data: pd.DataFrame,
     names: list[str],
@@ -294,7 +297,9 @@ def _draw(
     )
     # The 95% interval of each bar, and its label above both, with a "*" when the segment's
     # conversion differs significantly from another one's at that step (named in the subtitle).
-    rules = base.mark_rule(color="#333333", strokeWidth=1.2).encode(y="low:Q", y2="high:Q")
+    rules = base.mark_rule(color="#333333", strokeWidth=1.2).encode(
+        y=alt.Y("low:Q"), y2=alt.Y2("high:Q")
+    )
     layers = [bars, rules.transform_filter("datum.step > 1 && isValid(datum.low)")]
     if len(names) <= 4:
         layers.append(
@@ -304,7 +309,7 @@ def _draw(
                 top="isValid(datum.high) ? max(datum.high, datum.conversion) : datum.conversion",
                 shown="format(datum.conversion, '.0%') + (datum.differs_from ? ' *' : '')",
             )
-            .encode(y="top:Q", text="shown:N")
+            .encode(y=alt.Y("top:Q"), text=alt.Text("shown:N"))
         )
     step_width = max(14, 90 // len(names)) * len(names) + 30
     return alt.layer(*layers, data=data).properties(width=step_width * len(steps), height=300)

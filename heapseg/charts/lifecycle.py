@@ -11,6 +11,8 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ChartError
+from heapseg.charts.drawing import put, unvalidated
+from heapseg.charts.palette import toggled
 from heapseg.charts.periods import (
     TIME_UNITS,
     check_unit,
@@ -134,9 +136,7 @@ def lifecycle(
     what = event or "any event"
     heading = title or f"Lifecycle of users doing {what}, per {unit}"
     rule = "new: joined in the period" if new == "joined" else "new: first activity"
-    chart = chart.properties(
-        title=title_params(heading, request.as_of, rule, scope_note(request.scope))
-    )
+    chart = put(chart, title=title_params(heading, request.as_of, rule, scope_note(request.scope)))
     settings = {"event": event, "where": where, "unit": unit, "periods": periods, "new": new}
     source = ChartSource("lifecycle", request, settings)
     return finish(chart, data, return_data, request.note(), source)
@@ -242,6 +242,7 @@ def _frame(frame: pd.DataFrame, request: ChartRequest, unit: str, periods: list)
     return data
 
 
+@unvalidated
 def _draw(data: pd.DataFrame, names: list[str], unit: str) -> Any:
     time_unit = TIME_UNITS[unit]
     period_title = {"week": "Week starting (UTC)"}.get(unit, f"{unit.capitalize()} (UTC)")
@@ -261,7 +262,7 @@ def _draw(data: pd.DataFrame, names: list[str], unit: str) -> Any:
                 legend=alt.Legend(orient="bottom", symbolType="square"),
             ),
             order=alt.Order("order:Q"),
-            opacity=alt.when(toggle).then(alt.value(1.0)).otherwise(alt.value(0.15)),
+            opacity=toggled(toggle, 0.15),
             tooltip=[
                 alt.Tooltip("segment:N", title="Segment"),
                 alt.Tooltip(f"{time_unit}(period):T", title=period_title),

@@ -10,6 +10,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ChartError, pct
+from heapseg.charts.drawing import unvalidated
 from heapseg.charts.queries import run
 from heapseg.charts.request import prepare
 from heapseg.charts.segments import ChartSegment
@@ -114,6 +115,7 @@ def _frame(row: pd.Series, chosen: tuple[ChartSegment, ...]) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
+@unvalidated
 def _draw(
     data: pd.DataFrame, names: list[str], when: datetime, title: str | None
 ) -> alt.LayerChart:
@@ -142,9 +144,12 @@ def _draw(
     )
     labels = base.mark_text(fontSize=11).encode(
         text=alt.Text("both:Q", format=",d"),
-        color=alt.when(alt.datum.jaccard > 0.5)
-        .then(alt.value("white"))
-        .otherwise(alt.value("#1a1a1a")),
+        # The channel object itself: a plain condition would be looked up in the whole schema.
+        color=alt.ColorValue(
+            **alt.when(alt.datum.jaccard > 0.5)
+            .then(alt.value("white"))
+            .otherwise(alt.value("#1a1a1a"))
+        ),
     )
     return alt.layer(cells, labels, data=data).properties(
         width=alt.Step(side),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
-from typing import Any
 
 import altair as alt
 
@@ -131,6 +130,12 @@ def legend_toggle(field: str = "segment") -> alt.Parameter:
     return alt.selection_point(fields=[field], bind="legend", name="legend_toggle")
 
 
-def toggled(selection: alt.Parameter, dim: float = 0.12) -> Any:
-    """Full opacity for the selected series (all when none is selected), faint for the others."""
-    return alt.when(selection).then(alt.value(1.0)).otherwise(alt.value(dim))
+def toggled(selection: alt.Parameter, dim: float = 0.12) -> alt.OpacityValue:
+    """Full opacity for the selected series (all when none is selected), faint for the others.
+
+    Built as the channel object itself: Altair turns a plain condition (what ``alt.when``
+    gives) into one by looking its class up in the whole Vega-Lite schema, tens of
+    milliseconds per encoding.
+    """
+    condition = alt.when(selection).then(alt.value(1.0)).otherwise(alt.value(dim))
+    return alt.OpacityValue(**condition)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ChartError, pct
+from heapseg.charts.drawing import put, unvalidated
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import check_unit
 from heapseg.charts.queries import as_where, run
@@ -113,8 +114,8 @@ def paths(
     chart = _draw(data, request.names, offsets, colors)
     heading = title or f"Paths around {event}: the most common events step by step"
     window = f"first {event} of the last {last} {unit}{'s' if last != 1 else ''}"
-    chart = chart.properties(
-        title=title_params(heading, request.as_of, window, scope_note(request.scope))
+    chart = put(
+        chart, title=title_params(heading, request.as_of, window, scope_note(request.scope))
     )
     settings = {
         "event": event,
@@ -204,6 +205,7 @@ def _label(step: int) -> str:
     return f"{step} after" if step > 0 else f"{-step} before"
 
 
+@unvalidated
 def _draw(
     data: pd.DataFrame, names: list[str], offsets: list[int], colors: SegmentColors | None
 ) -> alt.FacetChart:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ChartError
+from heapseg.charts.drawing import put, unvalidated
 from heapseg.charts.intervals import (
     Group,
     compared,
@@ -124,7 +125,8 @@ def retention(
     data = _frame(frame, names, len(request.segments), request.include_all, periods)
     chart = _draw(data, names, unit, colors)
     heading = title or f"Retention: {returning} N {unit}s after {start_event}"
-    chart = chart.properties(
+    chart = put(
+        chart,
         title=title_params(
             heading,
             request.as_of,
@@ -134,7 +136,7 @@ def retention(
                 *_window(data, start_event, (periods, unit, back), convention, request.as_of),
                 pairs_note(data.attrs["pairs"], at="period", word=unit),
             ],
-        )
+        ),
     )
     settings = {"events": (start_event, returning), "periods": periods, "unit": unit}
     source = ChartSource(
@@ -267,6 +269,7 @@ def _window(
     ]
 
 
+@unvalidated
 def _draw(
     data: pd.DataFrame, names: list[str], unit: str, colors: SegmentColors | None
 ) -> alt.LayerChart:
@@ -293,11 +296,11 @@ def _draw(
     )
     # The 95% interval of each point, and a "*" over the points whose rate differs
     # significantly from another segment's in that period (named in the subtitle).
-    rules = base.mark_rule(strokeWidth=1.5).encode(y="low:Q", y2="high:Q")
+    rules = base.mark_rule(strokeWidth=1.5).encode(y=alt.Y("low:Q"), y2=alt.Y2("high:Q"))
     marks = (
         base.transform_filter("datum.differs_from != ''")
         .mark_text(text="*", fontSize=16, fontWeight="bold", dy=-4, baseline="bottom")
-        .encode(y="high:Q")
+        .encode(y=alt.Y("high:Q"))
     )
     return alt.layer(line.add_params(toggle), rules, marks, data=data).properties(
         width=560, height=300

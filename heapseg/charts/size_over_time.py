@@ -12,6 +12,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf, resolve_as_of
 from heapseg.charts.common import ChartError, pct
+from heapseg.charts.drawing import put, unvalidated
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import (
     DEFAULT_PERIODS,
@@ -120,8 +121,8 @@ def size_over_time(
         if calendar
         else f"Segment size every {_STEP_WORDS[unit]}, back from as_of"
     )
-    chart = chart.properties(
-        title=title_params(heading, when, "each point evaluates the segment at that moment")
+    chart = put(
+        chart, title=title_params(heading, when, "each point evaluates the segment at that moment")
     )
     source = ChartSource("size_over_time", request, {"unit": unit, "moments": moments})
     return finish(chart, data, return_data, request.note(), source)
@@ -201,6 +202,7 @@ def _frame(frame: pd.DataFrame, segments: Sequence[ChartSegment]) -> pd.DataFram
     return data
 
 
+@unvalidated
 def _draw(
     data: pd.DataFrame,
     names: list[str],

@@ -11,6 +11,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import pct
+from heapseg.charts.drawing import unvalidated
 from heapseg.charts.palette import SegmentColors, color
 from heapseg.charts.queries import predicate, run
 from heapseg.charts.request import ChartRequest, prepare
@@ -128,6 +129,7 @@ def _count(request: ChartRequest) -> tuple[dict[str, int], dict[str, str], int]:
     return counts, problems, int(total or 0)
 
 
+@unvalidated
 def _draw(
     data: pd.DataFrame,
     total: int,
@@ -160,7 +162,7 @@ def _draw(
         .transform_calculate(
             text="format(datum.users, ',') + '  (' + format(datum.share, '.1%') + ')'"
         )
-        .encode(x="users:Q", y=y, text="text:N")
+        .encode(x=alt.X("users:Q"), y=y, text=alt.Text("text:N"))
     )
     return (
         alt.layer(bars, text, data=data)

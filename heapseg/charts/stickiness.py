@@ -10,6 +10,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ChartError, pct
+from heapseg.charts.drawing import put, unvalidated
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import period_starts, stamp
 from heapseg.charts.queries import run, timestamp
@@ -104,8 +105,8 @@ def stickiness(
     what = event or "any event"
     heading = title or f"Stickiness: days with {what} in the last {days} days"
     window_note = f"{stamp(starts[0])} to {stamp(starts[-1])} (UTC days)"
-    chart = chart.properties(
-        title=title_params(heading, request.as_of, window_note, scope_note(request.scope))
+    chart = put(
+        chart, title=title_params(heading, request.as_of, window_note, scope_note(request.scope))
     )
     settings = {"event": event, "where": where, "days": days, "starts": starts}
     source = ChartSource("stickiness", request, settings)
@@ -160,6 +161,7 @@ def _frame(frame: pd.DataFrame, request: ChartRequest, days: int) -> pd.DataFram
     return pd.DataFrame(records)
 
 
+@unvalidated
 def _draw(
     data: pd.DataFrame, names: list[str], measure: str, colors: SegmentColors | None
 ) -> alt.Chart:

@@ -10,6 +10,7 @@ import altair as alt
 import pandas as pd
 
 from heapseg.charts.common import check_points
+from heapseg.charts.drawing import unvalidated
 from heapseg.charts.periods import stamp
 from heapseg.charts.segments import ChartSegment
 from heapseg.charts.source import ChartSource, attach
@@ -17,6 +18,7 @@ from heapseg.charts.source import ChartSource, attach
 __all__ = ["finish", "scope_note", "title_params"]
 
 
+@unvalidated
 def title_params(
     text: str, as_of: datetime, *details: str, lines: Sequence[str] = ()
 ) -> alt.TitleParams:
@@ -34,6 +36,7 @@ def scope_note(filter: ChartSegment | None) -> str:
     return f"only users in: {filter.name}" if filter is not None else ""
 
 
+@unvalidated
 def finish(
     chart: Any,
     data: pd.DataFrame,
@@ -56,7 +59,11 @@ def finish(
         elif isinstance(heading, alt.TitleParams):
             heading.subtitle = " · ".join(p for p in (heading.subtitle, note) if p)
         data.attrs["note"] = note
-    chart = chart.configure_axis(labelFontSize=11, titleFontSize=12).configure_view(stroke=None)
+    # Set in place: configure_axis() and configure_view() would each copy the whole chart.
+    if chart.config is alt.Undefined:
+        chart.config = alt.Config()
+    chart.config["axis"] = alt.AxisConfig(labelFontSize=11, titleFontSize=12)
+    chart.config["view"] = alt.ViewConfig(stroke=None)
     if source is not None:
         attach(chart, source)
     return (chart, data) if return_data else chart

@@ -10,6 +10,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ChartError
+from heapseg.charts.drawing import unvalidated
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import TIME_UNITS, check_unit, naive_utc, period_starts, utc
 from heapseg.charts.queries import numeric_property, run, timestamp
@@ -201,6 +202,7 @@ def _labels(measure: str, prop: str | None, event: str | None, unit: str) -> tup
     }[measure]
 
 
+@unvalidated
 def _draw(
     data: pd.DataFrame,
     request: ChartRequest,
