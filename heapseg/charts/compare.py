@@ -9,7 +9,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ALL_USERS, ChartError, pct
-from heapseg.charts.drawing import unvalidated
+from heapseg.charts.drawing import layer, put, unvalidated
 from heapseg.charts.intervals import (
     Group,
     compared,
@@ -363,7 +363,8 @@ def _draw(
     pairs = data.attrs.get("pairs")
     tested = pairs_note(pairs) if pairs is not None else ""
     marked = f"* {tested}" if tested.startswith("significant") else tested
-    return alt.layer(bars, rules, text, data=data).properties(
+    return put(
+        layer(bars, rules, text, data=data),
         width=560,
         height=alt.Step(34),
         title=title_params(

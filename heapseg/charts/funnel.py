@@ -10,7 +10,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ChartError
-from heapseg.charts.drawing import put, unvalidated
+from heapseg.charts.drawing import layer, put, unvalidated
 from heapseg.charts.intervals import (
     Group,
     compared,
@@ -312,4 +312,4 @@ def _draw(
             .encode(y=alt.Y("top:Q"), text=alt.Text("shown:N"))
         )
     step_width = max(14, 90 // len(names)) * len(names) + 30
-    return alt.layer(*layers, data=data).properties(width=step_width * len(steps), height=300)
+    return put(layer(*layers, data=data), width=step_width * len(steps), height=300)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ChartError, pct
-from heapseg.charts.drawing import unvalidated
+from heapseg.charts.drawing import layer, put, unvalidated
 from heapseg.charts.queries import run
 from heapseg.charts.request import prepare
 from heapseg.charts.segments import ChartSegment
@@ -151,7 +151,8 @@ def _draw(
             .otherwise(alt.value("#1a1a1a"))
         ),
     )
-    return alt.layer(cells, labels, data=data).properties(
+    return put(
+        layer(cells, labels, data=data),
         width=alt.Step(side),
         height=alt.Step(side),
         title=title_params(

@@ -11,7 +11,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ChartError
-from heapseg.charts.drawing import put, unvalidated
+from heapseg.charts.drawing import layer, put, unvalidated
 from heapseg.charts.intervals import (
     Group,
     compared,
@@ -302,6 +302,4 @@ def _draw(
         .mark_text(text="*", fontSize=16, fontWeight="bold", dy=-4, baseline="bottom")
         .encode(y=alt.Y("high:Q"))
     )
-    return alt.layer(line.add_params(toggle), rules, marks, data=data).properties(
-        width=560, height=300
-    )
+    return put(layer(line.add_params(toggle), rules, marks, data=data), width=560, height=300)

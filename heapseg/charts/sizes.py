@@ -11,7 +11,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import pct
-from heapseg.charts.drawing import unvalidated
+from heapseg.charts.drawing import layer, put, unvalidated
 from heapseg.charts.palette import SegmentColors, color
 from heapseg.charts.queries import predicate, run
 from heapseg.charts.request import ChartRequest, prepare
@@ -164,28 +164,24 @@ def _draw(
         )
         .encode(x=alt.X("users:Q"), y=y, text=alt.Text("text:N"))
     )
-    return (
-        alt.layer(bars, text, data=data)
-        .transform_filter("isValid(datum.users)")
-        .properties(width=520, height=alt.Step(26))
-        .facet(
-            row=alt.Row(
-                "category:N",
-                title=None,
-                header=alt.Header(
-                    labelAngle=0,
-                    labelAlign="left",
-                    labelAnchor="start",
-                    labelOrient="top",
-                    labelFontSize=13,
-                    labelFontWeight="bold",
-                ),
-            )
+    # Set in place where Altair's methods would copy the whole chart each time.
+    layered = layer(bars, text, data=data).transform_filter("isValid(datum.users)")
+    faceted = put(layered, width=520, height=alt.Step(26)).facet(
+        row=alt.Row(
+            "category:N",
+            title=None,
+            header=alt.Header(
+                labelAngle=0,
+                labelAlign="left",
+                labelAnchor="start",
+                labelOrient="top",
+                labelFontSize=13,
+                labelFontWeight="bold",
+            ),
         )
-        .resolve_scale(y="independent")
-        .properties(
-            title=title_params(
-                title or "Segment sizes", when, f"{total:,} users in all, by category"
-            )
-        )
+    )
+    return put(
+        faceted,
+        resolve=alt.Resolve(scale=alt.ScaleResolveMap(y="independent")),
+        title=title_params(title or "Segment sizes", when, f"{total:,} users in all, by category"),
     )

@@ -10,7 +10,7 @@ import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ChartError
-from heapseg.charts.drawing import unvalidated
+from heapseg.charts.drawing import layer, put, unvalidated
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import TIME_UNITS, check_unit, naive_utc, period_starts, utc
 from heapseg.charts.queries import numeric_property, run, timestamp
@@ -248,7 +248,8 @@ def _draw(
         hollow = base.transform_filter("!datum.complete")
         layers.append(hollow.mark_point(size=size, filled=False, fill="white", opacity=1))
     unfinished = f"dashed: the {unit} still running at as_of" if running is not None else ""
-    return alt.layer(*layers, data=data).properties(
+    return put(
+        layer(*layers, data=data),
         width=640,
         height=300,
         title=title_params(
