@@ -31,6 +31,7 @@ from heapseg.compile import (
     CompileContext,
     compile_segment,
     compile_split,
+    joined_flags,
     warn_unknown_events,
 )
 from heapseg.compiled import duckdb_frame, structure_key
@@ -412,7 +413,8 @@ class Dataset:
             # Members without their property columns: a count needs no values at as_of.
             # "did not" rules at the top become anti joins, which engines plan better.
             predicate, excluded = compile_split(seg, self.context(moment, resolver))
-            kept = self.users.filter(predicate)
+            users, shaped = self._shaped(self.users, {"segment": predicate}, filtering=True)
+            kept = users.filter(shaped["segment"])
             for ids in excluded:
                 kept = kept.anti_join(ids, kept.user_id == ids.user_id)
             return kept.count()
@@ -442,12 +444,12 @@ class Dataset:
         moment = self.resolve_as_of(as_of)
 
         def build() -> ir.Expr:
-            users = self.users
-            metrics = {
-                f"s{i}": users.count(where=self.predicate(seg, moment, resolver))
-                for i, seg in enumerate(defs)
+            conditions = {
+                "__total__": self.population(moment),
+                **{f"s{i}": self.predicate(seg, moment, resolver) for i, seg in enumerate(defs)},
             }
-            return users.aggregate(__total__=users.count(where=self.population(moment)), **metrics)
+            users, shaped = self._shaped(self.users, conditions)
+            return users.aggregate(**{k: users.count(where=c) for k, c in shaped.items()})
 
         total, *values = self._fetch_row("counts", moment, defs, build)
         out = {name: int(n) for name, n in zip(segments, values, strict=True)}
@@ -474,10 +476,12 @@ class Dataset:
             if self.joining:
                 ctx = replace(ctx, joined=self._joined(ctx, portable=False))
             population = ctx.joined if ctx.joined is not None else ibis.literal(True)
-            metrics = {
-                f"s{i}": users.count(where=compile_segment(seg, ctx)) for i, seg in enumerate(defs)
+            conditions = {
+                "__sampled__": population,
+                **{f"s{i}": compile_segment(seg, ctx) for i, seg in enumerate(defs)},
             }
-            return users.aggregate(__sampled__=users.count(where=population), **metrics)
+            sampled, shaped = self._shaped(users, conditions)
+            return sampled.aggregate(**{k: sampled.count(where=c) for k, c in shaped.items()})
 
         query = f"sample {round(fraction * BUCKETS)} {seed}"
         sampled, *values = self._fetch_row(query, moment, defs, build)
@@ -488,6 +492,16 @@ class Dataset:
         }
         out["__total__"] = total
         return out
+
+    def _shaped(
+        self, users: ir.Table, conditions: dict[str, ir.BooleanValue], filtering: bool = False
+    ) -> tuple[ir.Table, dict[str, ir.BooleanValue]]:
+        """``users`` and ``conditions`` over it in the shape the backend plans best: on
+        PostgreSQL each ``IN (subquery)`` becomes a left join, once (see
+        :func:`~heapseg.compile.joined_flags`); elsewhere as they are."""
+        if _dialect(self.backend) != "postgres":
+            return users, conditions
+        return joined_flags(users, conditions, "postgres", filtering=filtering)
 
     def _total_at(self, moment: datetime) -> int:
         """All users at ``moment``, exact (kept: estimates ask for it at every edit)."""
@@ -506,10 +520,13 @@ class Dataset:
         On DuckDB both are copied into temporary tables of this connection: a query on them
         reads the sample's events only, where a filter would scan every event each time. The
         copy is made again after :meth:`refresh`, or when the users or events tables no longer
-        have the row counts it was made from (one cheap query per estimate checks that).
+        have the row counts it was made from (one cheap query per estimate checks that). On
+        PostgreSQL too (analysed, so that their joins are planned well), made again after
+        :meth:`refresh` only: counting the events there reads them all.
         """
         key = (round(fraction * BUCKETS), seed)
-        duckdb = _dialect(self.backend) == "duckdb"
+        dialect = _dialect(self.backend)
+        duckdb = dialect == "duckdb"
         rows = self._row_counts() if duckdb else ()
         with self._lock:
             found = self._samples.get(key)
@@ -524,21 +541,41 @@ class Dataset:
         keep = raw.user_id.isin(ids)
         if self._moves is not None:
             moves = self._moves
-            keep = keep | raw.user_id.isin(moves.filter(moves._to.isin(ids))._from)
+            merged = moves.filter(moves._to.isin(ids))._from
+            if dialect == "postgres":
+                # One IN, a hash semi join: PostgreSQL runs an OR of two as a test per event.
+                keep = raw.user_id.isin(
+                    ibis.union(ids.as_table(), merged.name(ids.get_name()).as_table()).user_id
+                )
+            else:
+                keep = keep | raw.user_id.isin(merged)
         events = raw.filter(keep)
-        if not duckdb or events.op().find(ops.InMemoryTable):
+        if dialect not in ("duckdb", "postgres") or events.op().find(ops.InMemoryTable):
             # Nothing to copy: the filter is cheap to build again, so it is not kept.
             return users, events
         copies = []
         for part, expr in (("users", users), ("events", events)):
             name = f"{self._samples_prefix}_{key[0]}_{key[1]}_{part}".replace("-", "m")
-            with backend_errors("cannot copy the sample into a DuckDB temporary table"):
-                sql = str(self.backend.compile(expr))
-                self.backend.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
+            with backend_errors(f"cannot copy the sample into a {dialect} temporary table"):
+                if duckdb:
+                    sql = str(self.backend.compile(expr))
+                    self.backend.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
+                else:
+                    self._postgres_copy(name, expr, indexed=part == "events")
                 copies.append(self.backend.table(name))
         with self._lock:
             self._samples[key] = (copies[0], copies[1], rows)
         return copies[0], copies[1]
+
+    def _postgres_copy(self, name: str, expr: ir.Table, indexed: bool) -> None:
+        """``expr`` into the temporary table ``name``, analysed; events stored in the order of an
+        index on (event, user_id, time), so that a rule reads its own event's rows only."""
+        if indexed:
+            expr = expr.order_by("event", "user_id", "time")
+        self.backend.create_table(name, expr, temp=True, overwrite=True)
+        if indexed:
+            self.backend.raw_sql(f'CREATE INDEX ON "{name}" (event, user_id, time)').close()
+        self.backend.raw_sql(f'ANALYZE "{name}"').close()
 
     def _row_counts(self) -> tuple:
         """The row counts of the users and events tables (one query; its SQL compiled once)."""
@@ -581,11 +618,9 @@ class Dataset:
         The way to put users into several segments at once, e.g. to group a chart by segments
         or to compare many definitions with one scan.
         """
-        users = self.users
-        flags = {
-            name: ibis.coalesce(self.predicate(seg, as_of, resolver), ibis.literal(False))
-            for name, seg in segments.items()
-        }
+        predicates = {name: self.predicate(seg, as_of, resolver) for name, seg in segments.items()}
+        users, shaped = self._shaped(self.users, predicates)
+        flags = {name: ibis.coalesce(p, ibis.literal(False)) for name, p in shaped.items()}
         return users.select("user_id", **flags)
 
     def flag(

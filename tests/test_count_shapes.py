@@ -9,10 +9,11 @@ from __future__ import annotations
 import warnings
 
 import ibis
+import ibis.expr.operations as ops
 import pytest
 
 import heapseg
-from heapseg.compile import compile_split
+from heapseg.compile import compile_split, joined_flags
 from tests import reference, strategies
 from tests.test_engine_vs_reference import load_scenario, reference_data
 
@@ -71,3 +72,72 @@ def test_did_not_at_the_top_is_an_anti_join_in_the_sql() -> None:
     # An "or" keeps its "did not" inside the boolean.
     _, none = compile_split(heapseg.did_not("Session") | heapseg.did("Refund"), ds.context())
     assert none == []
+
+
+@pytest.mark.parametrize("seed", [3, 11, 29, 8])
+def test_joined_flags_select_the_reference_users(seed: int) -> None:
+    # PostgreSQL's shape, run here on DuckDB over random definitions (every rule kind, nested
+    # and negated groups, references, history), as one query of counts and as filters.
+    scenario = strategies.random_scenario(seed, point_in_time=seed % 2 == 0)
+    ds = load_scenario(ibis.duckdb.connect(), scenario)
+    data = reference_data(scenario)
+    definitions = strategies.random_definitions(scenario, seed, n=12)
+    expected = [len(reference.evaluate_loaded(d, data)) for d in definitions]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", heapseg.UnknownEventWarning)
+        predicates = {f"s{i}": ds.predicate(d, scenario.as_of) for i, d in enumerate(definitions)}
+    assert any(p.op().find(ops.InSubquery, filter=ops.Value) for p in predicates.values())
+    wide, shaped = joined_flags(ds.users, predicates, "duckdb")
+    for condition in shaped.values():  # every test on the users' rows became a flag
+        assert condition.op().find(ops.InSubquery, filter=ops.Value) == []
+    row = ds.execute(wide.aggregate(**{k: wide.count(where=c) for k, c in shaped.items()}))
+    assert row.iloc[0].tolist() == expected
+    for (name, predicate), count in zip(predicates.items(), expected, strict=True):
+        wide, kept = joined_flags(ds.users, {name: predicate}, "duckdb", filtering=True)
+        assert ds.execute(wide.filter(kept[name]).count()) == count, name
+
+
+SHOPPERS_SQL = """
+WITH merged AS (
+    SELECT coalesce(m.to_user_id, e.user_id) AS user_id, e.event FROM events e
+    LEFT JOIN (SELECT from_user_id, min(to_user_id) AS to_user_id FROM user_migrations GROUP BY 1) m
+    ON e.user_id = m.from_user_id WHERE e.time <= TIMESTAMP '2026-11-01'
+), per_user AS (
+    SELECT user_id, count(*) FILTER (WHERE event = 'Session') AS sessions,
+           count(*) FILTER (WHERE event = 'Completed Order') AS orders
+    FROM merged GROUP BY 1
+)
+SELECT count(*) FILTER (WHERE sessions > 5 AND coalesce(orders, 0) = 0),
+       count(*) FILTER (WHERE sessions > 5), count(*) FILTER (WHERE coalesce(orders, 0) = 0)
+FROM users LEFT JOIN per_user USING (user_id)
+"""
+
+
+def test_joined_flags_join_a_rule_once_and_keep_top_level_semi_joins() -> None:
+    ds = heapseg.connect()
+    many, never = heapseg.did("Session").times() > 5, heapseg.did_not("Completed Order")
+    conditions = {
+        "segment": ds.predicate(many & never),
+        "rules[0]": ds.predicate(many),
+        "rules[1]": ds.predicate(never),
+    }
+    wide, shaped = joined_flags(ds.users, conditions, "postgres")
+    query = wide.aggregate(**{k: wide.count(where=c) for k, c in shaped.items()})
+    sql = ibis.to_sql(query, "postgres", pretty=False)
+    # Two rules, two joins, though the segment and each rule compiled subqueries of their own.
+    assert sql.count("LEFT OUTER JOIN (SELECT DISTINCT") == 2
+    assert "_flag1" in sql and "_flag2" not in sql and " IN (SELECT" not in sql
+    assert ds.execute(query).iloc[0].tolist() == list(ds.backend.con.sql(SHOPPERS_SQL).fetchone())
+    # As a filter, "did" at the top of the AND stays an IN (PostgreSQL makes it a semi join);
+    # those under the OR become flags.
+    either = heapseg.did("Refund") | heapseg.did("Session").last(7, "day")
+    ordered = heapseg.did("Completed Order")
+    predicate = ds.predicate(ordered & (heapseg.user.country == "US") & either)
+    wide, shaped = joined_flags(ds.users, {"s": predicate}, "postgres", filtering=True)
+    sql = ibis.to_sql(wide.filter(shaped["s"]).count(), "postgres", pretty=False)
+    assert sql.count(" IN (SELECT") == 1
+    assert sql.count("LEFT OUTER JOIN (SELECT DISTINCT") == 2
+    # The same test in an OR and at the top is a flag in both places.
+    predicate = ds.predicate(either & heapseg.did("Refund"))
+    wide, shaped = joined_flags(ds.users, {"s": predicate}, "postgres", filtering=True)
+    assert " IN (SELECT" not in ibis.to_sql(wide.filter(shaped["s"]).count(), "postgres")
