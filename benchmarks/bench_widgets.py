@@ -14,9 +14,13 @@ builder's default debounce and without (the query alone: the segment, each rule,
 without each rule and the total, in one backend query), then peak memory.
 
 ``--postgres`` runs the same loop against a throwaway PostgreSQL server (started as the tests
-start theirs) holding the sample's users and the events' user_id, time and event columns, with
-an index on events (event, user_id, time) and ``work_mem`` at 256 MB (with PostgreSQL's default
-4 MB an ``IN`` over 100,000 ids is not hashed, and the first count took over 10 minutes).
+start theirs) holding the sample's users, identity merges and the events' user_id, time and
+event columns, with an index on events (event, user_id, time): first with PostgreSQL's default
+settings (``work_mem`` 4 MB), then with ``work_mem`` at 256 MB; each time as the builder comes
+(estimates only above ``--estimate-above`` users) and with estimates first (on ``--sample``, or
+5% of the users). It prints the medians of the first figure, the exact figure, ``ds.count`` and
+their ratio per edit, and how long opening the builder took (its first answers; with estimates,
+the one-time copy of the sample into temporary tables).
 """
 
 from __future__ import annotations
@@ -53,12 +57,15 @@ class Timings:
         self.exact: list[float] = []
         self.count: list[float] = []
         self.estimated = 0
+        #: Seconds from opening the builder to its first complete answer.
+        self.opening = 0.0
 
 
 def time_edits(
     ds: heapseg.Dataset, edits: int, debounce: float, first: int, **options: object
 ) -> Timings:
     """Change the threshold ``edits`` times; time the first and the exact figure of each."""
+    opened = time.perf_counter()
     builder = SegmentBuilder(ds, segment=WINDOW_SHOPPERS, debounce=debounce, **options)
     out = Timings()
     shown = threading.Event()
@@ -75,6 +82,7 @@ def time_edits(
     try:
         if not builder.wait(600):
             raise SystemExit("the first count did not come back within 600 s")
+        out.opening = time.perf_counter() - opened
         threshold = builder.root.nodes[0].count_value
         for value in range(first, first + edits):
             shown.clear()
@@ -129,8 +137,9 @@ def report(label: str, timings: Timings) -> None:
     )
 
 
-def postgres_dataset(path: Path, work_mem: str = "256MB") -> tuple[heapseg.Dataset, object]:
-    """The sample at ``path`` copied into a throwaway PostgreSQL server (the tests' helper)."""
+def postgres_dataset(path: Path) -> tuple[heapseg.Dataset, object]:
+    """The sample at ``path`` copied into a throwaway PostgreSQL server (the tests' helper),
+    with its default settings."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import duckdb
 
@@ -150,13 +159,42 @@ def postgres_dataset(path: Path, work_mem: str = "256MB") -> tuple[heapseg.Datas
     with con.con.cursor() as cur:
         cur.execute("CREATE INDEX ON events (event, user_id, time)")
         cur.execute("ANALYZE")
-        # With the default 4 MB, "user_id IN (...)" over 100,000 ids is not hashed: PostgreSQL
-        # runs the subquery once per user and the builder's first query took over 10 minutes.
-        cur.execute(f"SET work_mem = '{work_mem}'")
     con.con.commit()
     print(f"PostgreSQL: loaded and indexed in {time.perf_counter() - began:.0f} s")
     ds = heapseg.connect(con, as_of=SAMPLE_AS_OF, accounts=None)
     return ds, server
+
+
+def run_postgres(args: argparse.Namespace, options: dict) -> None:
+    """The edit loop on PostgreSQL at the default ``work_mem`` and at 256 MB, as the builder
+    comes and with estimates first; a summary line per run."""
+    pg, server = postgres_dataset(args.data)
+    estimating = {"estimate_above": 0, "sample": args.sample or 0.05}
+    summary = []
+    try:
+        first = 6
+        for work_mem in ("default", "256MB"):
+            if work_mem != "default":
+                pg.backend.raw_sql(f"SET work_mem = '{work_mem}'").close()
+            with pg.backend.raw_sql("SHOW work_mem") as cur:
+                shown = cur.fetchone()[0]
+            for how, opts in (("as it comes", options), ("estimates first", estimating)):
+                label = f"PostgreSQL work_mem {shown}, {how}"
+                timings = time_edits(pg, args.edits, 0.0, first=first, **opts)
+                print(f"({label}: opening the builder took {timings.opening:.1f} s)")
+                report(label, timings)
+                summary.append((label, timings))
+                first += args.edits
+    finally:
+        server.stop()
+    print("PostgreSQL medians (no debounce): first figure, exact figure, ds.count, exact/ds.count")
+    for label, t in summary:
+        ratio = statistics.median([e / c for e, c in zip(t.exact, t.count, strict=True)])
+        print(
+            f"  {label:<48} {statistics.median(t.first):6.2f} s {statistics.median(t.exact):6.2f} s "
+            f"{statistics.median(t.count):6.2f} s   {ratio:.2f}"
+        )
+    sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -174,11 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         args.data = sample_path(args.users)
     options = {"estimate_above": args.estimate_above, "sample": args.sample}
     if args.postgres or args.postgres_only:
-        pg, server = postgres_dataset(args.data)
-        try:
-            report("PostgreSQL, no debounce", time_edits(pg, args.edits, 0.0, first=6, **options))
-        finally:
-            server.stop()
+        run_postgres(args, options)
         if args.postgres_only:
             return
     ds = heapseg.connect(args.data, as_of=SAMPLE_AS_OF)

@@ -59,6 +59,21 @@ def test_bench_widgets_shows_the_counts_of_ds_count(bench, capsys):
     assert "value change -> count (no debounce) median" in out
 
 
+@pytest.mark.postgres
+def test_bench_widgets_on_postgres(bench, capsys):
+    from tests.backends import unavailable_reason
+
+    reason = unavailable_reason("postgres")
+    if reason:
+        pytest.skip(reason)
+    widgets = importlib.import_module("bench_widgets")
+    # It raises if a count shown differs from Dataset.count's.
+    widgets.main(["--users", USERS, "--edits", "2", "--postgres-only"])
+    out = capsys.readouterr().out
+    assert "PostgreSQL work_mem 4MB, as it comes: edit -> exact figure" in out
+    assert "PostgreSQL work_mem 256MB, estimates first: 2 of 2 first figures were estimates" in out
+
+
 def test_bench_scale_on_duckdb(bench, capsys):
     scale = importlib.import_module("bench_scale")
     assert scale.main(["--users", USERS, "--engines", "duckdb", "--repeat", "1"]) == 0
