@@ -59,6 +59,8 @@ REQUIRED = {
 }
 _AUTO = "auto"
 _SQL_CACHE_SIZE = 256
+#: Compile contexts kept per dataset (one per moment, resolver and setting asked for).
+_CONTEXTS_KEPT = 32
 #: Numbers the temporary tables of each dataset's samples apart (datasets may share a connection).
 _SAMPLE_TABLES = itertools.count(1)
 
@@ -161,6 +163,7 @@ class Dataset:
         self._samples: dict[tuple[int, int], tuple[ir.Table, ir.Table, tuple]] = {}
         #: All users by as_of, exact: what estimates scale by (forgotten by :meth:`refresh`).
         self._totals: dict[datetime, int] = {}
+        self._contexts: dict[tuple, CompileContext] = {}  # see context()
         self._samples_check: str | None = None
         self._samples_prefix = f"heapseg_sample_{next(_SAMPLE_TABLES)}"
 
@@ -303,21 +306,34 @@ class Dataset:
         part of it unnecessary (for SQL that is run elsewhere or later).
         """
         moment = self.resolve_as_of(as_of)
+        resolver = resolver if resolver is not None else self.resolver
+        # A chart asks for the context of its moment several times, and building the join test
+        # is ibis work worth doing once; anything the context is made of is in the key.
+        tables = (self.users, self.raw_events, self.accounts, self._moves)
+        key = (moment, portable, self.joining, self.check_events, *map(id, tables))
+        with self._lock:
+            found = self._contexts.get(key)
+        if found is not None and found.resolver is resolver:
+            return found
         ctx = CompileContext(
             users=self.users,
             events=self.raw_events,
             accounts=self.accounts,
             migrations=self._moves,
             as_of=moment,
-            resolver=resolver if resolver is not None else self.resolver,
+            resolver=resolver,
             known_events=self._known_events if self.check_events else None,
             known_values=self.known_values if self.check_events else None,
             user_history=self.user_history,
             account_history=self.account_history,
         )
-        if not self.joining:
-            return ctx
-        return replace(ctx, joined=self._joined(ctx, portable))
+        if self.joining:
+            ctx = replace(ctx, joined=self._joined(ctx, portable))
+        with self._lock:
+            self._contexts[key] = ctx
+            while len(self._contexts) > _CONTEXTS_KEPT:
+                del self._contexts[next(iter(self._contexts))]
+        return ctx
 
     def resolve_as_of(self, as_of: AsOf = None) -> datetime:
         """``as_of`` as a naive UTC datetime: ``as_of``, else the dataset's default, else now."""
@@ -605,6 +621,7 @@ class Dataset:
             self._known.clear()
             self._join_facts = None
             self._totals.clear()
+            self._contexts.clear()
             self._samples.clear()  # the temporary copies are replaced when next asked for
         for refill in self._refills:
             refill()
