@@ -13,10 +13,10 @@ from heapseg.charts.drawing import layer, put, unvalidated
 from heapseg.charts.intervals import (
     Group,
     compared,
-    differs_from,
     holm_pairs,
     mean_bounds,
     pairs_note,
+    partners,
     proportion_bounds,
     test_pair,
 )
@@ -249,7 +249,8 @@ def _frame(row: pd.Series, request: ChartRequest, measure: str) -> pd.DataFrame:
         f"{r.segment} · {r.users:,} users ({r.share_of_all:.1%})" for r in data.itertuples()
     ]
     pairs = _pairs(groups, request, measure)
-    data["differs_from"] = [differs_from(pairs, name) for name, _ in keys]
+    found = partners(pairs)
+    data["differs_from"] = [found.get((name,), "") for name, _ in keys]
     data.attrs["pairs"] = pairs
     return data
 

@@ -14,9 +14,9 @@ from heapseg.charts.drawing import layer, put, unvalidated
 from heapseg.charts.intervals import (
     Group,
     compared,
-    differs_from,
     holm_pairs,
     pairs_note,
+    partners,
     proportion_bounds,
     test_pair,
 )
@@ -220,15 +220,22 @@ def _test_pairs(data: pd.DataFrame, names: list[str], n_segments: int, with_all:
     step after the first (one segment: against the rest of the users), Holm over them all:
     ``data.attrs["pairs"]`` and the ``differs_from`` column."""
     rows = []
+    # One pass over the columns: filtering the frame per step cost more than the query.
+    counts = {
+        (name, step): (n, x)
+        for name, step, n, x in zip(
+            data["segment"], data["step"], data["entered"], data["users"], strict=True
+        )
+    }
     for step in sorted(set(data["step"]))[1:]:
-        shown = data[data["step"] == step].set_index("segment")
-        groups = [Group(n, shown.at[n, "entered"], x=shown.at[n, "users"]) for n in names]
+        groups = [Group(n, counts[n, step][0], x=counts[n, step][1]) for n in names]
         everyone = groups[n_segments] if with_all else None
         pairs = compared(groups[:n_segments], everyone)
         rows += [{"step": step, **test_pair(a, b, "proportion")} for a, b in pairs]
     pairs = holm_pairs(rows, ["step"])
+    found = partners(pairs, ["step"])
     data["differs_from"] = [
-        differs_from(pairs, name, {"step": step})
+        found.get((name, step), "")
         for name, step in zip(data["segment"], data["step"], strict=True)
     ]
     data.attrs["pairs"] = pairs

@@ -26,6 +26,7 @@ __all__ = [
     "holm_pairs",
     "mean_bounds",
     "pairs_note",
+    "partners",
     "proportion_bounds",
     "test_pair",
 ]
@@ -112,11 +113,23 @@ def holm_pairs(rows: list[dict[str, Any]], columns: Sequence[str] = ()) -> pd.Da
 def differs_from(pairs: pd.DataFrame, name: str, where: dict[str, Any] | None = None) -> str:
     """The series that ``name`` differs from significantly (comma-separated), within the
     pairs matching ``where`` (e.g. one period)."""
-    found = pairs.loc[pairs["significant"].astype(bool)]
-    for column, value in (where or {}).items():
-        found = found[found[column] == value]
-    pairs_of = [(a, b) for a, b in zip(found["a"], found["b"], strict=True) if name in (a, b)]
-    return ", ".join(b if a == name else a for a, b in pairs_of)
+    at = tuple(where or {})
+    return partners(pairs, at).get((name, *(where or {}).values()), "")
+
+
+def partners(pairs: pd.DataFrame, at: Sequence[str] = ()) -> dict[tuple, str]:
+    """:func:`differs_from` for every series at once: by ``(name, *values of at)``, the series
+    it differs from significantly (comma-separated, in the pairs' order); absent: none."""
+    # Plain lists in one pass: charts ask once per bar, and filtering the frame each time
+    # cost more than the chart's query.
+    columns = [pairs[c].tolist() for c in ("a", "b", *at)]
+    found: dict[tuple, list[str]] = {}
+    for i, significant in enumerate(pairs["significant"].astype(bool).tolist()):
+        if significant:
+            a, b, *where = (column[i] for column in columns)
+            found.setdefault((a, *where), []).append(b)
+            found.setdefault((b, *where), []).append(a)
+    return {key: ", ".join(names) for key, names in found.items()}
 
 
 def pairs_note(pairs: pd.DataFrame, at: str = "", word: str = "", limit: int = 3) -> str:

@@ -15,9 +15,9 @@ from heapseg.charts.drawing import layer, put, unvalidated
 from heapseg.charts.intervals import (
     Group,
     compared,
-    differs_from,
     holm_pairs,
     pairs_note,
+    partners,
     proportion_bounds,
     test_pair,
 )
@@ -217,9 +217,9 @@ def _frame(
             )
     data = pd.DataFrame(records)
     pairs = _pairs(data, names[:n_segments], names[-1] if with_all else None, periods)
+    found = partners(pairs, ["period"])
     data["differs_from"] = [
-        differs_from(pairs, name, {"period": k})
-        for name, k in zip(data["segment"], data["period"], strict=True)
+        found.get((name, k), "") for name, k in zip(data["segment"], data["period"], strict=True)
     ]
     data.attrs["pairs"] = pairs
     return data
@@ -231,14 +231,18 @@ def _pairs(
     """Two-proportion tests of the rates of every pair of segments in every period (one
     segment: against the rest of the users), Holm over them all."""
     rows = []
+    # One pass over the columns: filtering the frame per period cost more than the query.
+    counts = {
+        (name, k): (n, x)
+        for name, k, n, x in zip(
+            data["segment"], data["period"], data["eligible"], data["retained"], strict=True
+        )
+    }
     for k in range(1, periods + 1):
-        shown = data[data["period"] == k].set_index("segment")
-        groups = [Group(n, shown.at[n, "eligible"], x=shown.at[n, "retained"]) for n in segments]
+        groups = [Group(n, counts[n, k][0], x=counts[n, k][1]) for n in segments]
         every = None
         if everyone is not None:
-            every = Group(
-                everyone, shown.at[everyone, "eligible"], x=shown.at[everyone, "retained"]
-            )
+            every = Group(everyone, counts[everyone, k][0], x=counts[everyone, k][1])
         rows += [{"period": k, **test_pair(a, b, "proportion")} for a, b in compared(groups, every)]
     return holm_pairs(rows, ["period"])
 

@@ -172,6 +172,9 @@ def _long(frame: pd.DataFrame, request: ChartRequest, measure: str, unit: str) -
     columns = [(s.name, f"m{i}") for i, s in enumerate(request.segments)]
     if request.include_all:
         columns.append((request.all_name, "m_all"))
+    # The same periods for every series: worked out once.
+    periods = utc(pd.Series(frame.index, dtype="datetime64[us]"))
+    complete = [step(p, 1, unit) <= request.as_of for p in frame.index]
     parts = []
     for name, column in columns:
         values = frame[column]
@@ -182,10 +185,10 @@ def _long(frame: pd.DataFrame, request: ChartRequest, measure: str, unit: str) -
         parts.append(
             pd.DataFrame(
                 {
-                    "period": utc(pd.Series(frame.index, dtype="datetime64[us]")),
+                    "period": periods,
                     "segment": name,
                     "value": values.to_numpy(),
-                    "complete": [step(p, 1, unit) <= request.as_of for p in frame.index],
+                    "complete": complete,
                 }
             )
         )
