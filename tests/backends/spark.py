@@ -80,6 +80,10 @@ class SparkServer:
             .config("spark.sql.shuffle.partitions", "2")
             .config("spark.default.parallelism", "2")
             .config("spark.ui.enabled", "false")
+            # Test tables are tiny: re-planning stages at run time (AQE) and compiling whole
+            # stages to Java (Janino) cost more than the rows do; the results are the same.
+            .config("spark.sql.adaptive.enabled", "false")
+            .config("spark.sql.codegen.wholeStage", "false")
             .config("spark.ui.showConsoleProgress", "false")
             # Without Arrow, PySpark converts naive datetimes through the *process* time zone;
             # with Arrow and the session zone UTC they stay naive UTC. No silent fallback.
