@@ -20,6 +20,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
+from heapseg.compiled import structure_key
 from heapseg.errors import HeapsegError, SchemaError, SegmentReferenceError
 from heapseg.hints import DataHintWarning, check_value
 from heapseg.identity import merge_identities
@@ -207,9 +208,10 @@ def joined_flags(
     for over ten minutes. A left join with the subquery's distinct ids is a hash join whatever
     their number (spilling in batches), and an ``IS NOT NULL`` (``IS NULL``) test of it at the
     top of a ``WHERE`` becomes a plain (anti) join. Subqueries that compile to the same SQL
-    (the same rule in several counts) are joined once. ``filtering``: the conditions filter
-    ``users`` (a ``WHERE``), so an ``IN`` test that is a term of their top ``AND`` stays
-    (PostgreSQL makes it a semi join itself) unless the same test is a flag elsewhere.
+    (the same rule in several counts) are joined once; ids grouped by user are not made
+    distinct again. ``filtering``: the conditions filter ``users`` (a ``WHERE``), so an ``IN``
+    test that is a term of their top ``AND`` stays (PostgreSQL makes it a semi join itself)
+    unless the same test is a flag elsewhere.
 
     The answers are those of the ``IN`` tests: where an ``IN`` would be NULL (a NULL among
     the ids, or a NULL needle) the flag is false, and format 1 treats NULL as false everywhere
@@ -231,13 +233,19 @@ def joined_flags(
         for node in found:
             if node in flags or node.needle.relations != frozenset({base}):
                 continue
-            sql = ibis.to_sql(node.rel.to_expr(), dialect=dialect)
-            if sql not in keys:
-                keys[sql] = f"_flag{len(keys)}"
-                value = node.rel.to_expr()[node.rel.schema.names[0]]
-                ids = value.as_table().select(**{keys[sql]: value}).distinct()
-                joins.append((node.needle.to_expr(), ids))
-            flags[node] = keys[sql]
+            rel = node.rel.to_expr()
+            # The same rule compiled twice differs in its joins' identifiers only.
+            key = structure_key(rel) or ibis.to_sql(rel, dialect=dialect)
+            if key not in keys:
+                keys[key] = f"_flag{len(keys)}"
+                column = node.rel.schema.names[0]
+                ids = rel.select(**{keys[key]: rel[column]})
+                # Ids grouped by user already are distinct; a DISTINCT would also hide their
+                # number from PostgreSQL's estimates.
+                joins.append(
+                    (node.needle.to_expr(), ids if _unique(node.rel, column) else ids.distinct())
+                )
+            flags[node] = keys[key]
     if not joins:
         return users, dict(conditions)
     joined = users
@@ -257,6 +265,23 @@ def joined_flags(
         name: condition.op().replace(swap, filter=ops.Value).to_expr()
         for name, condition in conditions.items()
     }
+
+
+def _unique(rel: ops.Relation, column: str) -> bool:
+    """Whether ``column`` of ``rel`` is the only key of a ``GROUP BY`` below, passed through
+    projections and filters (so each value is there once)."""
+    while True:
+        if isinstance(rel, ops.Aggregate):
+            return list(rel.groups) == [column]
+        if isinstance(rel, ops.Filter):
+            rel = rel.parent
+        elif isinstance(rel, ops.Project):
+            value = rel.values[column]
+            if not (isinstance(value, ops.Field) and value.rel == rel.parent):
+                return False
+            rel, column = rel.parent, value.name
+        else:
+            return False
 
 
 def _terms(node: ops.Node) -> list[ops.Node]:
