@@ -6,7 +6,7 @@ import itertools
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from html import escape
@@ -61,6 +61,8 @@ _AUTO = "auto"
 _SQL_CACHE_SIZE = 256
 #: Compile contexts kept per dataset (one per moment, resolver and setting asked for).
 _CONTEXTS_KEPT = 32
+#: Expressions kept by Dataset.reuse.
+_BUILT_KEPT = 64
 #: Numbers the temporary tables of each dataset's samples apart (datasets may share a connection).
 _SAMPLE_TABLES = itertools.count(1)
 
@@ -164,6 +166,7 @@ class Dataset:
         #: All users by as_of, exact: what estimates scale by (forgotten by :meth:`refresh`).
         self._totals: dict[datetime, int] = {}
         self._contexts: dict[tuple, CompileContext] = {}  # see context()
+        self._built: dict[Hashable, Any] = {}  # see reuse()
         self._samples_check: str | None = None
         self._samples_prefix = f"heapseg_sample_{next(_SAMPLE_TABLES)}"
 
@@ -334,6 +337,23 @@ class Dataset:
             while len(self._contexts) > _CONTEXTS_KEPT:
                 del self._contexts[next(iter(self._contexts))]
         return ctx
+
+    def reuse(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """What ``build()`` gives, built once per ``key`` (and the dataset's settings) until
+        :meth:`refresh`: for the ibis expressions a chart builds again from the same arguments,
+        since ibis builds large expressions slowly. ``key`` must hold everything ``build``
+        depends on, apart from the dataset itself.
+        """
+        key = (key, self.joining, self.check_events)
+        with self._lock:
+            if key in self._built:
+                return self._built[key]
+        value = build()
+        with self._lock:
+            self._built[key] = value
+            while len(self._built) > _BUILT_KEPT:
+                del self._built[next(iter(self._built))]
+        return value
 
     def resolve_as_of(self, as_of: AsOf = None) -> datetime:
         """``as_of`` as a naive UTC datetime: ``as_of``, else the dataset's default, else now."""
@@ -631,6 +651,7 @@ class Dataset:
             self._join_facts = None
             self._totals.clear()
             self._contexts.clear()
+            self._built.clear()
             self._samples.clear()  # the temporary copies are replaced when next asked for
         for refill in self._refills:
             refill()

@@ -69,8 +69,33 @@ def flagged_users(
 
     Only the users who had joined at ``as_of`` (all users, the rest, every share), with the
     property ``columns`` at ``as_of``. Every segment is evaluated at ``as_of``. With ``filter``,
-    only its users are kept.
+    only its users are kept. Built once per definitions and arguments (see
+    :meth:`~heapseg.dataset.Dataset.reuse`), unless a definition refers to saved segments, which
+    the catalog may have changed since.
     """
+    described = [*segments, *([filter] if filter is not None else [])]
+    if any(seg.segment.referenced_segments() for seg in described):
+        return _flagged_users(ds, segments, as_of, resolver, filter, columns)
+    key = (
+        "flagged_users",
+        # JSON, not the objects: frozen dataclasses hash True like 1 and 1 like 1.0.
+        tuple(seg.segment.to_json(sort_keys=True) for seg in segments),
+        None if filter is None else filter.segment.to_json(sort_keys=True),
+        as_of,
+        tuple(columns),
+    )
+    build = lambda: _flagged_users(ds, segments, as_of, resolver, filter, columns)  # noqa: E731
+    return ds.reuse(key, build)
+
+
+def _flagged_users(
+    ds: Dataset,
+    segments: Sequence[ChartSegment],
+    as_of: datetime,
+    resolver: Resolver | None,
+    filter: ChartSegment | None,
+    columns: Sequence[str],
+) -> ir.Table:
     users = ds.users
     selection: dict[str, Any] = {"user_id": users.user_id}
     selection.update({c: users[c] for c in columns if c != "user_id"})
@@ -126,7 +151,31 @@ def scoped_events(
     """``user_id``, ``time`` and ``columns`` of the events up to ``as_of``: of some names, at or
     after ``since`` / strictly after ``after``, before ``before``, matching an event-property
     ``where``, with merged identities applied (after the filters, so the merge joins only the
-    rows a chart looks at)."""
+    rows a chart looks at). Built once per arguments (see :meth:`~heapseg.dataset.Dataset.reuse`).
+    """
+    group = as_where(where)
+    names = events if isinstance(events, str) or events is None else tuple(events)
+    key = (
+        "scoped_events",
+        (as_of, since, after, before),
+        names,
+        None if group is None else group.to_json(sort_keys=True),
+        tuple(columns),
+    )
+    build = lambda: _scoped_events(ds, as_of, since, after, before, events, group, columns)  # noqa: E731
+    return ds.reuse(key, build)
+
+
+def _scoped_events(
+    ds: Dataset,
+    as_of: datetime,
+    since: datetime | None,
+    after: datetime | None,
+    before: datetime | None,
+    events: str | Sequence[str] | None,
+    group: Group | None,
+    columns: Sequence[str],
+) -> ir.Table:
     table = ds.raw_events
     conditions = [table.time <= timestamp(ds, as_of)]
     if since is not None:
@@ -139,7 +188,6 @@ def scoped_events(
         conditions.append(table.event == events)
     elif events is not None:
         conditions.append(table.event.isin(list(events)))
-    group = as_where(where)
     if group is not None and (group.rules or group.negate):
         conditions.append(event_filter(ds, table, group, as_of))
     merged = ds.context(as_of).attribute(table.filter(*conditions), *columns)

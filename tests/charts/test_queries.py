@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 import heapseg
-from heapseg.charts import ChartError
+from heapseg.catalog import Catalog
+from heapseg.charts import ChartError, compare, queries, trend
 from heapseg.charts.queries import as_where, numeric_property, run, scoped_events
 from heapseg.model import Group
-from tests.charts.conftest import AS_OF
+from tests.charts.conftest import AS_OF, BUYERS, PAID
 
 PAYPAL = {"kind": "event_property", "field": "payment_method", "operator": "=", "value": "paypal"}
 
@@ -69,3 +70,50 @@ def test_in_and_not_in_a_segment_share_one_flag_and_match_the_reference(ds, orac
     assert set(frame.user_id[frame.s0]) == members
     assert set(frame.user_id[frame.s1]) == everyone - members
     assert set(frame.user_id[frame.s2]) == everyone - members
+
+
+# ------------------------------------------------------------------------------ built once
+
+
+@pytest.fixture
+def builds(monkeypatch):
+    """How many times the users' flags and the events in scope were built (not reused)."""
+    counts = {"users": 0, "events": 0}
+    for name, module_name in (("users", "_flagged_users"), ("events", "_scoped_events")):
+        original = getattr(queries, module_name)
+
+        def counting(*args, _original=original, _name=name, **kwargs):
+            counts[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(queries, module_name, counting)
+    return counts
+
+
+def test_a_chart_drawn_again_reuses_its_expressions_until_refresh(sample_path, builds):
+    fresh = heapseg.connect(sample_path, as_of=AS_OF)
+    first = trend(fresh, "Session", by={"Paid": PAID}, include_all=True, last=14).data
+    assert builds == {"users": 1, "events": 1}
+    again = trend(fresh, "Session", by={"Paid": PAID}, include_all=True, last=14).data
+    assert builds == {"users": 1, "events": 1}
+    assert again.equals(first)
+    # Other arguments are other expressions.
+    trend(fresh, "Session", by={"Buyers": BUYERS}, include_all=True, last=14)
+    trend(fresh, "Completed Order", by={"Paid": PAID}, include_all=True, last=14)
+    assert builds == {"users": 2, "events": 2}
+    fresh.refresh()
+    trend(fresh, "Session", by={"Paid": PAID}, include_all=True, last=14)
+    assert builds == {"users": 3, "events": 3}
+
+
+def test_segments_that_refer_to_saved_ones_follow_the_catalog(sample_path, oracle, tmp_path):
+    fresh = heapseg.connect(sample_path, as_of=AS_OF)
+    cat = Catalog(tmp_path / "c.json", user="ana")
+    entry = cat.save(PAID, "Plan")
+    by = {"Plan": {"combinator": "and", "rules": [{"kind": "segment", "id": entry.id}]}}
+    before = compare(fresh, by, resolver=cat).data
+    cat.update(entry, BUYERS)  # the saved segment now selects buyers: the chart must follow
+    after = compare(fresh, by, resolver=cat).data
+    users = lambda data: int(data.loc[data["segment"] == "Plan", "users"].iloc[0])  # noqa: E731
+    assert users(before) == len(oracle.members(PAID))
+    assert users(after) == len(oracle.members(BUYERS)) != users(before)
