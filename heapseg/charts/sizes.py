@@ -165,8 +165,15 @@ def _draw(
         .encode(x=alt.X("users:Q"), y=y, text=alt.Text("text:N"))
     )
     # Set in place where Altair's methods would copy the whole chart each time.
-    layered = layer(bars, text, data=data).transform_filter("isValid(datum.users)")
-    faceted = put(layered, width=520, height=alt.Step(26)).facet(
+    # The data goes to the facet: moving it there from the layer would copy the layer.
+    layered = put(
+        layer(bars, text),
+        transform=[alt.FilterTransform(filter="isValid(datum.users)")],
+        width=520,
+        height=alt.Step(26),
+    )
+    faceted = layered.facet(
+        data=data,
         row=alt.Row(
             "category:N",
             title=None,
@@ -178,7 +185,7 @@ def _draw(
                 labelFontSize=13,
                 labelFontWeight="bold",
             ),
-        )
+        ),
     )
     return put(
         faceted,
