@@ -47,8 +47,10 @@ def parse_document(text: str, source: str) -> dict:
     return parse_document_measured(text, source).value
 
 
-def parse_document_measured(text: str, source: str) -> Loaded:
+def parse_document_measured(text: str, source: str, *, encoded: bytes | None = None) -> Loaded:
     """Parse and check the top level of a catalog file; entries are checked one by one later.
+
+    ``encoded``: the file's bytes, when the text was decoded from them (see ``loads_measured``).
 
     Raises
     ------
@@ -58,7 +60,7 @@ def parse_document_measured(text: str, source: str) -> Loaded:
     if not text.strip():
         raise CatalogFormatError(f"{source} is empty: it is not a heapseg catalog")
     try:
-        loaded = loads_measured(text)
+        loaded = loads_measured(text, encoded=encoded)
     except ValueError as exc:
         raise CatalogFormatError(
             f"{source} is not valid JSON (truncated or damaged?): {exc}"
@@ -138,7 +140,7 @@ class CatalogFile:
             raise CatalogFormatError(
                 f"{self.path} is not UTF-8 text (byte {exc.start}): it is not a heapseg catalog"
             ) from None
-        loaded = parse_document_measured(text, str(self.path))
+        loaded = parse_document_measured(text, str(self.path), encoded=data)
         return FileContent(loaded.value, _signature(st), loaded.depth, loaded.long_numbers)
 
     @contextlib.contextmanager
