@@ -166,6 +166,8 @@ def _check_keys(data: Mapping, allowed: Iterable[str], path: str, what: str) -> 
 
 
 def _require_mapping(data: Any, path: str, what: str) -> Mapping:
+    if type(data) is dict:  # what JSON gives: no abstract-class check needed
+        return data
     if not isinstance(data, Mapping):
         raise _err(path, f"{what} must be a JSON object, got {type(data).__name__}")
     return data
@@ -1159,20 +1161,24 @@ class Group(Condition):
         if not isinstance(raw_rules, list):
             raise _err(_join(path, "rules"), f"must be a list, got {type(raw_rules).__name__}")
         rules: list[Condition] = []
-        size = event_rules = 0
+        height = size = event_rules = 0
+        rules_path = _join(path, "rules")
         for i, item in enumerate(raw_rules):
-            item_path = _join(_join(path, "rules"), i)
+            item_path = f"{rules_path}[{i}]"
             rule = _parse_item(item, item_path, depth, event_properties)
             # Checked item by item: the error names the rule that crosses a limit.
-            _, more, more_events = _shape_of(rule)
+            more_height, more, more_events = _shape_of(rule)
             size, event_rules = size + more, event_rules + more_events
             if size > MAX_RULES or event_rules > MAX_EVENT_RULES:
                 raise _err(item_path, _limit_problem(_Shape(1, 1 + size, event_rules)))
+            height = max(height, more_height)
             rules.append(rule)
         if cls is Group:
-            # Everything __post_init__ checks was checked above, item by item: skip the second
-            # pass (catalogs parse thousands of definitions at every load).
-            return _checked_group(combinator, tuple(rules), negate, "not" in data, path)
+            # Everything __post_init__ checks was checked above, item by item, and the group's
+            # shape measured on the way: skip the second pass (catalogs parse thousands of
+            # definitions at every load).
+            shape = _Shape(height + 1, size + 1, event_rules)
+            return _checked_group(combinator, tuple(rules), negate, "not" in data, path, shape)
         try:
             return cls(combinator, tuple(rules), negate, _given_not="not" in data)
         except DefinitionError as exc:
@@ -1227,23 +1233,26 @@ class _Shape(NamedTuple):
 
 
 def _checked_group(
-    combinator: str, rules: tuple[Condition, ...], negate: bool, given_not: bool, path: str
+    combinator: str,
+    rules: tuple[Condition, ...],
+    negate: bool,
+    given_not: bool,
+    path: str,
+    shape: _Shape | None = None,
 ) -> Group:
     """A Group of parsed items that ``Group.from_dict`` has checked (combinator, items),
-    built without ``__post_init__`` checking them again; only its limits are checked here."""
-    shape = _group_shape(rules)
+    built without ``__post_init__`` checking them again; only its limits are checked here
+    (``shape``: the items' ``_group_shape``, when the caller measured it)."""
+    if shape is None:
+        shape = _group_shape(rules)
     problem = _limit_problem(shape)
     if problem:
         raise _err(path, problem)
     group = object.__new__(Group)
-    for name, value in (
-        ("combinator", combinator),
-        ("rules", rules),
-        ("negate", negate),
-        ("_given_not", given_not),
-        ("_shape", shape),
-    ):
-        object.__setattr__(group, name, value)
+    # A frozen dataclass keeps its fields in its __dict__: filled in one step.
+    group.__dict__.update(
+        combinator=combinator, rules=rules, negate=negate, _given_not=given_not, _shape=shape
+    )
     return group
 
 
@@ -1255,6 +1264,8 @@ def _shape_of(item: Condition) -> _Shape:
     if isinstance(item, Group):
         return item._shape
     if isinstance(item, EventRule):
+        if item.where is None and item.then is None:
+            return _EVENT_RULE_SHAPE
         # from_dict counts a then.where one level deeper than a where: so does this.
         wheres = [(item.where, 0), (item.then.where if item.then else None, 1)]
         shape = _Shape(0, 1, 1)
@@ -1272,6 +1283,9 @@ def _shape_of(item: Condition) -> _Shape:
                 shape = _add(shape, _Shape(inner.height, inner.size, 0))
         return shape
     return _Shape(0, 1, 0)
+
+
+_EVENT_RULE_SHAPE = _Shape(0, 1, 1)
 
 
 def _group_shape(items: Iterable[Condition]) -> _Shape:
