@@ -148,11 +148,6 @@ class Catalog:
         self._seen[entry.id] = entry.revision
         return entry
 
-    def _listed(self, entry: SegmentEntry) -> SegmentEntry:
-        """A listing is the base only of segments not seen before: it never moves a base."""
-        self._seen.setdefault(entry.id, entry.revision)
-        return entry
-
     def list(
         self,
         category: str | None = None,
@@ -179,7 +174,11 @@ class Catalog:
             Include other people's personal segments too.
         """
         entries = self._index().entries(self.user, category, type, owner, text, everyone)
-        return [self._listed(entry) for entry in entries]
+        # A listing is the base only of segments not seen before: it never moves a base.
+        seen = self._seen
+        for entry in entries:
+            seen.setdefault(entry.id, entry.revision)
+        return entries
 
     def __iter__(self) -> Iterator[SegmentEntry]:
         return iter(self.list())
@@ -236,10 +235,13 @@ class Catalog:
         if not isinstance(key, str):
             raise NotFoundError(f"a segment is named by its id or name (a string), got {key!r}")
         index = self._index()
+        row = index.by_id.get(key)  # an id always means its own segment
+        if row is not None:
+            return row
         ambiguous = index.ambiguity(key)
         if ambiguous:
             raise AmbiguousNameError(f"{ambiguous} (in {self.path})")
-        row = index.find(key)
+        row = index.by_name.get(key.strip().casefold())
         if row is not None:
             return row
         raise NotFoundError(index.not_found(key, self.path, self._history))

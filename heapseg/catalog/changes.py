@@ -11,13 +11,12 @@ from typing import Any
 from heapseg.catalog.entries import (
     SegmentEntry,
     _Invalid,
-    build_entry,
-    check_metadata,
     check_name,
     entry_id,
     load_definition,
     new_id,
     now,
+    read_entry,
     timestamp,
 )
 from heapseg.catalog.history import HistoryLog, HistoryRecord
@@ -212,12 +211,7 @@ class Transaction:
 
 def entry_or_none(raw: dict) -> SegmentEntry | None:
     """The read-only view of an entry just written, or None if it still has problems."""
-    if check_metadata(raw):
-        return None
-    try:
-        return build_entry(raw, load_definition(raw["definition"]))
-    except DefinitionError:
-        return None
+    return read_entry(raw)[1]
 
 
 def require(entry: SegmentEntry | None) -> SegmentEntry:

@@ -165,23 +165,50 @@ def entry_id(raw: Any) -> str | None:
 
 def check_metadata(raw: Any) -> list[tuple[str, str]]:
     """Problems with the entry's metadata (everything but the definition) as (path, message)."""
+    return _checked_metadata(raw)[0]
+
+
+def read_entry(
+    raw: Any, *, check_depth: bool = True
+) -> tuple[list[tuple[str, str]], SegmentEntry | None]:
+    """An entry checked whole, each part once: the problems of its metadata (else of its
+    definition, see ``load_definition``) as (path, message), or its read-only view."""
+    problems, parts = check_entry(raw, check_depth=check_depth)
+    return problems, build_entry(raw, *parts) if parts is not None else None
+
+
+def check_entry(
+    raw: Any, *, check_depth: bool = True
+) -> tuple[list[tuple[str, str]], tuple[Segment, _Times] | None]:
+    """``read_entry`` without making the view: the problems, or what ``build_entry`` takes
+    besides the entry (its definition as the model, its created_at and updated_at)."""
+    problems, times = _checked_metadata(raw)
+    if problems:
+        return problems, None
+    try:
+        segment = load_definition(raw["definition"], check_depth=check_depth)
+    except DefinitionError as exc:
+        return [(exc.path, exc.reason)], None
+    return [], (segment, times)  # type: ignore[return-value]  # times: set when no problems
+
+
+_Times = tuple[datetime, datetime]
+
+
+def _checked_metadata(raw: Any) -> tuple[list[tuple[str, str]], _Times | None]:
+    """``check_metadata``, and the entry's created_at and updated_at as read when valid."""
     if not isinstance(raw, dict):
-        return [("", f"an entry must be a JSON object, found {json_type(raw)}")]
+        return [("", f"an entry must be a JSON object, found {json_type(raw)}")], None
     problems: list[tuple[str, str]] = []
-    for check in (
-        _check_id,
-        _check_name,
-        _check_texts,
-        _check_choices,
-        _check_owner,
-        _check_times,
-        _check_revision,
-        _check_snapshot,
-    ):
+    times = None
+    for check in _METADATA_CHECKS:
         try:
-            check(raw)
+            found = check(raw)
         except _Invalid as bad:
             problems.append((bad.path, bad.message))
+        else:
+            if found is not None:  # only _check_times gives something back
+                times = found
     if "definition" not in raw:
         problems.append(("definition", "is missing: every segment needs a definition"))
     elif not isinstance(raw["definition"], dict):
@@ -191,7 +218,7 @@ def check_metadata(raw: Any) -> list[tuple[str, str]]:
                 f"must be a group object (combinator, rules), found {json_type(raw['definition'])}",
             )
         )
-    return problems
+    return problems, times
 
 
 def _string(raw: dict, key: str, *, required: bool = True, allow_empty: bool = False) -> str:
@@ -260,11 +287,15 @@ def parse_time(value: Any, path: str) -> datetime:
     return moment
 
 
-def _check_times(raw: dict) -> None:
-    for key in ("created_at", "updated_at"):
-        if key not in raw:
-            raise _Invalid(key, "is missing")
-        parse_time(raw[key], key)
+def _check_times(raw: dict) -> _Times:
+    created = _time_field(raw, "created_at")
+    return created, _time_field(raw, "updated_at")
+
+
+def _time_field(raw: dict, key: str) -> datetime:
+    if key not in raw:
+        raise _Invalid(key, "is missing")
+    return parse_time(raw[key], key)
 
 
 def _check_revision(raw: dict) -> None:
@@ -292,6 +323,18 @@ def _check_snapshot(raw: dict) -> None:
     if type(count) is not int or count < 0:
         raise _Invalid("snapshot.count", f"must be a whole number >= 0, found {count!r}")
     check_members_path(snapshot.get("members"))
+
+
+_METADATA_CHECKS = (
+    _check_id,
+    _check_name,
+    _check_texts,
+    _check_choices,
+    _check_owner,
+    _check_times,
+    _check_revision,
+    _check_snapshot,
+)
 
 
 def check_members_path(value: Any) -> PurePosixPath:
@@ -381,8 +424,14 @@ def load_definition(
         raise DefinitionError("the definition is nested too deeply to read", path=path) from None
 
 
-def build_entry(raw: dict, segment: Segment) -> SegmentEntry:
-    """The read-only view of an entry whose metadata passed ``check_metadata``."""
+def build_entry(raw: dict, segment: Segment, times: _Times | None = None) -> SegmentEntry:
+    """The read-only view of an entry whose metadata passed ``check_metadata`` (``times``:
+    its created_at and updated_at, when already read)."""
+    if times is None:
+        times = (
+            parse_time(raw["created_at"], "created_at"),
+            parse_time(raw["updated_at"], "updated_at"),
+        )
     snapshot = None
     if raw.get("type") == "static":
         snap = raw["snapshot"]
@@ -399,8 +448,8 @@ def build_entry(raw: dict, segment: Segment) -> SegmentEntry:
         type=raw["type"],
         visibility=raw["visibility"],
         owner=raw["owner"],
-        created_at=parse_time(raw["created_at"], "created_at"),
-        updated_at=parse_time(raw["updated_at"], "updated_at"),
+        created_at=times[0],
+        updated_at=times[1],
         revision=raw["revision"],
         segment=segment,
         snapshot=snapshot,

@@ -94,6 +94,8 @@ def with_ids(segments: Sequence[Any], segment: Segment) -> Segment:
     has it. A key that is neither stays, for :func:`check_references` to refuse.
     """
     refs = segment.referenced_segments()
+    if not refs:  # most definitions: nothing to look up among the catalog's entries
+        return segment
     ids = {entry_id(raw) for raw in segments}
     if all(ref in ids for ref in refs):
         return segment
@@ -138,10 +140,13 @@ def check_references(segments: Sequence[Any], own_id: str | None, segment: Segme
     SegmentReferenceError
         With the chain of ids: ``(own id, unknown id)``, or the cycle.
     """
-    definitions = {entry_id(raw): raw for raw in segments if entry_id(raw)}
+    refs = segment.referenced_segments()
+    if not refs:  # refers to nothing: nothing unknown, no cycle through it
+        return
+    definitions = {sid: raw for raw in segments if (sid := entry_id(raw))}
     broken = broken_reference(
         own_id,
-        segment.referenced_segments(),
+        refs,
         definitions,
         lambda sid: references_of(definitions.get(sid)),
     )
@@ -186,16 +191,18 @@ def problems(index: Index, resolver: Resolver, dataset: Dataset | None) -> list[
         entry = row.entry
         if entry is None:
             continue
-        broken = broken_reference(
-            entry.id, entry.segment.referenced_segments(), index.by_id, refs_of
-        )
+        refs = entry.segment.referenced_segments()
+        broken = broken_reference(entry.id, refs, index.by_id, refs_of)
         if broken is not None and broken.unknown is not None:
             message = f"refers to unknown segment {broken.unknown!r}"
         elif broken is not None:
             message = f"segment reference cycle: {' -> '.join(broken.cycle)}"
-        else:
-            # The size limits, references followed.
+        elif refs:
+            # The size limits, references followed (the definition's own were checked when
+            # it was read).
             message = references_problem(entry.segment, expanded, segment_id=entry.id)
+        else:
+            message = ""
         if message:
             found.append(EntryProblem(entry.id, row.index, "definition", message))
         elif dataset is not None:
