@@ -1,12 +1,23 @@
 """Catalog scale: load, validate, list, save and update on a catalog of 5,000 segments.
 
-Run: ``python benchmarks/bench_catalog.py [N]`` (prints one line per figure, in ms).
+    python benchmarks/bench_catalog.py [N]
+    python benchmarks/bench_catalog.py [N] --compare-with PATH [--rounds 5]
+
+The first prints one line per figure, in ms (median wall and CPU time of a few repeats).
+The second compares this checkout with another one (``PATH``: a folder holding a ``heapseg``
+package, e.g. a ``git worktree`` of an older commit): each round runs the figures once for
+either code, in fresh processes taking turns, and it prints the medians over the rounds and
+their ratios (this checkout / ``PATH``; CPU time is the steadier figure on a shared machine).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -137,5 +148,79 @@ def main(n: int = 5000) -> dict[str, tuple[float, float]]:
         return figures
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_side(code: Path, n: int) -> dict[str, tuple[float, float]]:
+    """The figures of the ``heapseg`` package in folder ``code``, measured in a fresh process."""
+    env = dict(os.environ, PYTHONPATH=str(code))
+    out = subprocess.run(
+        [sys.executable, __file__, str(n), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    package, figures = json.loads(out[-1])
+    if not Path(package).resolve().is_relative_to(code.resolve()):
+        raise SystemExit(f"the run meant for {code} imported heapseg from {package}")
+    return figures
+
+
+def compare(n: int, other: Path, rounds: int) -> dict[str, dict[str, tuple[float, float]]]:
+    """Medians over ``rounds`` of each figure, for this checkout ("new") and ``other`` ("old")."""
+    sides = {"old": other, "new": ROOT}
+    runs: dict[str, list[dict[str, tuple[float, float]]]] = {"old": [], "new": []}
+    for i in range(rounds):
+        for side in ("old", "new") if i % 2 == 0 else ("new", "old"):
+            runs[side].append(run_side(sides[side], n))
+    medians = {
+        side: {
+            name: (
+                statistics.median(run[name][0] for run in results),
+                statistics.median(run[name][1] for run in results),
+            )
+            for name in results[0]
+        }
+        for side, results in runs.items()
+    }
+    print(f"catalog of {n} segments; {other} (old) vs {ROOT} (new), {rounds} rounds taking turns")
+    print("median of rounds, ms; ratio = new / old")
+    header = ("wall old", "wall new", "ratio", "cpu old", "cpu new", "ratio")
+    print(f"{'':32s}" + "".join(f"{h:>10s}" for h in header))
+
+    def ms(value: float) -> str:
+        return f"{value:10.3f}" if value < 1 else f"{value:10.1f}"
+
+    def ratio(new: float, old: float) -> str:
+        return f"{new / old:10.2f}" if old else f"{'-':>10s}"
+
+    for name, (old_wall, old_cpu) in medians["old"].items():
+        new_wall, new_cpu = medians["new"][name]
+        print(
+            f"{name:32s}{ms(old_wall)}{ms(new_wall)}{ratio(new_wall, old_wall)}"
+            f"{ms(old_cpu)}{ms(new_cpu)}{ratio(new_cpu, old_cpu)}"
+        )
+    return medians
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=5000, help="segments in the catalog")
+    parser.add_argument("--compare-with", type=Path, metavar="PATH", help="the other checkout")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the comparison")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.compare_with is not None:
+        compare(args.n, args.compare_with, args.rounds)
+    elif args.json:  # one side of a comparison: the figures on the last line
+        import contextlib
+        import io
+
+        import heapseg
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            figures = main(args.n)
+        print(json.dumps([heapseg.__file__, figures]))
+    else:
+        main(args.n)
