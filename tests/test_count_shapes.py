@@ -126,7 +126,7 @@ def test_joined_flags_join_a_rule_once_and_keep_top_level_semi_joins() -> None:
     sql = ibis.to_sql(query, "postgres", pretty=False)
     # Two rules, two joins, though the segment and each rule compiled subqueries of their own;
     # the users with more than 5 sessions come grouped by user, so only one DISTINCT.
-    assert sql.count(" AS \"_flag") == 2
+    assert sql.count(' AS "_flag') == 2
     assert sql.count("LEFT OUTER JOIN (SELECT DISTINCT") == 1
     assert "_flag1" in sql and "_flag2" not in sql and " IN (SELECT" not in sql
     assert ds.execute(query).iloc[0].tolist() == list(ds.backend.con.sql(SHOPPERS_SQL).fetchone())
