@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import statistics
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -90,12 +91,12 @@ def measure(ds: Any, kind: str, repeat: int) -> dict[str, float]:
     return {step: statistics.median(values) * 1000 for step, values in samples.items()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--kinds", default=",".join(KINDS))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     ds, _path, _counts = open_sample(args.users)
     print(f"median of {args.repeat} calls, ms")
     print(f"{'kind':<16}{'whole':>9}{'query':>9}{'reshape':>9}{'draw':>9}{'other':>9}")
@@ -107,7 +108,8 @@ def main() -> None:
             f"{t['draw']:>9.1f}{other:>9.1f}",
             flush=True,
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
