@@ -8,8 +8,8 @@ NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 SANITIZE := $(wildcard tests/nbval_sanitize.cfg)
 # Notebooks run only once there are some; their kernel is the venv's own Python.
 NBVAL_ARGS := $(if $(NOTEBOOKS),--nbval --nbval-current-env $(if $(SANITIZE),--nbval-sanitize-with $(SANITIZE)) $(NOTEBOOKS))
-# A hung test must not hang CI forever.
-PYTEST_ARGS ?= --timeout=900
+# A hung test must not hang CI forever; the slowest tests are listed to show where CI's time goes.
+PYTEST_ARGS ?= --timeout=900 --durations=30
 # Jupyter refuses to run as root without being told.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
