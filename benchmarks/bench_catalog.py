@@ -154,14 +154,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_side(code: Path, n: int) -> dict[str, tuple[float, float]]:
     """The figures of the ``heapseg`` package in folder ``code``, measured in a fresh process."""
     env = dict(os.environ, PYTHONPATH=str(code))
-    out = subprocess.run(
-        [sys.executable, __file__, str(n), "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    package, figures = json.loads(out[-1])
+    done = subprocess.run(
+        [sys.executable, __file__, str(n), "--json"], env=env, capture_output=True, text=True
+    )
+    if done.returncode:
+        reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SystemExit(f"the run of the heapseg in {code} failed: {reason}")
+    package, figures = json.loads(done.stdout.splitlines()[-1])
     if not Path(package).resolve().is_relative_to(code.resolve()):
         raise SystemExit(f"the run meant for {code} imported heapseg from {package}")
     return figures

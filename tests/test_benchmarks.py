@@ -89,6 +89,19 @@ def test_bench_catalog(bench, capsys):
     assert "catalog of 40 segments" in capsys.readouterr().out
 
 
+def test_bench_catalog_compares_two_checkouts_in_fresh_processes(bench, capsys, tmp_path):
+    catalog = importlib.import_module("bench_catalog")
+    medians = catalog.compare(20, catalog.ROOT, rounds=1)  # this checkout against itself
+    assert set(medians) == {"old", "new"}
+    assert set(medians["old"]) == set(medians["new"]) >= {"load + validate every entry"}
+    lines = capsys.readouterr().out.splitlines()
+    load = next(line for line in lines if line.startswith("load + validate every entry"))
+    assert len(load.split()) == 5 + 6  # the 5 words of its name, old / new / ratio twice
+    # A folder without heapseg would measure the installed package instead: refused.
+    with pytest.raises(SystemExit, match=f"heapseg.*{tmp_path}|{tmp_path}.*heapseg"):
+        catalog.run_side(tmp_path, 5)
+
+
 def test_bench_time_agrees_with_hand_sql_in_the_past(bench, capsys):
     past = importlib.import_module("bench_time")
     assert past.main(["--users", USERS, "--repeat", "1"]) == 0  # a mismatch exits
