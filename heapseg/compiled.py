@@ -20,6 +20,18 @@ import ibis.expr.types as ir
 
 __all__ = ["duckdb_frame", "structure_key"]
 
+# What ibis prepares the backend for just before a query runs (registering in-memory data or
+# Python UDFs, loading the spatial extension): an expression holding one goes through ibis.
+_PREPARED = (
+    ops.InMemoryTable,
+    ops.ScalarUDF,
+    ops.AggUDF,
+    ops.AnalyticVectorizedUDF,
+    ops.ElementWiseVectorizedUDF,
+    ops.ReductionVectorizedUDF,
+    ops.GeoSpatialUnOp,
+    ops.GeoSpatialBinOp,
+)
 # Leaves compared by value and type: True == 1 == 1.0, yet each compiles to other SQL.
 _PLAIN = (str, int, float, bool, type(None), bytes)
 
@@ -31,9 +43,9 @@ class _Unkeyable(Exception):
 def structure_key(expr: ir.Expr) -> Hashable | None:
     """A hashable key equal for expressions that compile to the same SQL, or None.
 
-    None for expressions over in-memory tables (ibis registers their data just before a query
-    runs, so their SQL alone is not the query), with values that can't be hashed, or too deep
-    to walk.
+    None for expressions over in-memory tables, with Python UDFs or spatial operations (ibis
+    prepares the backend for those just before a query runs, so their SQL alone is not the
+    query), with values that can't be hashed, or too deep to walk.
     """
     # The tree as a flat list of nodes, children first, each naming its children by position:
     # nested tuples would repeat every shared subtree, and hashing them grows exponentially.
@@ -44,7 +56,7 @@ def structure_key(expr: ir.Expr) -> Hashable | None:
     def node_key(node: ops.Node) -> Hashable:
         found = position.get(node)
         if found is None:
-            if isinstance(node, ops.InMemoryTable):
+            if isinstance(node, _PREPARED):
                 raise _Unkeyable
             if isinstance(node, ops.Reference):
                 # Only references to one relation need telling apart (a self-join): number
@@ -87,7 +99,10 @@ def duckdb_frame(backend: Any, expr: ir.Expr, sql: str) -> Any:
     import pyarrow.types as pat
     from ibis.backends.duckdb.converter import DuckDBPandasData
 
-    backend._run_pre_execute_hooks(expr)  # what ibis does first, e.g. register Python UDFs
+    if getattr(backend, "_record_batch_readers_consumed", None):
+        # ibis's hook before a query marks (and warns of) tables read from a stream; the rest
+        # of its hooks are for what a keyed expression never holds (see structure_key).
+        backend._run_pre_execute_hooks(expr)
     table = backend.con.sql(sql).to_arrow_table()
     df = pd.DataFrame(
         {

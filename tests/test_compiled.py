@@ -159,3 +159,15 @@ def test_a_chart_drawn_again_is_not_compiled_again(compiled, draw):
     other = draw(ds, {"Trial": user.plan == "trial"}).data
     assert len(compiled) > n
     assert not other.equals(first)
+
+
+def test_python_udfs_go_through_ibis_which_registers_them():
+    ds = dataset(USERS, EVENTS)
+
+    @ibis.udf.scalar.python
+    def shout(text: str) -> str:
+        return text.upper()
+
+    expr = ds.users.select(loud=shout(ds.users.user_id)).order_by("loud")
+    assert structure_key(expr) is None
+    assert ds.execute(expr)["loud"].tolist() == ["P1", "P2", "P3", "P4", "P5"]
