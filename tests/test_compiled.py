@@ -12,18 +12,7 @@ import pytest
 from heapseg import charts, user
 from heapseg.compiled import structure_key
 from tests.data_helpers import AS_OF, dataset
-
-USERS = [
-    {"user_id": f"p{i}", "plan": "paid" if i % 2 else "trial", "account_id": f"a{i % 2}"}
-    for i in range(1, 6)
-]
-EVENTS = [
-    ("p1", "2024-03-01", "View", {"path": "/home"}),
-    ("p1", "2024-03-02", "View", {"path": "/pricing"}),
-    ("p2", "2024-03-01", "View", {"path": "/home"}),
-    ("p2", "2024-03-03", "Buy", {"revenue": 20.0}),
-    ("p3", "2024-03-05", "View", {"path": "/home"}),
-]
+from tests.test_dataset import EVENTS, USERS
 
 
 @pytest.fixture
