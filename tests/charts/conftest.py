@@ -153,3 +153,35 @@ def renderer():
     yield
     alt.renderers.enable(name, **options)
     alt.JupyterChart.enable_offline(offline)
+
+
+@pytest.fixture
+def engine(oracle: Oracle, load_tables: Any) -> Dataset:
+    """The chart sample loaded into the backend under test (DuckDB, PostgreSQL or Spark), with
+    its identities and histories, at the charts' ``AS_OF``: its charts must equal ``ds``'s."""
+    con = load_tables(
+        {
+            "users": oracle.users,
+            "events": oracle.raw_events,
+            "accounts": oracle.accounts,
+            "user_migrations": oracle.migrations,
+            "user_history": oracle.user_history,
+            "account_history": oracle.account_history,
+        }
+    )
+    return heapseg.connect(
+        con,
+        user_migrations="user_migrations",
+        user_history="user_history",
+        account_history="account_history",
+        as_of=AS_OF,
+    )
+
+
+def plain(data: pd.DataFrame) -> pd.DataFrame:
+    """A chart's data with engine-neutral types (moments as naive UTC), to compare engines."""
+    out = data.copy()
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.DatetimeTZDtype):
+            out[column] = out[column].dt.tz_convert("UTC").dt.tz_localize(None)
+    return out.reset_index(drop=True)

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-import heapseg
 from heapseg import charts
-from tests.charts.conftest import AS_OF, BUYERS, PAID, SHOPPERS
-from tests.charts.test_engines_lifecycle_stickiness_paths import _tables
+from tests.charts.conftest import BUYERS, PAID, SHOPPERS, plain
 
 BY = {"Paid": PAID, "Buyers": BUYERS, "Shoppers": SHOPPERS}
 STEPS = ["Session", "Add to Cart", "Completed Order"]
@@ -47,29 +45,12 @@ CHARTS = {
 }
 
 
-def _plain(data: pd.DataFrame) -> pd.DataFrame:
-    """The frame with engine-neutral types (moments as naive UTC)."""
-    out = data.copy()
-    for column in out.columns:
-        if isinstance(out[column].dtype, pd.DatetimeTZDtype):
-            out[column] = out[column].dt.tz_convert("UTC").dt.tz_localize(None)
-    return out.reset_index(drop=True)
-
-
-def test_each_engine_gives_the_same_intervals_and_tests(ds, oracle, load_tables, backend_name):
-    con = load_tables(_tables(oracle))
-    engine = heapseg.connect(
-        con,
-        user_migrations="user_migrations",
-        user_history="user_history",
-        account_history="account_history",
-        as_of=AS_OF,
-    )
+def test_each_engine_gives_the_same_intervals_and_tests(ds, engine, backend_name):
     for name, draw in CHARTS.items():
         want, got = draw(ds).data, draw(engine).data
         where = f"{name} on {backend_name}"
         pd.testing.assert_frame_equal(
-            _plain(got), _plain(want), check_dtype=False, rtol=1e-9, obj=where
+            plain(got), plain(want), check_dtype=False, rtol=1e-9, obj=where
         )
         if "pairs" in want.attrs:
             pd.testing.assert_frame_equal(
