@@ -22,7 +22,7 @@ import time
 from datetime import timedelta
 
 import pandas as pd
-from bench_common import interleaved_medians, open_sample, peak_rss_mb
+from bench_common import MERGED_EVENTS, interleaved_medians, open_sample, peak_rss_mb
 
 from heapseg import charts, did, did_not, user
 from heapseg.dataset import Dataset
@@ -36,15 +36,10 @@ SEGMENTS = {
 
 # The same semantics as heapseg's: events of merged anonymous ids count for their user, events of
 # ids that are not users are dropped, events after as_of are ignored, segments at as_of.
-HAND_SQL = """
-WITH moves AS (
-  SELECT from_user_id, min(to_user_id) AS to_user_id FROM user_migrations GROUP BY from_user_id
-),
-ev AS (
-  SELECT coalesce(m.to_user_id, e.user_id) AS user_id, e.time, e.event
-  FROM events e LEFT JOIN moves m ON e.user_id = m.from_user_id
-  WHERE e.time <= TIMESTAMP '{as_of}'
-),
+HAND_SQL = (
+    "WITH "
+    + MERGED_EVENTS
+    + """,
 sessions_5 AS (SELECT user_id FROM ev WHERE event = 'Session' GROUP BY user_id HAVING count(*) > 5),
 ordered AS (SELECT DISTINCT user_id FROM ev WHERE event = 'Completed Order'),
 ordered_90 AS (
@@ -70,6 +65,7 @@ WHERE ev.event = 'Session'
 GROUP BY 1
 ORDER BY 1
 """
+)
 
 RUNS = {"daily, 30 days": ("day", 30), "weekly, 12 weeks": ("week", 12)}
 
@@ -79,15 +75,10 @@ IN_OUT = {"Window shoppers": WINDOW_SHOPPERS, "Not window shoppers": ~WINDOW_SHO
 # In and not in Window shoppers (the joined users outside it: every user of the sample has a
 # joined_at before as_of), Sessions per day over the 90 days before as_of (an event at as_of, a
 # midnight, counts in the last day shown, as the chart counts it).
-HAND_IN_OUT_SQL = """
-WITH moves AS (
-  SELECT from_user_id, min(to_user_id) AS to_user_id FROM user_migrations GROUP BY from_user_id
-),
-ev AS (
-  SELECT coalesce(m.to_user_id, e.user_id) AS user_id, e.time, e.event
-  FROM events e LEFT JOIN moves m ON e.user_id = m.from_user_id
-  WHERE e.time <= TIMESTAMP '{as_of}'
-),
+HAND_IN_OUT_SQL = (
+    "WITH "
+    + MERGED_EVENTS
+    + """,
 sessions_5 AS (SELECT user_id FROM ev WHERE event = 'Session' GROUP BY user_id HAVING count(*) > 5),
 ordered AS (SELECT DISTINCT user_id FROM ev WHERE event = 'Completed Order'),
 flags AS (
@@ -104,6 +95,7 @@ WHERE ev.event = 'Session' AND ev.time >= TIMESTAMP '{start}' AND ev.time <= TIM
 GROUP BY 1
 ORDER BY 1
 """
+)
 
 
 def _hand_numbers(raw, unit: str, last: int) -> pd.DataFrame:

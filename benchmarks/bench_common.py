@@ -16,6 +16,17 @@ NO_HISTORY = {"user_history": None, "account_history": None}
 #: Where the generated sample datasets are kept between runs (ignored by git).
 DATA = Path(__file__).parent / "data"
 
+# The first CTEs of every hand-written query, with heapseg's semantics: events of merged anonymous
+# ids count for their user, and nothing after ``{as_of}`` counts (``ev``: user_id, time, event).
+MERGED_EVENTS = """moves AS (
+  SELECT from_user_id, min(to_user_id) AS to_user_id FROM user_migrations GROUP BY from_user_id
+),
+ev AS (
+  SELECT coalesce(m.to_user_id, e.user_id) AS user_id, e.time, e.event
+  FROM events e LEFT JOIN moves m ON e.user_id = m.from_user_id
+  WHERE e.time <= TIMESTAMP '{as_of}'
+)"""
+
 
 def sample_path(users: int, fmt: str = "duckdb") -> Path:
     """The sample dataset of ``users`` users in ``DATA``, generated on first use."""

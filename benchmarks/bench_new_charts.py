@@ -15,7 +15,7 @@ import sys
 from datetime import timedelta
 
 import pandas as pd
-from bench_common import interleaved_medians, open_sample
+from bench_common import MERGED_EVENTS, interleaved_medians, open_sample
 
 from heapseg import charts, user
 from heapseg.sample import SAMPLE_AS_OF
@@ -27,20 +27,16 @@ AS_OF = SAMPLE_AS_OF  # a midnight: the windows end with the whole day before
 # What every query shares, with heapseg's semantics: events of merged anonymous ids count for
 # their user, events of ids that are not users are dropped, nothing after as_of counts, and the
 # users are those who had joined at as_of (joined_at, else their first event).
-COMMON = """
-WITH moves AS (
-  SELECT from_user_id, min(to_user_id) AS to_user_id FROM user_migrations GROUP BY from_user_id
-),
-ev AS (
-  SELECT coalesce(m.to_user_id, e.user_id) AS user_id, e.time, e.event
-  FROM events e LEFT JOIN moves m ON e.user_id = m.from_user_id
-  WHERE e.time <= TIMESTAMP '{as_of}'
-),
+COMMON = (
+    "WITH "
+    + MERGED_EVENTS
+    + """,
 usr AS (
   SELECT user_id, coalesce(subscription_type = 'paid', false) AS s0, joined_at FROM users
   WHERE joined_at <= TIMESTAMP '{as_of}'
 )
 """
+)
 
 # Weekly lifecycle of sessions over 12 weeks, new = joined in the week (every sample user has
 # a joined_at, so the first-event fallback is not needed here).
