@@ -122,10 +122,18 @@ def oracle(sample_path: Path) -> Oracle:
 @pytest.fixture(scope="session")
 def ds(sample_path: Path) -> Dataset:
     dataset = heapseg.connect(sample_path, as_of=AS_OF)
-    # The engine looks the event names up once (to warn of unknown events) and reads two facts
-    # for the join test once: not a chart's queries.
+    # The engine looks the event names up once (to warn of unknown events), reads two facts
+    # for the join test once and each string property's values once (to warn of values the
+    # data lacks): not a chart's queries, which tests count with ``executed``.
     dataset.event_names()
     dataset.population()
+    for kind, properties in (
+        ("user", dataset.schema.user_properties),
+        ("account", dataset.schema.account_properties),
+    ):
+        for name, dtype in properties.items():
+            if dtype.is_string():
+                dataset.known_values(kind, name)
     return dataset
 
 
