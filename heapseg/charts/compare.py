@@ -83,7 +83,14 @@ def compare(
         ``"events_per_user"`` is ``events / users``), ``total`` (the sum of ``property``
         over those events, or over the users for ``"user_avg"``; ``"sum_per_user"`` is
         ``total / users``) and ``valued`` (how many of those events, or users, have a value of
-        ``property``; ``"avg"`` and ``"user_avg"`` are ``total / valued``).
+        ``property``; ``"avg"`` and ``"user_avg"`` are ``total / valued``). ``low`` and
+        ``high`` are the bar's 95% interval (Wilson for ``"share"`` and ``"did"``, t for the
+        means, from ``squares``: the sum of squares of what is averaged), drawn as a line;
+        ``differs_from`` names the segments whose value differs significantly from this one
+        (marked "*"). ``data.attrs["pairs"]`` holds the tests: every pair of segments (a
+        single segment with "All users": against the rest), a two-proportion z-test for
+        ``"did"``, Welch's t-test for means, Holm-corrected over the pairs (``p_holm``,
+        ``significant``); segment sizes (``"share"``) are not tested.
 
     Examples
     --------
