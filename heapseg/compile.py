@@ -22,7 +22,7 @@ import ibis.expr.types as ir
 
 from heapseg.compiled import structure_key
 from heapseg.errors import HeapsegError, SchemaError, SegmentReferenceError
-from heapseg.hints import DataHintWarning, check_value
+from heapseg.hints import DataHintWarning, check_value, outside_stacklevel
 from heapseg.identity import merge_identities
 from heapseg.model import (
     COMPARISONS,
@@ -630,7 +630,7 @@ def _check_event(name: str, ctx: CompileContext, path: str) -> None:
         warnings.warn(
             f"{path}: the data has no event named {name!r} yet{hint}",
             UnknownEventWarning,
-            stacklevel=4,
+            stacklevel=outside_stacklevel(),
         )
 
 

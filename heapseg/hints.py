@@ -8,6 +8,8 @@ event names, with the closest values the data has; the builder shows the same wo
 from __future__ import annotations
 
 import difflib
+import os
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +21,7 @@ __all__ = [
     "DataHintWarning",
     "UnknownValueWarning",
     "check_value",
+    "outside_stacklevel",
     "value_hint",
 ]
 
@@ -29,6 +32,24 @@ VALUE_CHECK_LIMIT = 1000
 #: ones, to exclude anyone).
 CHECKED_OPERATORS = ("=", "!=", "in", "not in")
 _NOUNS = {"user": "user", "account": "account", "event": "event", "event_property": "event"}
+#: heapseg's own folder: a warning points at the first line outside it (the analyst's).
+_PACKAGE = os.path.dirname(__file__) + os.sep
+
+
+def outside_stacklevel() -> int:
+    """The ``stacklevel`` that makes a ``warnings.warn`` in the caller point at the first line
+    outside heapseg: the analyst's cell, not heapseg's own code.
+
+    How deep heapseg is when a definition is checked varies (a count, a count whose SQL is
+    reused, a chart, the builder's worker), so no fixed level is right. Python 3.12's
+    ``skip_file_prefixes`` does this; 3.10 and 3.11 need the stack walked.
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 class DataHintWarning(UserWarning):
@@ -104,5 +125,5 @@ def check_value(
                 f"{path}.value: no {noun} has {rule.field} {value!r}; {value_hint(value, known)}",
                 f"{path}.value" if path else "value",
             ),
-            stacklevel=5,
+            stacklevel=outside_stacklevel(),
         )

@@ -141,6 +141,28 @@ def test_a_repeated_count_still_warns(ds):
     assert len(hints(ds, user.plan == "Trial")) == 1
 
 
+def test_warnings_point_at_the_analysts_line_not_at_heapseg(ds):
+    """Python prints a warning's file and line with it: the line that counted, not heapseg's."""
+
+    def located(count) -> list[tuple[str, type]]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            count()
+        return [(w.filename, w.category) for w in caught]
+
+    here = __file__
+    segment = (user.plan == "Trail") & did("Veiw")
+    first = located(lambda: ds.count(segment))
+    again = located(lambda: ds.count(segment))  # the compiled SQL reused: checked without compiling
+    several = located(lambda: ds.counts({"a": segment}))
+    for found in (first, again, several):
+        assert sorted(c.__name__ for _, c in found) == [
+            "UnknownEventWarning",
+            "UnknownValueWarning",
+        ]
+        assert {filename for filename, _ in found} == {here}
+
+
 def test_check_events_off_checks_no_value(ds):
     quiet = ds.for_thread()
     quiet.check_events = False
