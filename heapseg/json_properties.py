@@ -144,7 +144,9 @@ def _json_column(value: ir.Value, dialect: str) -> ir.Value:
         return value
     if not value.type().is_string():
         raise DataError(f"{value.get_name()} is {value.type()}, not JSON or JSON text")
-    return value.cast(dt.json)
+    # DuckDB: text that is not JSON is NULL (unset), not an error that stops every query.
+    # PostgreSQL has no TRY_CAST (ibis compiles it as CAST): its text must be JSON.
+    return value.try_cast(dt.json) if dialect == "duckdb" else value.cast(dt.json)
 
 
 @ibis.udf.scalar.builtin(name="try_parse_json")

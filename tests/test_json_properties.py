@@ -373,3 +373,23 @@ def test_json_keys_are_read_once_and_again_on_refresh(scenario):
     assert ds.count(heapseg.user.plan == "paid") == len(scenario["users"])
     # The SQL given to the warehouse reads the JSON itself.
     assert "JSON_TYPE" in ds.sql(heapseg.user.plan == "paid").upper()
+
+
+def test_text_that_is_not_json_is_unset_not_an_engine_error():
+    # A text column with a row that is not JSON at all (DuckDB reads it with TRY_CAST).
+    texts = ['{"plan": "paid", "seats": 2}', "oops", "", '{"plan": "paid"', '{"seats": 5}']
+    users = pd.DataFrame({"user_id": range(1, len(texts) + 1), "properties": texts})
+    events = pd.DataFrame({"user_id": [1], "time": [AS_OF - dt.timedelta(days=1)], "event": ["e"]})
+    expected = {}
+    for user, text in zip(users.user_id, texts, strict=True):
+        try:
+            props = json.loads(text)
+        except ValueError:
+            props = {}
+        expected[user] = props
+    for json_spec in ("properties", {"properties": {"plan": "string", "seats": "int"}}):
+        ds = heapseg.connect(_duckdb({"users": users, "events": events}), json={"users": json_spec})
+        paid = ds.members(heapseg.user.plan == "paid", as_of=AS_OF).to_pandas().user_id
+        assert {int(u) for u in paid} == {u for u, p in expected.items() if p.get("plan") == "paid"}
+        unset = ds.members(heapseg.user.seats.is_not_set(), as_of=AS_OF).to_pandas().user_id
+        assert {int(u) for u in unset} == {u for u, p in expected.items() if "seats" not in p}
