@@ -104,14 +104,31 @@ def duckdb_frame(backend: Any, expr: ir.Expr, sql: str) -> Any:
         # of its hooks are for what a keyed expression never holds (see structure_key).
         backend._run_pre_execute_hooks(expr)
     table = backend.con.sql(sql).to_arrow_table()
-    df = pd.DataFrame(
-        {
-            name: (
-                col.to_pylist()
-                if pat.is_nested(col.type) or pat.is_dictionary(col.type) or col.null_count
-                else col.to_pandas()
-            )
-            for name, col in zip(table.column_names, table.columns, strict=True)
-        }
+    columns = {
+        name: (
+            col.to_pylist()
+            if pat.is_nested(col.type) or pat.is_dictionary(col.type) or col.null_count
+            else col.to_pandas()
+        )
+        for name, col in zip(table.column_names, table.columns, strict=True)
+    }
+    schema = expr.as_table().schema()
+    if isinstance(expr, ir.Table) and all(
+        _kept_as_is(columns[name], dtype) for name, dtype in schema.items()
+    ):
+        # ibis's two conversions would give back these very columns: skip them (a few ms).
+        return pd.DataFrame(columns)
+    df = pd.DataFrame(columns)
+    return expr.__pandas_result__(DuckDBPandasData.convert_table(df, schema))
+
+
+def _kept_as_is(column: Any, dtype: Any) -> bool:
+    """Whether ibis's pandas conversion returns this column unchanged: a number or boolean
+    column without missing values, already of the type ibis gives it."""
+    from ibis.formats.pandas import PandasType
+
+    return (
+        (dtype.is_integer() or dtype.is_floating() or dtype.is_boolean())
+        and not isinstance(column, list)
+        and column.dtype == PandasType.from_ibis(dtype)
     )
-    return expr.__pandas_result__(DuckDBPandasData.convert_table(df, expr.as_table().schema()))

@@ -159,6 +159,9 @@ class Dataset:
         self._computed: dict[str, ir.Table] = {}
         #: Compiled SQL by (query, as_of, definitions' JSON), least recently used first.
         self._sql_cache: OrderedDict[tuple, str] = OrderedDict()
+        #: The same, by the expression object itself (the expressions :meth:`reuse` keeps), so
+        #: that running one again skips even its structure key.
+        self._sql_of_object: OrderedDict[int, tuple[ir.Expr, str]] = OrderedDict()
         self._sql_lock = threading.Lock()
         #: Samples of users by (buckets, seed): their users and raw events tables, and the row
         #: counts of users and events they were drawn from (see :meth:`_sample`).
@@ -638,6 +641,7 @@ class Dataset:
         runs)."""
         with self._sql_lock:
             self._sql_cache.clear()
+            self._sql_of_object.clear()
 
     def refresh(self) -> None:
         """Forget what was read from the data once: event names, the two facts the join test
@@ -853,7 +857,13 @@ class Dataset:
         asked again, skips ibis's compiler, which can take as long as the query.
         """
         with backend_errors(f"the {_dialect(self.backend)} backend failed"), progress("query"):
-            key = structure_key(expr) if _dialect(self.backend) == "duckdb" else None
+            if _dialect(self.backend) != "duckdb":
+                return expr.execute()
+            with self._sql_lock:
+                known = self._sql_of_object.get(id(expr))
+            if known is not None and known[0] is expr:
+                return duckdb_frame(self.backend, expr, known[1])
+            key = structure_key(expr)
             if key is None:
                 return expr.execute()
             with self._sql_lock:
@@ -862,10 +872,14 @@ class Dataset:
                     self._sql_cache.move_to_end(("expression", key))
             if sql is None:
                 sql = str(self.backend.compile(expr.as_table()))
-                with self._sql_lock:
-                    self._sql_cache[("expression", key)] = sql
-                    while len(self._sql_cache) > _SQL_CACHE_SIZE:
-                        self._sql_cache.popitem(last=False)
+            with self._sql_lock:
+                self._sql_cache[("expression", key)] = sql
+                while len(self._sql_cache) > _SQL_CACHE_SIZE:
+                    self._sql_cache.popitem(last=False)
+                # The object is kept with its SQL, so its id can't be taken by another one.
+                self._sql_of_object[id(expr)] = (expr, sql)
+                while len(self._sql_of_object) > _BUILT_KEPT:
+                    self._sql_of_object.popitem(last=False)
             return duckdb_frame(self.backend, expr, sql)
 
     def to_pandas(self, table: ir.Table | ir.Column) -> Any:

@@ -160,3 +160,27 @@ def test_python_udfs_go_through_ibis_which_registers_them():
     expr = ds.users.select(loud=shout(ds.users.user_id)).order_by("loud")
     assert structure_key(expr) is None
     assert ds.execute(expr)["loud"].tolist() == ["P1", "P2", "P3", "P4", "P5"]
+
+
+@pytest.mark.parametrize("minimum", [1, 99], ids=["rows", "empty"])
+def test_number_and_boolean_results_are_ibis_frames(minimum):
+    # Columns ibis's conversion leaves as they are (numbers and booleans without gaps) skip it;
+    # those with gaps, text and times go through it. Either way: ibis's frame.
+    ds = dataset(USERS, EVENTS)
+    users = ds.users.filter(ds.users.user_id.length() >= minimum)
+    expr = users.group_by("plan").aggregate(
+        n=users.count(),
+        share=users.count() / 3.0,
+        many=users.count() > 1,
+        ltv=users.user_id.length().sum().cast("float64"),
+        gappy=ibis.ifelse(users.count() > 1, users.count(), ibis.null()),
+        last=users.user_id.max(),
+    )
+    expr = expr.order_by("plan")
+    for columns in (["n", "share", "many"], ["n", "gappy", "last", "ltv"]):
+        chosen = expr.select(*columns)
+        expected = chosen.execute()
+        got = ds.execute(chosen)
+        assert list(got.columns) == list(expected.columns)
+        assert list(got.dtypes) == list(expected.dtypes)
+        assert got.to_dict("list") == expected.to_dict("list")

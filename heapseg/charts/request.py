@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import ibis.expr.types as ir
+import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ALL_USERS, ChartError, check_points
-from heapseg.charts.queries import flagged_users, scoped_events
+from heapseg.charts.queries import flagged_users, run, scoped_events
 from heapseg.charts.segments import ChartSegment, chart_segments, one_segment
 from heapseg.dataset import Dataset
 from heapseg.resolver import Resolver
@@ -63,6 +65,31 @@ class ChartRequest:
     def events(self, **scope: Any) -> ir.Table:
         """The events up to ``as_of`` (see :func:`~heapseg.charts.queries.scoped_events`)."""
         return scoped_events(self.ds, self.as_of, **scope)
+
+    @cached_property
+    def key(self) -> Hashable | None:
+        """What the chart's query depends on besides its own settings: the moment, the
+        definitions (as JSON: frozen dataclasses hash ``True`` like ``1``), the scope and "All
+        users". None when a definition refers to saved segments, which the catalog may change."""
+        described = [*self.segments, *([self.scope] if self.scope is not None else [])]
+        if any(seg.segment.referenced_segments() for seg in described):
+            return None
+        return (
+            self.as_of,
+            tuple(seg.segment.to_json(sort_keys=True) for seg in self.segments),
+            None if self.scope is None else self.scope.segment.to_json(sort_keys=True),
+            self.include_all,
+        )
+
+    def run(self, kind: str, settings: Hashable, build: Callable[[], ir.Expr]) -> pd.DataFrame:
+        """Run the chart's one query: ``build()``, built once per request and ``settings`` (see
+        :meth:`~heapseg.dataset.Dataset.reuse`), so drawing a chart again runs its SQL at once.
+
+        ``settings`` must hold every argument of the chart that ``build`` reads.
+        """
+        if self.key is None:
+            return run(self.ds, build())
+        return run(self.ds, self.ds.reuse(("chart", kind, self.key, settings), build))
 
     def note(self, *properties: str) -> str:
         """The subtitle's word on property values: said when the segments, the scope or the

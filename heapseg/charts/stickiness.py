@@ -6,6 +6,7 @@ from typing import Any
 
 import altair as alt
 import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
 from heapseg.as_of import AsOf
@@ -13,7 +14,7 @@ from heapseg.charts.common import ChartError, pct
 from heapseg.charts.drawing import put, unvalidated
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import period_starts, stamp
-from heapseg.charts.queries import run, timestamp
+from heapseg.charts.queries import as_where, timestamp
 from heapseg.charts.request import ChartRequest, prepare
 from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, scope_note, title_params
@@ -128,6 +129,17 @@ def _days(window: str | int) -> int:
 
 
 def _aggregate(request: ChartRequest, starts: list, event: str | None, where: Any) -> pd.DataFrame:
+    group = as_where(where)
+    settings = (
+        starts[0],
+        starts[-1],
+        event,
+        None if group is None else group.to_json(sort_keys=True),
+    )
+    return request.run("stickiness", settings, lambda: _query(request, starts, event, group))
+
+
+def _query(request: ChartRequest, starts: list, event: str | None, where: Any) -> ir.Table:
     acts = request.events(since=starts[0], events=event, where=where)
     # An event at exactly as_of, when as_of is a midnight, counts on the window's last day
     # (see period_starts), as every chart counts the events at as_of.
@@ -136,7 +148,7 @@ def _aggregate(request: ChartRequest, starts: list, event: str | None, where: An
     joined = per_user.join(request.users(), "user_id")
     metrics = {f"n_s{i}": joined.count(where=joined[f"s{i}"]) for i in range(len(request.segments))}
     metrics["n_all"] = joined.count()
-    return run(request.ds, joined.group_by("days").aggregate(**metrics))
+    return joined.group_by("days").aggregate(**metrics)
 
 
 def _frame(frame: pd.DataFrame, request: ChartRequest, days: int) -> pd.DataFrame:
@@ -172,7 +184,7 @@ def _draw(
         else alt.Y("users:Q", title="Users", axis=alt.Axis(format="d"))
     )
     n_days = int(data["days"].max())
-    return (
+    chart = (
         alt.Chart(data)
         .mark_bar(cornerRadiusEnd=2)
         .encode(
@@ -191,5 +203,5 @@ def _draw(
             ],
         )
         .add_params(toggle)
-        .properties(width=max(320, n_days * (12 * len(names) + 14)), height=280)
     )
+    return put(chart, width=max(320, n_days * (12 * len(names) + 14)), height=280)

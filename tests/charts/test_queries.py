@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 import heapseg
 from heapseg.catalog import Catalog
-from heapseg.charts import ChartError, compare, queries, trend
+from heapseg.charts import ChartError, compare, queries, stickiness, trend
 from heapseg.charts.queries import as_where, numeric_property, run, scoped_events
 from heapseg.model import Group
 from tests.charts.conftest import AS_OF, BUYERS, PAID
@@ -117,3 +119,56 @@ def test_segments_that_refer_to_saved_ones_follow_the_catalog(sample_path, oracl
     users = lambda data: int(data.loc[data["segment"] == "Plan", "users"].iloc[0])  # noqa: E731
     assert users(before) == len(oracle.members(PAID))
     assert users(after) == len(oracle.members(BUYERS)) != users(before)
+
+
+@pytest.fixture
+def queries_built(monkeypatch):
+    """How many times the stickiness chart's whole query was built (not reused)."""
+    calls = []
+    stickiness_module = importlib.import_module("heapseg.charts.stickiness")
+    original = stickiness_module._query
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(stickiness_module, "_query", counting)
+    return calls
+
+
+def test_a_chart_query_is_built_once_per_request_and_settings(sample_path, queries_built):
+    fresh = heapseg.connect(sample_path, as_of=AS_OF)
+    draw = lambda **kw: stickiness(fresh, "Session", by={"Paid": PAID}, **kw).data  # noqa: E731
+    first = draw()
+    assert len(queries_built) == 1
+    # Drawn again, or only shown otherwise (the measure is not in the query): built once.
+    assert draw().equals(first)
+    draw(measure="users")
+    assert len(queries_built) == 1
+    # Anything the query reads builds it again: window, event filter, segments, scope, as_of.
+    draw(window="month")
+    draw(where={"kind": "event_property", "field": "path", "operator": "contains", "value": "a"})
+    draw(include_all=True)
+    draw(filter=BUYERS)
+    stickiness(fresh, "Session", by={"Paid": BUYERS})
+    stickiness(fresh, "Session", by={"Paid": PAID}, as_of="2026-06-01")
+    assert len(queries_built) == 7
+    fresh.refresh()
+    assert draw().equals(first)
+    assert len(queries_built) == 8
+
+
+def test_a_chart_of_saved_segments_builds_its_query_every_time(
+    sample_path, oracle, tmp_path, queries_built
+):
+    fresh = heapseg.connect(sample_path, as_of=AS_OF)
+    cat = Catalog(tmp_path / "c.json", user="ana")
+    entry = cat.save(PAID, "Plan")
+    by = {"Plan": {"combinator": "and", "rules": [{"kind": "segment", "id": entry.id}]}}
+    before = stickiness(fresh, "Session", by=by, resolver=cat).data
+    cat.update(entry, BUYERS)
+    after = stickiness(fresh, "Session", by=by, resolver=cat).data
+    assert len(queries_built) == 2
+    assert not after.equals(before)
+    direct = stickiness(fresh, "Session", by={"Plan": BUYERS}).data
+    assert after["users"].tolist() == direct["users"].tolist()
