@@ -88,6 +88,9 @@ class CompileContext:
     #: Where user / account properties have a history, their values at ``as_of`` come from it.
     user_history: PropertyHistory | None = None
     account_history: PropertyHistory | None = None
+    #: ``(kind, other name) -> property``: names a rule may give a property besides its own,
+    #: such as a JSON key's long name (``("user", "properties.plan") -> "plan"``).
+    aliases: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     def attribute(self, events: ir.Table, *columns: str) -> ir.Table:
         """Filtered events, slimmed to what a rule needs, with merged identities applied.
@@ -347,15 +350,24 @@ def _item(rule: Condition, ctx: CompileContext, path: str) -> ir.BooleanValue:
         return _group(rule, ctx, path)
     if isinstance(rule, PropertyRule):
         if rule.kind == "account":
-            return _account_rule(rule, ctx, path)
-        return _user_rule(rule, ctx, path)
+            return _account_rule(_named(rule, "account", ctx), ctx, path)
+        return _user_rule(_named(rule, "user", ctx), ctx, path)
     if isinstance(rule, EventRule):
+        if ctx.aliases and rule.aggregate is not None:
+            name = ctx.aliases.get(("event", rule.aggregate.field), rule.aggregate.field)
+            rule = replace(rule, aggregate=replace(rule.aggregate, field=name))
         return _event_rule(rule, ctx, path)
     if isinstance(rule, FunnelRule):
         return _funnel_rule(rule, ctx, path)
     if isinstance(rule, SegmentRule):
         return _segment_rule(rule, ctx, path)
     raise HeapsegError(f"{path}: cannot compile {type(rule).__name__}")
+
+
+def _named(rule: PropertyRule, kind: str, ctx: CompileContext) -> PropertyRule:
+    """The rule on the property's own name where it gives another (``ctx.aliases``)."""
+    name = ctx.aliases.get((kind, rule.field)) if ctx.aliases else None
+    return rule if name is None else replace(rule, field=name)
 
 
 def _positive_twin(rule: PropertyRule) -> tuple[PropertyRule, bool]:
@@ -641,7 +653,7 @@ def _event_group(events: ir.Table, group: Group, ctx: CompileContext, path: str)
         if isinstance(rule, Group):
             parts.append(_event_group(events, rule, ctx, rpath))
         else:
-            parts.append(_property(events, rule, ctx, rpath, "event"))
+            parts.append(_property(events, _named(rule, "event", ctx), ctx, rpath, "event"))
     expr = (
         (_all(parts) if group.combinator == "and" else _any(parts)) if parts else ibis.literal(True)
     )

@@ -39,7 +39,13 @@ from heapseg.errors import DataError, HeapsegError, backend_errors
 from heapseg.frames import arrow_to_pandas
 from heapseg.hints import VALUE_CHECK_LIMIT
 from heapseg.identity import identity_moves, merge_identities
-from heapseg.json_properties import JsonProperty, check_json_spec, expand_json, materialize
+from heapseg.json_properties import (
+    JsonProperty,
+    check_json_spec,
+    expand_json,
+    long_names,
+    materialize,
+)
 from heapseg.model import Group, PropertyRule, as_segment
 from heapseg.point_in_time import PropertyHistory, joined_by
 from heapseg.presets import Preset, get_preset
@@ -332,6 +338,7 @@ class Dataset:
             known_values=self.known_values if self.check_events else None,
             user_history=self.user_history,
             account_history=self.account_history,
+            aliases=self._long_names(),
         )
         if self.joining:
             ctx = replace(ctx, joined=self._joined(ctx, portable))
@@ -340,6 +347,18 @@ class Dataset:
             while len(self._contexts) > _CONTEXTS_KEPT:
                 del self._contexts[next(iter(self._contexts))]
         return ctx
+
+    def _long_names(self) -> dict[tuple[str, str], str]:
+        """JSON keys by their long names too (``properties.plan`` for ``plan``)."""
+        if not self.json_properties:
+            return {}
+        schema = self.schema
+        taken = {
+            "user": schema.user_properties,
+            "account": schema.account_properties,
+            "event": schema.event_properties,
+        }
+        return long_names(self.json_properties, taken)
 
     def reuse(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """What ``build()`` gives, built once per ``key`` (and the dataset's settings) until

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "discover_keys",
     "expand_json",
     "json_value",
+    "long_names",
     "materialize",
 ]
 
@@ -87,6 +88,41 @@ class JsonProperty:
     def source(self) -> str:
         """``properties.address.city``: the column and the key path."""
         return ".".join((self.column, *self.path))
+
+
+#: The kind of rule that reads the properties of each table a JSON column may be in.
+_RULE_KINDS = {
+    "users": "user",
+    "user_history": "user",
+    "accounts": "account",
+    "account_history": "account",
+    "events": "event",
+}
+
+
+def long_names(
+    found: Mapping[str, Sequence[JsonProperty]], taken: Mapping[str, Collection[str]]
+) -> dict[tuple[str, str], str]:
+    """``(rule kind, long name) -> property``: each JSON key by its column and path
+    (``properties.plan``) as well as by the name it was given (``plan``), for the tables of
+    ``found`` (``users``, ``events``...). A long name that is a property of its own, in
+    ``taken`` (kind -> names), stays that property's.
+
+    Examples
+    --------
+    >>> plan = JsonProperty("properties", ("plan",), "string", "plan")
+    >>> long_names({"users": [plan]}, {"user": {"plan"}})
+    {('user', 'properties.plan'): 'plan'}
+    """
+    out: dict[tuple[str, str], str] = {}
+    for role, props in found.items():
+        kind = _RULE_KINDS.get(role)
+        if kind is None:
+            continue
+        for prop in props:
+            if prop.source != prop.name and prop.source not in taken.get(kind, ()):
+                out[(kind, prop.source)] = prop.name
+    return out
 
 
 def check_json_spec(spec: Any) -> dict[str, dict[str, dict[str, str] | None]]:

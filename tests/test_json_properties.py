@@ -393,3 +393,35 @@ def test_text_that_is_not_json_is_unset_not_an_engine_error():
         assert {int(u) for u in paid} == {u for u, p in expected.items() if p.get("plan") == "paid"}
         unset = ds.members(heapseg.user.seats.is_not_set(), as_of=AS_OF).to_pandas().user_id
         assert {int(u) for u in unset} == {u for u, p in expected.items() if "seats" not in p}
+
+
+def _long(definition: dict) -> dict:
+    """The definition with every property named by its JSON column and key path."""
+    out = {}
+    for key, value in definition.items():
+        if key in ("field",):
+            value = f"properties.{value}"
+        elif isinstance(value, dict):
+            value = _long(value)
+        elif isinstance(value, list):
+            value = [_long(v) if isinstance(v, dict) else v for v in value]
+        out[key] = value
+    return out
+
+
+def test_rules_may_name_a_key_by_its_json_column_and_path(scenario):
+    con = _duckdb(scenario)
+    ds = heapseg.connect(con, json=JSON, as_of=AS_OF)
+    expected = _expected(scenario)
+    longer = {name: _long(definition) for name, definition in DEFINITIONS.items()}
+    assert longer["sum of amount >= 30"]["rules"][0]["aggregate"]["field"] == "properties.amount"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = ds.execute(ds.membership(longer))
+    for name in DEFINITIONS:
+        got = {int(u) for u, flag in zip(frame["user_id"], frame[name], strict=True) if flag}
+        assert got == expected[name], name
+    # The pickers keep one name per key.
+    assert "properties.plan" not in ds.schema.user_properties
+    with pytest.raises(heapseg.SchemaError, match=r"unknown user property 'properties\.nope'"):
+        ds.count(_prop("user", "properties.nope", "is set"))
