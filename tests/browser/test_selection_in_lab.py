@@ -69,12 +69,15 @@ def test_clicked_bars_are_segments_in_the_kernel(lab, chromium_browser, tmp_path
 
         # The second step's bar of the funnel (its accessible label names the step).
         funnel_bar = widgets.nth(0).locator('path[aria-label*="2. Add to Cart"]').first
+        # The number the mark shows (its tooltip, which Vega also writes in its aria-label).
+        funnel_mark = funnel_bar.get_attribute("aria-label")
         funnel_bar.click()
         funnel_count = widgets.nth(0).locator(".heapseg-selection-count")
         funnel_count.wait_for(timeout=60 * SECONDS)
         funnel_shown = funnel_count.inner_text()
         # The breakdown bar of the rest of the users in the US.
         bar = widgets.nth(1).locator('path[aria-label*="US"][aria-label*="Rest"]').first
+        breakdown_mark = bar.get_attribute("aria-label")
         bar.click()
         breakdown_count = widgets.nth(1).locator(".heapseg-selection-count")
         breakdown_count.wait_for(timeout=60 * SECONDS)
@@ -90,12 +93,19 @@ def test_clicked_bars_are_segments_in_the_kernel(lab, chromium_browser, tmp_path
     finally:
         context.close()
 
+    on_the_bars = [
+        re.search(r"Users: ([\d,]+)", mark or "") for mark in (funnel_mark, breakdown_mark)
+    ]
+    assert all(on_the_bars), (funnel_mark, breakdown_mark)
+    funnel_bar_users, breakdown_bar_users = (int(m.group(1).replace(",", "")) for m in on_the_bars)
     funnel = re.search(r"FUNNEL (\[.*\]) (\d+) (\d+)", text)
     assert funnel, text
     assert funnel.group(1) == "[{'segment': 'Paid', 'step': 2}]"
     assert funnel.group(2) == funnel.group(3)  # the segment counts the bar's users
     assert funnel_shown.replace(",", "") == funnel.group(2)  # and the widget says so
+    assert int(funnel.group(2)) == funnel_bar_users  # the number on the clicked bar
     breakdown = re.search(r"BREAKDOWN (\d+) (\d+)", text)
     assert breakdown, text
     assert breakdown.group(1) == breakdown.group(2)
     assert breakdown_shown.replace(",", "") == breakdown.group(1)
+    assert int(breakdown.group(1)) == breakdown_bar_users
