@@ -34,6 +34,8 @@ __all__ = ["lifecycle"]
 STATUSES = ("new", "returning", "resurrecting", "dormant")
 #: Fixed colours: a status means the same thing in every panel, whatever the segment.
 STATUS_COLORS = ("#4c78a8", "#54a24b", "#b279a2", "#e45756")
+#: Fill opacity of the bars of the period still running at as_of (its counts are partial).
+RUNNING_OPACITY = 0.4
 NEW_RULES = ("joined", "first")
 
 
@@ -71,8 +73,8 @@ def lifecycle(
       active for the first time after the period she joined in (as PostHog counts her).
 
     **dormant** (drawn below zero): active in the previous period, not in this one. The period
-    holding ``as_of`` is still running (``complete`` is ``False``): its dormant users are those
-    not back *yet*. When ``as_of`` is exactly the start of a period, the last period is the
+    holding ``as_of`` is still running (``complete`` is ``False``; its bars are drawn lighter and
+    the subtitle says so): its dormant users are those not back *yet*. When ``as_of`` is exactly the start of a period, the last period is the
     whole one ending at ``as_of`` and an activity at exactly ``as_of`` counts in it. One backend query: the users' distinct active periods (all their history up
     to ``as_of``, so that "first" and "before" are exact), each compared with the previous and
     next ones by a window function, counted per period, status and segment.
@@ -136,7 +138,10 @@ def lifecycle(
     what = event or "any event"
     heading = title or f"Lifecycle of users doing {what}, per {unit}"
     rule = "new: joined in the period" if new == "joined" else "new: first activity"
-    chart = put(chart, title=title_params(heading, request.as_of, rule, scope_note(request.scope)))
+    running = "" if data.empty or data["complete"].all() else f"lighter: the {unit} still running"
+    chart = put(
+        chart, title=title_params(heading, request.as_of, rule, scope_note(request.scope), running)
+    )
     settings = {"event": event, "where": where, "unit": unit, "periods": periods, "new": new}
     source = ChartSource("lifecycle", request, settings)
     return finish(chart, data, return_data, request.note(), source)
@@ -263,6 +268,10 @@ def _draw(data: pd.DataFrame, names: list[str], unit: str) -> Any:
             ),
             order=alt.Order("order:Q"),
             opacity=toggled(toggle, 0.15),
+            # The period still running at as_of reads as a drop when drawn like the others.
+            fillOpacity=alt.FillOpacityValue(
+                RUNNING_OPACITY, condition={"test": "datum.complete", "value": 1.0}
+            ),
             tooltip=[
                 alt.Tooltip("segment:N", title="Segment"),
                 alt.Tooltip(f"{time_unit}(period):T", title=period_title),

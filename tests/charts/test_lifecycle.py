@@ -146,6 +146,19 @@ def test_as_of_at_midnight_counts_the_activity_at_as_of_in_the_last_period():
     assert table(weekly) == {"03-25": [2, 0, 0, 0]}  # the ISO week of Monday 2024-03-25
 
 
+def test_the_running_period_is_drawn_lighter_with_a_note(ds):
+    """A period still running at as_of has partial counts: it must not read as a drop."""
+    chart = lifecycle(ds, "Session", filter=PAID, interval="week", last=3)
+    assert chart.data["complete"].tolist().count(False) == len(STATUSES)
+    assert "lighter: the week still running" in chart.title.subtitle
+    fill = chart.to_dict()["encoding"]["fillOpacity"]
+    assert fill["condition"] == {"test": "datum.complete", "value": 1.0} and fill["value"] < 1
+    # as_of at midnight ends whole days: nothing is running, no note.
+    whole = lifecycle(ds, "Session", interval="day", last=3, as_of=AS_OF.replace(hour=0))
+    assert whole.data["complete"].all()
+    assert "still running" not in whole.title.subtitle
+
+
 def test_segments_filter_and_the_point_limit(ds, oracle, executed):
     with pytest.raises(ChartError, match="points"):
         lifecycle(ds, by=[PAID], interval="hour", last=24 * 60)
