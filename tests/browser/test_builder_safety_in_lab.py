@@ -49,8 +49,9 @@ BUTTON_FIT = """
 """
 
 
-def write_notebook(lab: Lab, sample: Path, catalog: Path, name: str) -> str:
-    """A notebook whose builder edits the saved "Window shoppers", as notebook 2 leaves it."""
+def write_notebook(lab: Lab, sample: Path, catalog: Path, name: str, *then: str) -> str:
+    """A notebook whose builder edits the saved "Window shoppers", as notebook 2 leaves it
+    (``then``: lines of code run on it before it is shown)."""
     code = "\n".join(
         [
             "import heapseg",
@@ -62,6 +63,7 @@ def write_notebook(lab: Lab, sample: Path, catalog: Path, name: str) -> str:
             f"catalog = Catalog({str(catalog)!r}, user='analyst')",
             "builder = SegmentBuilder(ds, catalog)",
             "builder.open('Window shoppers')",
+            *then,
             "builder",
         ]
     )
@@ -222,6 +224,70 @@ def test_dirty_state_undo_keys_rename_and_delete_asked(
         context.close()
     names = {s["name"] for s in json.loads(catalog_path.read_text())["segments"]}
     assert names == {"Window shoppers", "US window shoppers"}
+
+
+# Window shoppers AND (country = US OR country = DE): a group of two rules.
+GROUPED = {
+    "combinator": "and",
+    "rules": [
+        *WINDOW_SHOPPERS["rules"],
+        {
+            "combinator": "or",
+            "rules": [
+                {"kind": "user", "field": "country", "operator": "=", "value": "US"},
+                {"kind": "user", "field": "country", "operator": "=", "value": "DE"},
+            ],
+        },
+    ],
+}
+# The nested groups of the definition (not the where-filter groups inside event rows).
+NESTED = ".heapseg-root > .heapseg-items > .heapseg-group"
+
+
+def test_removing_a_group_of_two_rules_is_undone_from_the_keyboard(
+    lab, chromium_browser, artifacts, saved_catalog
+):
+    """The issue's case: Ctrl+Z did nothing after removing a group of two rules."""
+    sample, catalog_path, ds = saved_catalog
+    notebook = write_notebook(
+        lab, sample, catalog_path, "builder-group-undo.ipynb", f"builder.segment = {GROUPED!r}"
+    )
+    context = chromium_browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60 * SECONDS)
+    nested = f"() => document.querySelectorAll({NESTED!r}).length"
+    try:
+        builder = open_builder(page, lab, notebook)
+        grouped, plain = ds.count(GROUPED), ds.count(WINDOW_SHOPPERS)
+        assert grouped < plain
+        assert counted(builder) == grouped
+        group = builder.locator(NESTED)
+        assert group.count() == 1 and group.locator(".heapseg-rule-user").count() == 2
+        builder.locator(".heapseg-state", has_text="● unsaved changes").wait_for()
+
+        # The group's own Remove (in its header, before its rows' buttons).
+        group.locator(".heapseg-remove").first.click()
+        page.wait_for_function(f"() => ({nested})() === 0")
+        builder.locator(".heapseg-count", has_text=f"{plain:,}").wait_for()
+
+        page.keyboard.press("Control+z")
+        page.wait_for_function(f"() => ({nested})() === 1")
+        rows = group.locator(".heapseg-rule-user")
+        assert rows.count() == 2
+        shown = [rows.nth(i).locator(".heapseg-value input").input_value() for i in range(2)]
+        assert shown == ["US", "DE"]
+        builder.locator(".heapseg-count", has_text=f"{grouped:,}").wait_for()
+        assert counted(builder) == grouped
+        page.screenshot(path=str(artifacts / "safety-05-group-undone.png"))
+
+        page.keyboard.press("Control+Shift+z")
+        page.wait_for_function(f"() => ({nested})() === 0")
+        builder.locator(".heapseg-count", has_text=f"{plain:,}").wait_for()
+    except Exception:
+        page.screenshot(path=str(artifacts / "safety-failure.png"))
+        raise
+    finally:
+        context.close()
 
 
 def test_conflict_choices_and_unsqueezed_buttons(lab, chromium_browser, artifacts, saved_catalog):
