@@ -114,6 +114,16 @@ def test_size_over_time_points_hold_at_their_moment(ds) -> None:
     assert "different moments" in widget.summary.value
 
 
+def test_a_lifecycle_bar_arrives_with_its_period_in_milliseconds_and_its_status(ds) -> None:
+    chart = charts.lifecycle(ds, "Session", by={"Paid": PAID}, interval="week", last=3)
+    widget = select(chart)
+    row = chart.data[chart.data["status"] == "dormant"].iloc[-1]
+    click(widget, {"segment": "Paid", "period": row["period"].value // 1_000_000,
+                   "status": "dormant"})  # fmt: skip
+    assert widget.count == int(row["users"]) > 0  # drawn below zero, counted as users
+    assert ds.count(widget.selection_segment) == widget.count
+
+
 def test_a_retention_point_says_why_it_is_no_segment(ds) -> None:
     widget = select(charts.retention(ds, "Session", by={"Paid": PAID}, periods=2))
     click(widget, {"segment": "Paid", "period": 1})
@@ -131,6 +141,12 @@ KINDS = {
     "overlap": lambda ds: charts.overlap(ds, {"Paid": PAID, "Buyers": BUYERS}),
     "trend": lambda ds: charts.trend(ds, "Session", by={"Paid": PAID}, last=3),
     "size_over_time": lambda ds: charts.size_over_time(ds, {"Paid": PAID}, last=2),
+    "lifecycle": lambda ds: charts.lifecycle(ds, "Session", by={"Paid": PAID}, last=3),
+    "stickiness": lambda ds: charts.stickiness(ds, "Session", by={"Paid": PAID}),
+    "retention": lambda ds: charts.retention(
+        ds, "Session", by={"Paid": PAID}, periods=2, unit="day", convention="calendar"
+    ),
+    "paths": lambda ds: charts.paths(ds, "Add to Cart", by={"Paid": PAID}, steps=1, top=2),
 }
 
 
