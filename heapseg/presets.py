@@ -209,7 +209,7 @@ def _users_from_history(ids: ir.Table, history: ir.Table) -> ir.Table:
     props = {
         c: ibis.null().cast(t) for c, t in history.schema().items() if c not in ("user_id", "time")
     }
-    return ids.select("user_id", **props) if props else ids
+    return ids.select(*ids.columns, **props) if props else ids
 
 
 # ---------------------------------------------------------------------------- the layouts
@@ -361,14 +361,19 @@ def _posthog(src: Source) -> PresetViews:
     )
 
 
+#: Amplitude's own events that set properties rather than record what a user did: their
+#: ``user_properties`` make the history; Amplitude's charts leave them out, and so do we.
+_AMPLITUDE_UPDATES = ("$identify", "$groupidentify")
+
+
 def _amplitude(src: Source) -> PresetViews:
     raw = src.table("events")
-    time = _epoch_or_time(raw.event_time, src.dialect)
-    events = raw.select(
-        user_id=ibis.coalesce(raw.user_id.cast("string"), raw.device_id.cast("string")),
-        time=time,
-        event=raw.event_type,
-        event_properties=raw.event_properties,
+    done = raw.filter(~ibis.coalesce(raw.event_type.isin(_AMPLITUDE_UPDATES), False))
+    events = done.select(
+        user_id=ibis.coalesce(done.user_id.cast("string"), done.device_id.cast("string")),
+        time=_epoch_or_time(done.event_time, src.dialect),
+        event=done.event_type,
+        event_properties=done.event_properties,
     )
     events, event_keys = src.json(events, ["event_properties"])
     identified = raw.filter(raw.user_id.notnull())
@@ -378,7 +383,14 @@ def _amplitude(src: Source) -> PresetViews:
         user_properties=identified.user_properties,
     )
     history, user_keys = src.json(history, ["user_properties"])
-    ids = identified.select(user_id=identified.user_id.cast("string")).distinct()
+    if "user_creation_time" in raw.columns:
+        # When Amplitude first saw the user: the join time.
+        created = _epoch_or_time(identified.user_creation_time, src.dialect)
+        ids = identified.group_by(user_id=identified.user_id.cast("string")).aggregate(
+            joined_at=created.min()
+        )
+    else:
+        ids = identified.select(user_id=identified.user_id.cast("string")).distinct()
     return PresetViews(
         src.preset,
         users=_users_from_history(ids, history),
@@ -499,10 +511,14 @@ PRESETS: dict[str, Preset] = {
                     "user_properties",
                 ),
             },
-            users="each user_id seen in events; properties from user_properties",
+            users=(
+                "each user_id seen in events, user_creation_time (if there) -> joined_at; "
+                "properties from user_properties"
+            ),
             events=(
-                "events: event_type -> event, event_time (epoch milliseconds or a time) -> time, "
-                "user_id (else device_id), event_properties JSON keys"
+                "events but $identify / $groupidentify: event_type -> event, event_time (epoch "
+                "milliseconds or a time) -> time, user_id (else device_id), event_properties "
+                "JSON keys"
             ),
             identity="device_id -> user_id wherever an event carries both",
             history="user_properties JSON keys, changes form (event_time -> time)",

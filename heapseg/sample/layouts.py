@@ -208,17 +208,19 @@ def _amplitude(con: duckdb.DuckDBPyConnection) -> list[str]:
             AS device_id,
         event AS event_type, epoch_ms(time) AS event_time,
         epoch_ms(time) + 500 AS server_upload_time, session_id,
-        {_event_json("e")} AS event_properties, CAST(NULL AS JSON) AS user_properties
+        {_event_json("e")} AS event_properties, CAST(NULL AS JSON) AS user_properties,
+        epoch_ms((SELECT m.joined_at FROM tidy.users m WHERE m.user_id = e.merged_id))
+            AS user_creation_time
     FROM ev e
     UNION ALL
     SELECT uuidish('idf', row_number() OVER ()), NULL, c.user_id, CAST(c.user_id AS VARCHAR),
         uuidish('dev', c.user_id), '$identify', epoch_ms(c.time), epoch_ms(c.time) + 500,
-        NULL, CAST('{{}}' AS JSON), {_TRAITS_JSON}
+        NULL, CAST('{{}}' AS JSON), {_TRAITS_JSON}, epoch_ms(u.joined_at)
     FROM changes c JOIN tidy.users u USING (user_id)
     UNION ALL
     SELECT uuidish('idl', id), NULL, to_id, CAST(to_id AS VARCHAR), uuidish('anon', id),
         '$identify', epoch_ms(joined_at), epoch_ms(joined_at) + 500, NULL,
-        CAST('{{}}' AS JSON), NULL
+        CAST('{{}}' AS JSON), NULL, epoch_ms(joined_at)
     FROM links""")
     return ["events"]
 
@@ -324,8 +326,9 @@ def write_layout(
         ``users``), ``"heap"`` (``all_events``, per-event tables such as ``completed_order``,
         ``sessions``, ``pageviews``, ``users`` with ``joindate``, ``user_migrations``),
         ``"posthog"`` (``events``, ``persons``, ``person_distinct_id``, JSON ``properties``),
-        ``"amplitude"`` (one ``events`` export: epoch-millisecond ``event_time``, JSON
-        ``event_properties`` / ``user_properties`` on ``$identify`` events) or ``"snowplow"``
+        ``"amplitude"`` (one ``events`` export: epoch-millisecond ``event_time`` and
+        ``user_creation_time``, JSON ``event_properties`` / ``user_properties`` on
+        ``$identify`` events) or ``"snowplow"``
         (``atomic.events`` in a DuckDB file, ``events.parquet`` in a folder).
     fmt
         ``"duckdb"`` or ``"parquet"``.
