@@ -7,6 +7,7 @@ from typing import Any
 
 import altair as alt
 import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
 from heapseg.as_of import AsOf
@@ -21,7 +22,7 @@ from heapseg.charts.periods import (
     period_starts,
     utc,
 )
-from heapseg.charts.queries import run
+from heapseg.charts.queries import events_key
 from heapseg.charts.request import ChartRequest, prepare
 from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, scope_note, title_params
@@ -181,6 +182,20 @@ def _aggregate(
     where: Any,
     new: str,
 ) -> pd.DataFrame:
+    settings = (unit, periods[0], periods[-1], events_key(event, where), new)
+    return request.run(
+        "lifecycle", settings, lambda: _query(request, unit, periods, event, where, new)
+    )
+
+
+def _query(
+    request: ChartRequest,
+    unit: str,
+    periods: list,
+    event: str | None,
+    where: Any,
+    new: str,
+) -> ir.Table:
     low, high = index_of(periods[0], unit), index_of(periods[-1], unit)
     acts = request.events(events=event, where=where)
     # An activity at exactly as_of, when as_of starts a period, belongs to the last period
@@ -215,8 +230,7 @@ def _aggregate(
         for i in range(len(request.segments))
     }
     metrics["n_all"] = joined_rows.count()
-    expr = joined_rows.group_by(["idx", "status"]).aggregate(**metrics)
-    return run(request.ds, expr)
+    return joined_rows.group_by(["idx", "status"]).aggregate(**metrics)
 
 
 def _frame(frame: pd.DataFrame, request: ChartRequest, unit: str, periods: list) -> pd.DataFrame:

@@ -7,6 +7,7 @@ from typing import Any
 
 import altair as alt
 import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
 from heapseg.as_of import AsOf
@@ -14,7 +15,7 @@ from heapseg.charts.common import ChartError, pct
 from heapseg.charts.drawing import put, unvalidated
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import check_unit
-from heapseg.charts.queries import as_where, run
+from heapseg.charts.queries import as_where, events_key
 from heapseg.charts.request import ChartRequest, prepare
 from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, scope_note, title_params
@@ -141,7 +142,17 @@ def _aggregate(
     offsets: list[int],
     window: tuple[int, str],
 ) -> pd.DataFrame:
-    ds = request.ds
+    settings = (events_key(event, where), min(*offsets, 0), max(*offsets, 0), window)
+    return request.run("paths", settings, lambda: _query(request, event, where, offsets, window))
+
+
+def _query(
+    request: ChartRequest,
+    event: str,
+    where: Any,
+    offsets: list[int],
+    window: tuple[int, str],
+) -> ir.Table:
     since = shift(request.as_of, *window)
     events = request.events(after=since, columns=["event"])
     order = ibis.window(group_by="user_id", order_by=[events.time, events.event])
@@ -168,7 +179,7 @@ def _aggregate(
     joined = pairs.join(request.users(), "user_id")
     metrics = {f"n_s{i}": joined.count(where=joined[f"s{i}"]) for i in range(len(request.segments))}
     metrics["n_all"] = joined.count()
-    return run(ds, joined.group_by(["step", "event"]).aggregate(**metrics))
+    return joined.group_by(["step", "event"]).aggregate(**metrics)
 
 
 def _ranked(

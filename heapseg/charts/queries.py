@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from heapseg.resolver import Resolver
 __all__ = [
     "as_where",
     "event_filter",
+    "events_key",
     "flagged_users",
     "numeric_property",
     "predicate",
@@ -42,6 +43,14 @@ def as_where(where: Any) -> Group | None:
     if isinstance(where, Mapping) and "kind" in where:
         where = {"combinator": "and", "rules": [where]}
     return Group.from_dict(where, "where", event_properties=True)
+
+
+def events_key(events: str | Sequence[str] | None, where: Any) -> Hashable:
+    """Event names and an event-property filter as a key (see ChartRequest.run): the filter as
+    JSON, since frozen dataclasses hash ``True`` like ``1``."""
+    group = as_where(where)
+    names = events if isinstance(events, str) or events is None else tuple(events)
+    return (names, None if group is None else group.to_json(sort_keys=True))
 
 
 def timestamp(ds: Dataset, moment: datetime) -> ir.Value:

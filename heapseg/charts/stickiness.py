@@ -14,7 +14,7 @@ from heapseg.charts.common import ChartError, pct
 from heapseg.charts.drawing import put, unvalidated
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import period_starts, stamp
-from heapseg.charts.queries import as_where, timestamp
+from heapseg.charts.queries import events_key, timestamp
 from heapseg.charts.request import ChartRequest, prepare
 from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, scope_note, title_params
@@ -129,14 +129,8 @@ def _days(window: str | int) -> int:
 
 
 def _aggregate(request: ChartRequest, starts: list, event: str | None, where: Any) -> pd.DataFrame:
-    group = as_where(where)
-    settings = (
-        starts[0],
-        starts[-1],
-        event,
-        None if group is None else group.to_json(sort_keys=True),
-    )
-    return request.run("stickiness", settings, lambda: _query(request, starts, event, group))
+    settings = (starts[0], starts[-1], events_key(event, where))
+    return request.run("stickiness", settings, lambda: _query(request, starts, event, where))
 
 
 def _query(request: ChartRequest, starts: list, event: str | None, where: Any) -> ir.Table:

@@ -6,6 +6,7 @@ from typing import Any
 
 import altair as alt
 import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
 from heapseg.as_of import AsOf
@@ -13,7 +14,7 @@ from heapseg.charts.common import ChartError
 from heapseg.charts.drawing import layer, put, unvalidated
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import TIME_UNITS, check_unit, naive_utc, period_starts, utc
-from heapseg.charts.queries import numeric_property, run, timestamp
+from heapseg.charts.queries import events_key, numeric_property, timestamp
 from heapseg.charts.request import ChartRequest, prepare
 from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, scope_note, title_params
@@ -140,6 +141,23 @@ def _aggregate(
     measure: str,
     prop: str | None,
 ) -> pd.DataFrame:
+    settings = (unit, periods[0], periods[-1], events_key(event, where), measure, prop)
+    frame = request.run(
+        "trend", settings, lambda: _query(request, unit, periods, event, where, measure, prop)
+    )
+    frame["period"] = naive_utc(frame["period"])
+    return frame
+
+
+def _query(
+    request: ChartRequest,
+    unit: str,
+    periods: list,
+    event: str | None,
+    where: Any,
+    measure: str,
+    prop: str | None,
+) -> ir.Table:
     # No end but as_of itself (inclusive): the events at exactly as_of, when as_of starts a
     # period, belong to the last period shown (see period_starts), not to one left out.
     events = request.events(
@@ -162,10 +180,7 @@ def _aggregate(
     metrics["m_all"] = metric(None)
     last = timestamp(request.ds, periods[-1])
     period = ibis.least(joined.time.truncate(TRUNCATE[unit]), last)
-    expr = joined.group_by(period=period).aggregate(**metrics)
-    frame = run(request.ds, expr)
-    frame["period"] = naive_utc(frame["period"])
-    return frame
+    return joined.group_by(period=period).aggregate(**metrics)
 
 
 def _long(frame: pd.DataFrame, request: ChartRequest, measure: str, unit: str) -> pd.DataFrame:

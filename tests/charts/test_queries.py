@@ -8,7 +8,7 @@ import pytest
 
 import heapseg
 from heapseg.catalog import Catalog
-from heapseg.charts import ChartError, compare, queries, stickiness, trend
+from heapseg.charts import ChartError, compare, lifecycle, paths, queries, stickiness, trend
 from heapseg.charts.queries import as_where, numeric_property, run, scoped_events
 from heapseg.model import Group
 from tests.charts.conftest import AS_OF, BUYERS, PAID
@@ -123,28 +123,47 @@ def test_segments_that_refer_to_saved_ones_follow_the_catalog(sample_path, oracl
 
 @pytest.fixture
 def queries_built(monkeypatch):
-    """How many times the stickiness chart's whole query was built (not reused)."""
-    calls = []
-    stickiness_module = importlib.import_module("heapseg.charts.stickiness")
-    original = stickiness_module._query
+    """How many times each chart kind's whole query was built (not reused)."""
+    calls = {}
+    for kind in ("stickiness", "trend", "lifecycle", "paths"):
+        module = importlib.import_module(f"heapseg.charts.{kind}")
 
-    def counting(*args, **kwargs):
-        calls.append(args)
-        return original(*args, **kwargs)
+        def counting(*args, _original=module._query, _kind=kind, **kwargs):
+            calls[_kind] = calls.get(_kind, 0) + 1
+            return _original(*args, **kwargs)
 
-    monkeypatch.setattr(stickiness_module, "_query", counting)
+        monkeypatch.setattr(module, "_query", counting)
     return calls
+
+
+@pytest.mark.parametrize(
+    ("kind", "draw", "other"),
+    [
+        ("trend", lambda ds, **kw: trend(ds, "Session", last=14, **kw), {"measure": "users"}),
+        ("lifecycle", lambda ds, **kw: lifecycle(ds, "Session", last=6, **kw), {"new": "first"}),
+        ("paths", lambda ds, **kw: paths(ds, "Add to Cart", top=3, **kw), {"steps": 2}),
+    ],
+    ids=["trend", "lifecycle", "paths"],
+)
+def test_each_chart_kind_builds_its_query_once(sample_path, queries_built, kind, draw, other):
+    fresh = heapseg.connect(sample_path, as_of=AS_OF)
+    first = draw(fresh, by={"Paid": PAID}).data
+    assert draw(fresh, by={"Paid": PAID}).data.equals(first)
+    assert queries_built == {kind: 1}
+    draw(fresh, by={"Paid": PAID}, **other)
+    draw(fresh, by={"Paid": BUYERS})
+    assert queries_built == {kind: 3}
 
 
 def test_a_chart_query_is_built_once_per_request_and_settings(sample_path, queries_built):
     fresh = heapseg.connect(sample_path, as_of=AS_OF)
     draw = lambda **kw: stickiness(fresh, "Session", by={"Paid": PAID}, **kw).data  # noqa: E731
     first = draw()
-    assert len(queries_built) == 1
+    assert queries_built == {"stickiness": 1}
     # Drawn again, or only shown otherwise (the measure is not in the query): built once.
     assert draw().equals(first)
     draw(measure="users")
-    assert len(queries_built) == 1
+    assert queries_built == {"stickiness": 1}
     # Anything the query reads builds it again: window, event filter, segments, scope, as_of.
     draw(window="month")
     draw(where={"kind": "event_property", "field": "path", "operator": "contains", "value": "a"})
@@ -152,10 +171,10 @@ def test_a_chart_query_is_built_once_per_request_and_settings(sample_path, queri
     draw(filter=BUYERS)
     stickiness(fresh, "Session", by={"Paid": BUYERS})
     stickiness(fresh, "Session", by={"Paid": PAID}, as_of="2026-06-01")
-    assert len(queries_built) == 7
+    assert queries_built == {"stickiness": 7}
     fresh.refresh()
     assert draw().equals(first)
-    assert len(queries_built) == 8
+    assert queries_built == {"stickiness": 8}
 
 
 def test_a_chart_of_saved_segments_builds_its_query_every_time(
@@ -168,7 +187,7 @@ def test_a_chart_of_saved_segments_builds_its_query_every_time(
     before = stickiness(fresh, "Session", by=by, resolver=cat).data
     cat.update(entry, BUYERS)
     after = stickiness(fresh, "Session", by=by, resolver=cat).data
-    assert len(queries_built) == 2
+    assert queries_built == {"stickiness": 2}
     assert not after.equals(before)
     direct = stickiness(fresh, "Session", by={"Plan": BUYERS}).data
     assert after["users"].tolist() == direct["users"].tolist()
