@@ -65,6 +65,8 @@ CHARTS: dict[str, tuple[Callable[[Any], Any], list[dict[str, Any]]]] = {
         [{}, {"dropped": True}],
     ),
     "breakdown_text": (lambda ds: charts.breakdown(ds, PAID, "role", top=2), [{}]),
+    # "(not set)" is a bar of its own here, so "(other values)" leaves the unset values out.
+    "breakdown_unset": (lambda ds: charts.breakdown(ds, PAID, "role", top=4), [{}]),
     "breakdown_number": (lambda ds: charts.breakdown(ds, BUYERS, "ltv", bins=3), [{}]),
     "breakdown_date": (
         lambda ds: charts.breakdown(ds, PAID, "signup_date", top=2, versus="all"),
@@ -121,6 +123,7 @@ ON_EVERY_ENGINE = (
     "overlap",
     "funnel",
     "breakdown_text",
+    "breakdown_unset",
     "breakdown_number",
     "size_over_time",
     "lifecycle",
@@ -272,6 +275,28 @@ def test_breakdown_event_property_bar_holds_the_users_of_those_events(ds, oracle
         group = paid if mark["group"] != "Rest" else everyone - paid
         expected = set(rows["user_id"]) & group
         assert ds.count(selected.segment) == len(expected), mark
+
+
+def test_breakdown_not_set_and_other_values_bars_hold_the_reference_users(ds, oracle) -> None:
+    chart = CHARTS["breakdown_unset"][0](ds)
+    shown = [v for v in chart.data["value"].unique() if not v.startswith("(")]
+    assert {"(not set)", "(other values)"} <= set(chart.data["value"])
+    # The reference evaluator's users (roles as of AS_OF, an empty string unset too).
+    paid = oracle.members(PAID)
+    rest = oracle.everyone() - paid
+    unset = oracle.members({"combinator": "and", "rules": [_role("is not set")]})
+    listed = oracle.members({"combinator": "and", "rules": [_role("in", shown)]})
+    other = oracle.everyone() - unset - listed
+    for group, members in ((chart.data["group"].iloc[0], paid), ("Rest", rest)):
+        bars = chart.data[chart.data["group"] == group].set_index("value")["count"]
+        for value, expected in (("(not set)", unset), ("(other values)", other)):
+            assert ds.count(segment_of(chart, group=group, value=value)) == len(expected & members)
+            assert bars[value] == len(expected & members)
+
+
+def _role(operator: str, value: Any = None) -> dict[str, Any]:
+    rule = {"kind": "user", "field": "role", "operator": operator}
+    return rule if value is None else {**rule, "value": value}
 
 
 def test_funnel_drop_off_is_reached_but_not_the_next(ds) -> None:
