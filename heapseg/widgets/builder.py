@@ -12,7 +12,13 @@ import traitlets
 
 # The builder offers every row kind: importing the rows registers them for its groups.
 import heapseg.widgets.rows  # noqa: F401
-from heapseg.errors import CatalogError, DefinitionError, EditConflictError, HeapsegError
+from heapseg.errors import (
+    CatalogError,
+    DefinitionError,
+    EditConflictError,
+    HeapsegError,
+    NotFoundError,
+)
 from heapseg.model import Group, as_segment
 from heapseg.widgets.check import Plan
 from heapseg.widgets.choices import DataChoices
@@ -634,7 +640,8 @@ class SegmentBuilder(widgets.VBox):
         When the name was changed, Save asks (in the widget) whether to rename the open
         segment or to save a new one, unless ``rename=True`` (rename it) is given. If someone
         else saved the segment in between, nothing is saved and the builder offers to reload
-        theirs, save yours as new, or show the difference (:attr:`conflict`).
+        theirs, save yours as new, or show the difference (:attr:`conflict`); if someone deleted
+        it, nothing is saved and the builder offers to save yours as new.
         """
         if self._renaming() and rename is not True:
             old, new = escape(self.entry.name), escape(self.name.strip())
@@ -764,6 +771,9 @@ class SegmentBuilder(widgets.VBox):
             except EditConflictError as exc:
                 self._offer_conflict(exc)
                 raise
+            except NotFoundError as exc:
+                self._offer_deleted(entry, exc)
+                return None
             if static and not saved.is_static:
                 saved = catalog.freeze(saved, self.dataset, self.as_of)
             elif not static and saved.is_static:
@@ -798,6 +808,23 @@ class SegmentBuilder(widgets.VBox):
                 ("cancel", "Keep editing", "", self._dismiss),
             ],
         )
+
+    def _offer_deleted(self, entry: Any, error: NotFoundError) -> None:
+        """Someone deleted the open segment after it was opened: nothing was saved; offer to
+        save this version as a new segment."""
+        records = self._need_catalog().history(entry.id)
+        gone = records[-1] if records and records[-1].action == "delete" else None
+        who = escape(gone.user) if gone is not None else "someone"
+        when = f" at {gone.at.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if gone else ""
+        self._ask(
+            f"{who} deleted “{escape(entry.name)}”{when} after you opened it (revision "
+            f"{entry.revision}). Nothing was saved.",
+            [
+                ("save-mine", "Save mine as new", "primary", self.save_mine_as_new),
+                ("cancel", "Keep editing", "", self._dismiss),
+            ],
+        )
+        self._say("not saved: this segment was deleted meanwhile; choose below", error)
 
     def reload_theirs(self) -> Any:
         """After a conflict: open the segment as the other person saved it (yours can be

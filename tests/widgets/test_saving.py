@@ -234,3 +234,22 @@ def test_save_mine_as_new_keeps_theirs(conflicted, catalog_path):
     assert builder.entry_id == mine["id"]
     assert builder.conflict is None and builder.question == ""
     assert not builder.dirty
+
+
+def test_a_segment_deleted_meanwhile_offers_to_save_mine_as_new(opened, catalog_path):
+    builder = opened
+    Catalog(catalog_path, user="bob").delete(builder.entry_id)
+    builder.root.nodes[0].count_value.value = 9
+    assert builder.wait(60)
+    assert builder.save() is None
+    assert builder.question.startswith("bob deleted “Window shoppers” at ")
+    assert builder.question.endswith("after you opened it (revision 1). Nothing was saved.")
+    assert set(builder.prompt_buttons) == {"save-mine", "cancel"}
+    assert builder.message == "not saved: this segment was deleted meanwhile; choose below"
+    assert builder.dirty and stored(catalog_path) == {}
+
+    builder.prompt_buttons["save-mine"].click()
+    raw = stored(catalog_path)["Window shoppers"]  # the name is free again: kept as it was
+    assert raw["definition"]["rules"][0]["count"] == {"operator": ">", "value": 9}
+    assert raw["revision"] == 1 and builder.entry_id == raw["id"]
+    assert builder.question == "" and not builder.dirty
