@@ -58,3 +58,6 @@ def test_a_rule_on_a_json_key_counts_live_like_the_dataset(posthog):
         expected = ds.count({"combinator": "and", "rules": [rule]})
     assert builder.segment.to_dict()["rules"] == [rule]
     assert builder.count == expected > 0
+    # Every person had joined by the sample's as_of: the count is the JSON's, read here.
+    assert ds.total_users() == len(raw)
+    assert builder.count == sum(p.get("address", {}).get("country") == country for p in raw)
