@@ -132,12 +132,22 @@ def test_window_words_and_the_between_ago_window(make_builder, ds):
     assert (shown.window.value, shown.ago_from.value, shown.ago_to.value) == ("ago", 30, 120)
 
 
-def test_dropdowns_fit_their_longest_option_and_status_lines_have_one_width(make_builder):
+def test_dropdowns_fit_their_longest_option_and_status_lines_have_one_width(make_builder, ds):
     builder = make_builder(segment={"combinator": "and", "rules": [US]})
     row = builder.root.add("event")
     longest = max(len(text) for text, _ in MODES_DID)  # "a number of times"
     width = float(row.mode.layout.width.removesuffix("ch"))
     assert width >= longest + 4
     assert fit_width(["ab", ("a longer one", 1)]) == "16.0ch"
+    # The aggregate's property list changes with its function: the box fits the longest of all.
+    names = list(ds.events.schema().names)
+    row.with_aggregate.value = True
+    row.agg_fn.value = "count_distinct"
+    listed = [str(o[0] if isinstance(o, tuple) else o) for o in row.agg_field.options]
+    assert "payment_method" in listed and set(listed) <= set(names)
+    agg_width = float(row.agg_field.layout.width.removesuffix("ch"))
+    assert agg_width >= max(len(t) for t in listed) + 4
+    row.agg_fn.value = "sum"
+    assert row.agg_field.layout.width == f"{agg_width}ch"  # the row does not move
     for node in (row, builder.root.nodes[0]):
         assert node.status.layout.width == STATUS_WIDTH

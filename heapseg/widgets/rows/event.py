@@ -181,8 +181,11 @@ class EventRow(Node):
         self.with_aggregate.add_class("heapseg-with-aggregate")
         fns = [(text, fn) for fn, text in AGGREGATE_LABELS.items()]
         self.agg_fn = _dropdown(fns, "sum", "heapseg-agg-fn")
+        # As wide as the longest property any function may list ("distinct values" lists text
+        # properties too), so that switching functions neither cuts a name nor moves the row.
+        widest = fit_width(["property", *self.choices.aggregate_fields("count_distinct")])
         self.agg_field = _dropdown(
-            self.choices.aggregate_fields("sum"), None, "heapseg-agg-field", "10em"
+            self.choices.aggregate_fields("sum"), None, "heapseg-agg-field", widest
         )
         self.agg_operator = _dropdown(list(COUNT_OPERATORS), ">=", "heapseg-agg-operator")
         self.agg_value = widgets.FloatText(value=0, layout=_w("7em"))
