@@ -97,7 +97,7 @@ class ChartSelection(widgets.VBox):
     Parameters
     ----------
     chart
-        A chart as a heapseg chart function returned it.
+        A chart as a heapseg chart function returned it (or its ``(chart, data)`` pair).
     dataset
         The dataset for counts and the builder (default: the chart's).
     catalog
@@ -142,6 +142,8 @@ class ChartSelection(widgets.VBox):
     def __init__(self, chart: Any, dataset: Any = None, catalog: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.add_class("heapseg-chart-selection")
+        if isinstance(chart, tuple) and len(chart) == 2:  # return_data=True; chart.data is data
+            chart = chart[0]
         self.chart = chart
         source = source_of(chart)
         self.dataset = dataset if dataset is not None else source.request.ds

@@ -62,6 +62,13 @@ def test_a_clicked_funnel_bar_is_its_segment(ds, funnel) -> None:
     assert len(seen) == 2
 
 
+def test_a_chart_with_its_data_is_selectable_too(ds) -> None:
+    chart, data = charts.funnel(ds, STEPS, by={"Paid": PAID}, return_data=True)
+    widget = select((chart, data))
+    click(widget, {"segment": "Paid", "step": 3})
+    assert widget.count == int(data.query("segment == 'Paid' and step == 3")["users"].iloc[0])
+
+
 def test_shift_clicked_bars_are_the_or_of_their_segments(ds) -> None:
     chart = charts.breakdown(ds, PAID, "country", top=3)
     widget = select(chart)
