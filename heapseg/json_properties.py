@@ -29,6 +29,7 @@ __all__ = [
     "check_json_spec",
     "discover_keys",
     "expand_json",
+    "first_entity",
     "json_value",
     "long_names",
     "materialize",
@@ -310,6 +311,56 @@ def _postgres_value(column: ir.Value, path: Sequence[str], kind: str) -> ir.Valu
         whole = (found == "number") & text.re_search(r"^-?[0-9]+$")
         return ibis.ifelse(whole, text.cast(dt.int64), None)
     return ibis.ifelse(found == "number", text.cast(dt.float64), None)
+
+
+@ibis.udf.scalar.builtin(name="json_type")
+def _duck_kind(json: dt.JSON) -> str:
+    """DuckDB: ``OBJECT``, ``ARRAY``, ``VARCHAR``... of a JSON value."""
+
+
+@ibis.udf.scalar.builtin(name="json_extract")
+def _duck_at(json: dt.JSON, path: str) -> dt.JSON:
+    """DuckDB: the JSON value at a path."""
+
+
+@ibis.udf.scalar.builtin(name="json_extract_path")
+def _pg_item(json: dt.JSON, index: str) -> dt.JSON:
+    """PostgreSQL: the element of a JSON array at an index (given as text)."""
+
+
+@ibis.udf.scalar.builtin(name="jsonb_extract_path")
+def _pgb_item(json: dt.JSON(binary=True), index: str) -> dt.JSON(binary=True):
+    """PostgreSQL: the element of a jsonb array at an index (given as text)."""
+
+
+@ibis.udf.scalar.builtin(name="jsonb_typeof")
+def _pgb_kind_b(json: dt.JSON(binary=True)) -> str:
+    """PostgreSQL: the jsonb value's type."""
+
+
+def first_entity(value: ir.Value, dialect: str) -> ir.Value:
+    """A JSON column whose rows may hold an array of objects (Snowplow's contexts: one entity
+    or more of a schema) as the first object of the array; a row holding an object stays as it
+    is, an empty array is NULL. On Spark the column stays JSON text.
+
+    Examples
+    --------
+    >>> import ibis
+    >>> t = ibis.memtable({"c": ['[{"plan": "paid"}, {"plan": "free"}]', '{"plan": "trial"}']})
+    >>> t.select(plan=json_value(first_entity(t.c, "duckdb"), ["plan"], "string", "duckdb")
+    ...          ).to_pyarrow().to_pylist()
+    [{'plan': 'paid'}, {'plan': 'trial'}]
+    """
+    if dialect == "pyspark":
+        text = value.cast(dt.string)
+        listed = text.strip().startswith("[")
+        return ibis.ifelse(listed, _spark_json_text(text, "$[0]"), text)
+    node = _json_column(value, dialect)
+    if dialect == "postgres":
+        if getattr(node.type(), "binary", False):
+            return ibis.ifelse(_pgb_kind_b(node) == "array", _pgb_item(node, "0"), node)
+        return ibis.ifelse(_pg_kind(node) == "array", _pg_item(node, "0"), node)
+    return ibis.ifelse(_duck_kind(node) == "ARRAY", _duck_at(node, "$[0]"), node)
 
 
 # ---------------------------------------------------------------------------- finding keys

@@ -20,7 +20,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from heapseg.errors import DataError, backend_errors
-from heapseg.json_properties import JsonProperty, expand_json
+from heapseg.json_properties import JsonProperty, expand_json, first_entity
 
 __all__ = ["PRESETS", "Preset", "PresetViews", "get_preset"]
 
@@ -404,6 +404,15 @@ def _amplitude(src: Source) -> PresetViews:
 _USER_CONTEXT = re.compile(r"^contexts_.*_user_\d+$")
 
 
+def _entity(table: ir.Table, column: str, dialect: str) -> ir.Value:
+    """A Snowplow JSON column: a context holds an array of entities (its first is read), the
+    self-describing event one object."""
+    kind = table[column].type()
+    if column.startswith("contexts_") and (kind.is_json() or kind.is_string()):
+        return first_entity(table[column], dialect)
+    return table[column]
+
+
 def _snowplow(src: Source) -> PresetViews:
     raw = src.table("events")
     time = ibis.coalesce(raw.derived_tstamp, raw.collector_tstamp)
@@ -423,7 +432,7 @@ def _snowplow(src: Source) -> PresetViews:
         time=time,
         event=raw.event_name,
         **{model: raw[c] for c, model in flattened.items() if c in raw.columns},
-        **{c: raw[c] for c in json_columns},
+        **{c: _entity(raw, c, src.dialect) for c in json_columns},
     )
     events, event_keys = src.json(events, json_columns)
     identified = raw.filter(raw.user_id.notnull())
@@ -434,7 +443,7 @@ def _snowplow(src: Source) -> PresetViews:
         history = rows.select(
             user_id=rows.user_id.cast("string"),
             time=ibis.coalesce(rows.derived_tstamp, rows.collector_tstamp),
-            **{user_context: rows[user_context]},
+            **{user_context: _entity(rows, user_context, src.dialect)},
         )
         history, user_keys = src.json(history, [user_context])
     return PresetViews(

@@ -16,7 +16,7 @@ import pytest
 import heapseg
 from heapseg import charts
 from heapseg.errors import DataError
-from heapseg.json_properties import check_json_spec, discover_keys, json_value
+from heapseg.json_properties import check_json_spec, discover_keys, first_entity, json_value
 from tests import reference
 from tests.backends.fixtures import backend_loader, backend_name, load_tables  # noqa: F401
 
@@ -425,3 +425,33 @@ def test_rules_may_name_a_key_by_its_json_column_and_path(scenario):
     assert "properties.plan" not in ds.schema.user_properties
     with pytest.raises(heapseg.SchemaError, match=r"unknown user property 'properties\.nope'"):
         ds.count(_prop("user", "properties.nope", "is set"))
+
+
+def test_a_context_array_is_read_as_its_first_entity(load_tables):  # noqa: F811
+    # Snowplow's contexts: an array of entities; an object stays as it is.
+    rows = [
+        '[{"plan": "paid", "seats": 2}, {"plan": "free"}]',
+        '{"plan": "trial", "seats": 3}',
+        "[]",
+        None,
+        '[{"seats": 4}]',
+        "[3]",
+    ]
+    con = load_tables({"t": pd.DataFrame({"id": range(len(rows)), "c": rows})})
+    table = con.table("t")
+    first = first_entity(table.c, con.name)
+    got = (
+        table.select(
+            "id",
+            plan=json_value(first, ["plan"], "string", con.name),
+            seats=json_value(first, ["seats"], "int", con.name),
+        )
+        .order_by("id")
+        .to_pyarrow()
+        .to_pylist()
+    )
+    for row, text in zip(got, rows, strict=True):
+        node = json.loads(text) if text else None
+        node = (node or [None])[0] if isinstance(node, list) else node
+        node = node if isinstance(node, dict) else {}
+        assert row["plan"] == node.get("plan") and row["seats"] == node.get("seats"), text

@@ -5,7 +5,8 @@ Every layout holds the same users, events, identity merges and property history 
 sample, so a segment selects the same people through any preset: anonymous ids that are merged
 later (the tidy ``user_migrations``), properties in JSON with nested objects, keys left out where
 unset and a key of mixed types, per-event tables with their own columns, epoch-millisecond times
-(Amplitude), a missing ``derived_tstamp`` on some rows (Snowplow).
+(Amplitude), a missing ``derived_tstamp`` on some rows and contexts as arrays of entities
+(Snowplow).
 """
 
 from __future__ import annotations
@@ -253,7 +254,7 @@ def _snowplow(con: duckdb.DuckDBPyConnection) -> list[str]:
     SELECT uuidish('idf', row_number() OVER ()), 'shop', 'web', c.time + INTERVAL 1 SECOND,
         c.time, c.time, 'unstruct', 'identify', uuidish('dev', c.user_id),
         uuidish('net', c.user_id), CAST(c.user_id AS VARCHAR), NULL, NULL, NULL,
-        {_TRAITS_JSON}
+        json_array({_TRAITS_JSON})
     FROM changes c JOIN tidy.users u USING (user_id)
     UNION ALL
     SELECT uuidish('idl', id), 'shop', 'web', joined_at + INTERVAL 1 SECOND, joined_at,
