@@ -23,7 +23,7 @@ from heapseg.charts.queries import as_where
 from heapseg.charts.segments import ChartSegment
 from heapseg.charts.source import ChartSource, source_of
 from heapseg.errors import DefinitionError
-from heapseg.model import Condition, Group, PropertyRule
+from heapseg.model import MAX_EVENT_RULES, Condition, Group, PropertyRule
 from heapseg.resolver import Resolver
 from heapseg.timeunits import shift, step, truncate
 
@@ -423,6 +423,14 @@ def _retention(source: ChartSource, data: pd.DataFrame, keys: Mapping[str, Any])
     k = _whole(keys["period"], settings["periods"], "period")
     row = _row(data, segment=keys["segment"], period=k)
     cohort = _calendar_cohorts(settings, request.as_of, k)
+    needed = sum(len(branch["rules"]) for branch in cohort)
+    if needed > MAX_EVENT_RULES:  # say what to change, not which rule went over
+        raise ChartError(
+            f"this retention point cannot be written as a segment: its {len(cohort)} start "
+            f"{unit}s need {needed} event rules, more than the {MAX_EVENT_RULES} a definition "
+            f"may hold; draw the chart with a shorter cohort_last (at most about "
+            f"{MAX_EVENT_RULES // 3} {unit}s)"
+        )
     try:
         # No start day whose day k has passed: nobody (an empty group would be everybody).
         returned = Group.from_dict({"combinator": "or", "rules": cohort, "not": not cohort})

@@ -439,6 +439,14 @@ def test_calendar_retention_point_is_one_branch_per_start_day(ds) -> None:
     assert ds.count(nobody) == 0 == int(late.data.query("period == 2")["retained"].iloc[0])
 
 
+def test_calendar_retention_over_too_many_start_days_says_what_to_change(ds) -> None:
+    chart = charts.retention(
+        ds, "Session", periods=2, unit="day", cohort_last=60, convention="calendar"
+    )
+    with pytest.raises(ChartError, match=r"start days need \d+ event rules.*shorter cohort_last"):
+        segment_of(chart, segment=chart.data["segment"].iloc[0], period=1)
+
+
 @pytest.mark.parametrize(
     ("keys", "message"),
     [
