@@ -517,17 +517,23 @@ class SegmentBuilder(widgets.VBox):
                 else f"✓ saved as revision {entry.revision}"
             )
             self.state_html.remove_class("heapseg-state-dirty")
-        renaming = self._renaming()
-        self.rename_note.value = (
-            f"Save renames “{escape(entry.name)}” → “{escape(self.name.strip())}”; "
-            "Save as new keeps both."
-            if renaming and entry is not None
-            else ""
-        )
+        if self._renaming() and entry is not None:
+            change = f"Save renames “{escape(entry.name)}” → “{escape(self.name.strip())}”"
+            # Names are unique ignoring case: a change of case only cannot be a second segment.
+            both = "." if self._same_name() else "; Save as new keeps both."
+            self.rename_note.value = change + both
+        else:
+            self.rename_note.value = ""
 
     def _renaming(self) -> bool:
         entry = self.entry
         return entry is not None and self.name.strip() != entry.name and bool(self.name.strip())
+
+    def _same_name(self) -> bool:
+        """Whether the name box holds the open segment's name, ignoring case (as the catalog
+        compares names): then it cannot name a second segment."""
+        entry = self.entry
+        return entry is not None and self.name.strip().casefold() == entry.name.casefold()
 
     def undo(self) -> bool:
         """Take back the last edit of the rules (Ctrl+Z); returns whether there was one."""
@@ -645,15 +651,16 @@ class SegmentBuilder(widgets.VBox):
         """
         if self._renaming() and rename is not True:
             old, new = escape(self.entry.name), escape(self.name.strip())
-            self._ask(
-                f"Save renames “{old}” → “{new}”. Rename it, or keep “{old}” and save a new "
-                f"segment named “{new}”?",
-                [
-                    ("rename", f"Rename to “{self.name.strip()}”", "warning", self._rename_save),
-                    ("save-as-new", "Save as new", "primary", self.save_as),
-                    ("cancel", "Cancel", "", self._dismiss),
-                ],
-            )
+            rename_it = ("rename", f"Rename to “{self.name.strip()}”", "warning", self._rename_save)
+            cancel = ("cancel", "Cancel", "", self._dismiss)
+            if self._same_name():  # only the case changes: no second segment can have it
+                self._ask(f"Save renames “{old}” → “{new}”. Rename it?", [rename_it, cancel])
+            else:
+                self._ask(
+                    f"Save renames “{old}” → “{new}”. Rename it, or keep “{old}” and save a new "
+                    f"segment named “{new}”?",
+                    [rename_it, ("save-as-new", "Save as new", "primary", self.save_as), cancel],
+                )
             self._say("nothing saved yet: choose how to save")
             return None
         return self._act(self._save)
@@ -663,6 +670,13 @@ class SegmentBuilder(widgets.VBox):
 
     def save_as(self) -> Any:
         """Save the definition as a new segment under the name in the name box."""
+        if self._same_name():
+            self._say(
+                f"Save as new needs another name: “{self.name.strip()}” is the segment you are "
+                "editing (type a new name first, or Duplicate it)",
+                CatalogError("name in use"),
+            )
+            return None
         return self._act(lambda: self._save(new=True))
 
     def duplicate(self) -> Any:

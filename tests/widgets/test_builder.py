@@ -374,7 +374,7 @@ def test_save_as_duplicate_delete(make_builder, ds, catalog, catalog_path):
 
     builder.save_as_button.click()  # same name: refused, shown
     assert builder.last_error is not None
-    assert "already used" in builder.message
+    assert "needs another name" in builder.message
 
     builder.name_input.value = "Shoppers, personal"
     builder.visibility_input.value = "personal"

@@ -253,3 +253,33 @@ def test_a_segment_deleted_meanwhile_offers_to_save_mine_as_new(opened, catalog_
     assert raw["definition"]["rules"][0]["count"] == {"operator": ">", "value": 9}
     assert raw["revision"] == 1 and builder.entry_id == raw["id"]
     assert builder.question == "" and not builder.dirty
+
+
+def test_a_change_of_case_only_is_a_rename_with_no_second_segment(opened, catalog_path):
+    builder = opened
+    builder.name_input.value = "window SHOPPERS"
+    # Names are unique ignoring case: "Save as new" could not keep both, so it is not offered.
+    assert builder.rename_note.value == "Save renames “Window shoppers” → “window SHOPPERS”."
+    builder.save_button.click()
+    assert builder.question == "Save renames “Window shoppers” → “window SHOPPERS”. Rename it?"
+    assert set(builder.prompt_buttons) == {"rename", "cancel"}
+    assert set(stored(catalog_path)) == {"Window shoppers"}
+    builder.prompt_buttons["rename"].click()
+    assert set(stored(catalog_path)) == {"window SHOPPERS"}
+    assert stored(catalog_path)["window SHOPPERS"]["revision"] == 2
+
+
+def test_save_as_new_under_the_open_segments_own_name_says_what_to_do(opened, catalog_path):
+    builder = opened
+    builder.root.nodes[0].count_value.value = 7
+    assert builder.wait(60)
+    builder.save_as_button.click()
+    assert builder.message == (
+        "Save as new needs another name: “Window shoppers” is the segment you are editing "
+        "(type a new name first, or Duplicate it)"
+    )
+    assert builder.last_error is not None and builder.dirty
+    assert [raw["revision"] for raw in stored(catalog_path).values()] == [1]
+    builder.name_input.value = "Keen browsers"
+    builder.save_as_button.click()
+    assert set(stored(catalog_path)) == {"Window shoppers", "Keen browsers"}
