@@ -102,9 +102,17 @@ class Source:
     def has(self, name: str) -> bool:
         return name in self.names()
 
+    def where(self) -> str:
+        """`` in schema 'atomic'``: where the tables were looked for (a file's own schema by its
+        name only), or nothing for the backend's default."""
+        if not self.database:
+            return ""
+        schema = self.database[-1] if isinstance(self.database, tuple) else self.database
+        return f" in schema {schema!r}"
+
     def table(self, name: str) -> ir.Table:
         if not self.has(name):
-            where = f" (database {self.database!r})" if self.database else ""
+            where = f" ({self.where().strip()})" if self.database else ""
             raise DataError(
                 f"the {self.preset.name} preset needs a table {name!r}{where}; "
                 f"found: {', '.join(sorted(self.names())) or 'no table'}"
@@ -122,11 +130,11 @@ class Source:
             have = set(self.table(name).columns)
             missing.extend(f"{name}.{c}" for c in columns if c not in have)
         if missing:
-            where = f" in database {self.database!r}" if self.database else ""
+            hint = "" if self.names() else "; database= names another schema"
             raise DataError(
                 f"the {self.preset.name} preset ({self.preset.title}) needs "
-                f"{', '.join(missing)}{where}, which the source lacks "
-                f"(tables: {', '.join(sorted(self.names())) or 'none'})"
+                f"{', '.join(missing)}{self.where()}, which the source lacks "
+                f"(tables: {', '.join(sorted(self.names())) or 'none'}{hint})"
             )
 
     def json(

@@ -79,7 +79,10 @@ def test_every_preset_selects_the_tidy_samples_users(
         backend_loader.release(con)
 
 
-@pytest.mark.parametrize(("layout", "fmt"), [("snowplow", "duckdb"), ("posthog", "parquet")])
+@pytest.mark.parametrize(
+    ("layout", "fmt"),
+    [("snowplow", "duckdb"), ("segment", "duckdb")] + [(layout, "parquet") for layout in LAYOUTS],
+)
 def test_presets_open_duckdb_files_and_parquet_folders(layout, fmt, tidy, tmp_path):
     out = write_layout(tmp_path / f"{layout}.{fmt}", layout, fmt=fmt, n_users=USERS)
     database = "atomic" if fmt == "duckdb" and layout == "snowplow" else None
@@ -125,6 +128,17 @@ def test_a_source_without_the_layouts_columns_names_them_and_the_preset():
         "table person_distinct_id",
     ):
         assert missing in message
+
+
+def test_a_file_without_the_layouts_tables_in_its_schema_says_where_it_looked(tmp_path):
+    out = write_layout(tmp_path / "snowplow.duckdb", "snowplow", n_users=300)
+    with pytest.raises(DataError) as info:
+        heapseg.connect(out, preset="snowplow")  # the table is atomic.events
+    message = str(info.value)
+    assert "snowplow preset" in message and "table events in schema 'main'" in message
+    assert "database= names another schema" in message
+    ds = heapseg.connect(out, preset="snowplow", database="atomic", as_of=SAMPLE_AS_OF)
+    assert ds.total_users() == 300
 
 
 def test_presets_by_name():
