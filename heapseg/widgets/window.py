@@ -12,7 +12,7 @@ from heapseg.widgets.choices import UNIT_LABELS
 from heapseg.widgets.node import fit_width, label
 from heapseg.widgets.values import _date_of, _iso
 
-__all__ = ["UNIT_OPTIONS", "WINDOWS", "WindowInputs", "number", "pick"]
+__all__ = ["UNIT_OPTIONS", "WINDOWS", "ExactDates", "WindowInputs", "number", "pick"]
 
 WINDOWS = [
     ("at any time", "any"),
@@ -47,11 +47,59 @@ def _section(children: list, css: str) -> widgets.HBox:
     return box
 
 
+class ExactDates:
+    """The date pickers of a ``from`` / ``to`` window, and the bounds they cannot hold.
+
+    A bound with a time of day (a chart's mark: an hour, the instant at ``as_of``) shows its
+    date in the picker and its time in :attr:`times` beside it, and is kept to the
+    microsecond while the picker's date is unchanged; another date is that day at midnight.
+    """
+
+    def __init__(self, date_from: widgets.DatePicker, date_to: widgets.DatePicker, css: str):
+        self.pickers = {"from": date_from, "to": date_to}
+        self.exact: dict[str, str | None] = {"from": None, "to": None}
+        self.times = widgets.HTML("")
+        self.times.add_class(f"{css}-times")
+        for picker in self.pickers.values():
+            picker.observe(lambda _: self.show(), "value")
+
+    def fill(self, window: RangeWindow) -> None:
+        """Show ``window``'s bounds."""
+        self.exact = {"from": window.start, "to": window.end}
+        self.pickers["from"].value = _date_of(window.start)
+        self.pickers["to"].value = _date_of(window.end)
+        self.show()
+
+    def bound(self, key: str) -> str | None:
+        """The ``from`` or ``to`` bound as format 1 writes it (None: not set)."""
+        picked, exact = self.pickers[key].value, self.exact[key]
+        if exact is not None and picked is not None and _date_of(exact) == picked:
+            return exact
+        return _iso(picked)
+
+    def to_dict(self) -> dict[str, str]:
+        """The window's bounds as format 1 writes them (an unset bound left out)."""
+        bounds = {"from": self.bound("from"), "to": self.bound("to")}
+        return {k: v for k, v in bounds.items() if v is not None}
+
+    def show(self) -> None:
+        """Say the bounds' times of day, if any."""
+        parts = []
+        for key, word in (("from", "from"), ("to", "to before")):
+            bound = self.bound(key)
+            time = bound.split("T", 1)[1] if bound is not None and "T" in bound else ""
+            if time.strip("0:."):  # not a midnight
+                parts.append(f"{word} {time}")
+        self.times.value = f"({', '.join(parts)} UTC)" if parts else ""
+
+
 class WindowInputs(widgets.HBox):
     """The window of format 1 as a dropdown and the inputs of the chosen form.
 
     "between 30 and 120 days ago" is format 1's ``{"last": 90, "unit": "day", "offset": 30}``;
-    "between dates" is ``from`` (included) and ``to`` (excluded), either one optional.
+    "between dates" is ``from`` (included) and ``to`` (excluded), either one optional. A bound
+    with a time of day (a chart's mark: an hour, an instant at ``as_of``) shows its date in the
+    picker and its time beside it, and is kept to the microsecond while the date is unchanged.
 
     Attributes
     ----------
@@ -87,8 +135,10 @@ class WindowInputs(widgets.HBox):
         self.date_from.add_class(f"{css}-date-from")
         self.date_to = widgets.DatePicker(layout=widgets.Layout(width="10.5em"))
         self.date_to.add_class(f"{css}-date-to")
+        self.exact = ExactDates(self.date_from, self.date_to, css)
         self.range_box = _section(
-            [label("from"), self.date_from, label("to before"), self.date_to], f"{css}-range-box"
+            [label("from"), self.date_from, label("to before"), self.date_to, self.exact.times],
+            f"{css}-range-box",
         )
         self.children = (self.form, self.last_box, self.ago_box, self.range_box)
         self.form.observe(lambda _: self.arrange(), "value")
@@ -128,8 +178,7 @@ class WindowInputs(widgets.HBox):
                 out["offset"] = start
             return out
         if self.form.value == "range":
-            bounds = {"from": _iso(self.date_from.value), "to": _iso(self.date_to.value)}
-            return {k: v for k, v in bounds.items() if v is not None}
+            return self.exact.to_dict()
         return None
 
     def set_model(self, window: LastWindow | RangeWindow | None) -> None:
@@ -145,8 +194,7 @@ class WindowInputs(widgets.HBox):
             self.last_unit.value = window.unit
         elif isinstance(window, RangeWindow):
             self.form.value = "range"
-            self.date_from.value = _date_of(window.start)
-            self.date_to.value = _date_of(window.end)
+            self.exact.fill(window)
         else:
             self.form.value = "any"
         self.arrange()

@@ -121,6 +121,49 @@ def test_size_over_time_points_hold_at_their_moment(ds) -> None:
     assert "different moments" in widget.summary.value
 
 
+TIMED = {  # marks whose windows start or end at a time of day
+    "hourly trend": lambda ds: charts.trend(
+        ds, "Session", by={"Paid": PAID}, measure="users", interval="hour", last=6
+    ),
+    "stickiness at a midnight": lambda ds: charts.stickiness(ds, "Session", by={"Paid": PAID}),
+    "calendar retention at noon": lambda ds: charts.retention(
+        ds, "Session", by={"Paid": PAID}, periods=2, unit="day", cohort_last=3,
+        convention="calendar", as_of="2026-10-20T12:00:00",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(TIMED))
+def test_marks_with_times_of_day_open_in_the_builder_as_they_are(ds, kind: str) -> None:
+    chart = TIMED[kind](ds)
+    widget = select(chart)
+    for mark in charts.marks(chart)[:3]:
+        widget.marks = [mark]
+        builder = widget.open_in_builder()
+        assert builder.wait(60)
+        # The builder's date pickers hold days; the times are kept, so nothing changed.
+        assert builder.segment == widget.selection_segment, builder.errors
+        assert builder.count == widget.count == charts.mark_segment(chart, **mark).shown
+        builder.close()
+
+
+def test_a_bound_with_a_time_is_shown_and_kept_until_its_date_changes() -> None:
+    from datetime import date
+
+    from heapseg.model import RangeWindow
+    from heapseg.widgets.window import WindowInputs
+
+    inputs = WindowInputs()
+    inputs.set_model(RangeWindow("2026-10-31T20:00:00", "2026-11-01T00:00:00.000001"))
+    assert inputs.to_dict() == {"from": "2026-10-31T20:00:00", "to": "2026-11-01T00:00:00.000001"}
+    assert inputs.exact.times.value == "(from 20:00:00, to before 00:00:00.000001 UTC)"
+    inputs.date_from.value = date(2026, 10, 30)  # another day: that day, from midnight
+    assert inputs.to_dict() == {"from": "2026-10-30", "to": "2026-11-01T00:00:00.000001"}
+    assert inputs.exact.times.value == "(to before 00:00:00.000001 UTC)"
+    inputs.set_model(RangeWindow("2026-01-01", None))
+    assert (inputs.to_dict(), inputs.exact.times.value) == ({"from": "2026-01-01"}, "")
+
+
 def test_a_lifecycle_bar_arrives_with_its_period_in_milliseconds_and_its_status(ds) -> None:
     chart = charts.lifecycle(ds, "Session", by={"Paid": PAID}, interval="week", last=3)
     widget = select(chart)

@@ -18,7 +18,7 @@ from heapseg.widgets.choices import (
 from heapseg.widgets.group import GroupBox
 from heapseg.widgets.node import Node, fit_width, join_path, label
 from heapseg.widgets.registry import register
-from heapseg.widgets.values import _date_of, _iso
+from heapseg.widgets.window import ExactDates
 
 __all__ = ["EventRow"]
 
@@ -169,8 +169,11 @@ class EventRow(Node):
         self.date_from.add_class("heapseg-date-from")
         self.date_to = widgets.DatePicker(layout=_w("10.5em"))
         self.date_to.add_class("heapseg-date-to")
+        # A bound with a time of day (a chart mark's hour, an instant) is kept beside its date.
+        self.exact = ExactDates(self.date_from, self.date_to, "heapseg")
         self.range_box = _section(
-            [label("from"), self.date_from, label("to before"), self.date_to], "heapseg-range-box"
+            [label("from"), self.date_from, label("to before"), self.date_to, self.exact.times],
+            "heapseg-range-box",
         )
 
     def _build_aggregate(self) -> None:
@@ -393,8 +396,7 @@ class EventRow(Node):
                 out["offset"] = start
             return out
         if self.window.value == "range":
-            bounds = {"from": _iso(self.date_from.value), "to": _iso(self.date_to.value)}
-            return {k: v for k, v in bounds.items() if v is not None}
+            return self.exact.to_dict()
         return None
 
     def set_model(self, model: Any) -> None:
@@ -463,8 +465,7 @@ class EventRow(Node):
             self.last_unit.value = window.unit
         elif isinstance(window, RangeWindow):
             self.window.value = "range"
-            self.date_from.value = _date_of(window.start)
-            self.date_to.value = _date_of(window.end)
+            self.exact.fill(window)
         else:
             self.window.value = "any"
 
