@@ -472,7 +472,8 @@ class Dataset:
             # "did not" rules at the top become anti joins, which engines plan better.
             predicate, excluded = compile_split(seg, self.context(moment, resolver))
             users, shaped = self._shaped(self.users, {"segment": predicate}, filtering=True)
-            kept = users.filter(shaped["segment"])
+            # Only the ids: ibis builds and compiles a narrow relation faster.
+            kept = users.filter(shaped["segment"]).select("user_id")
             for ids in excluded:
                 kept = kept.anti_join(ids, kept.user_id == ids.user_id)
             return kept.count()
