@@ -133,7 +133,9 @@ def lifecycle(
     request.check_points(
         len(periods) * len(STATUSES), f"use a coarser interval than {unit!r} or a shorter window"
     )
-    frame = _aggregate(request, unit, periods, event, where, new)
+    settings = (unit, periods[0], periods[-1], events_key(event, where), new)
+    query = lambda: _query(request, unit, periods, event, where, new)  # noqa: E731
+    frame = request.run("lifecycle", settings, query)
     data = _frame(frame, request, unit, periods)
     chart = _draw(data, request.names, unit)
     what = event or "any event"
@@ -172,20 +174,6 @@ def _joined_index(request: ChartRequest, unit: str) -> Any:
     both = both.filter(both.moment.notnull())
     start = both.moment.truncate(TRUNCATE[unit])
     return both.select("user_id", joined=period_index(start, unit))
-
-
-def _aggregate(
-    request: ChartRequest,
-    unit: str,
-    periods: list,
-    event: str | None,
-    where: Any,
-    new: str,
-) -> pd.DataFrame:
-    settings = (unit, periods[0], periods[-1], events_key(event, where), new)
-    return request.run(
-        "lifecycle", settings, lambda: _query(request, unit, periods, event, where, new)
-    )
 
 
 def _query(

@@ -110,7 +110,9 @@ def paths(
     )
     offsets = _offsets(steps, direction)
     request.check_points(len(offsets) * top, "ask for fewer steps or a smaller top")
-    frame = _aggregate(request, event, where, offsets, (last, unit))
+    settings = (events_key(event, where), min(*offsets, 0), max(*offsets, 0), (last, unit))
+    query = lambda: _query(request, event, where, offsets, (last, unit))  # noqa: E731
+    frame = request.run("paths", settings, query)
     data = _ranked(frame, request, offsets, top)
     chart = _draw(data, request.names, offsets, colors)
     heading = title or f"Paths around {event}: the most common events step by step"
@@ -133,17 +135,6 @@ def _offsets(steps: int, direction: str) -> list[int]:
     before = list(range(-steps, 0)) if direction in ("both", "previous") else []
     after = list(range(1, steps + 1)) if direction in ("both", "next") else []
     return before + after
-
-
-def _aggregate(
-    request: ChartRequest,
-    event: str,
-    where: Any,
-    offsets: list[int],
-    window: tuple[int, str],
-) -> pd.DataFrame:
-    settings = (events_key(event, where), min(*offsets, 0), max(*offsets, 0), window)
-    return request.run("paths", settings, lambda: _query(request, event, where, offsets, window))
 
 
 def _query(

@@ -100,7 +100,8 @@ def stickiness(
     )
     request.check_points(days, "use a shorter window")
     starts = period_starts(request.as_of, "day", days)
-    frame = _aggregate(request, starts, event, where)
+    settings = (starts[0], starts[-1], events_key(event, where))
+    frame = request.run("stickiness", settings, lambda: _query(request, starts, event, where))
     data = _frame(frame, request, days)
     chart = _draw(data, request.names, measure, colors)
     what = event or "any event"
@@ -126,11 +127,6 @@ def _days(window: str | int) -> int:
             f"window must be 'week', 'month' or a number of days from 1 to 366, got {window!r}"
         )
     return window
-
-
-def _aggregate(request: ChartRequest, starts: list, event: str | None, where: Any) -> pd.DataFrame:
-    settings = (starts[0], starts[-1], events_key(event, where))
-    return request.run("stickiness", settings, lambda: _query(request, starts, event, where))
 
 
 def _query(request: ChartRequest, starts: list, event: str | None, where: Any) -> ir.Table:

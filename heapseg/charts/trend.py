@@ -123,30 +123,17 @@ def trend(
     periods = period_starts(request.as_of, unit, last, start)
     request.check_points(len(periods), f"use a coarser interval than {unit!r} or a shorter window")
 
-    frame = _aggregate(request, unit, periods, event, where, measure, property)
+    settings = (unit, periods[0], periods[-1], events_key(event, where), measure, property)
+    frame = request.run(
+        "trend", settings, lambda: _query(request, unit, periods, event, where, measure, property)
+    )
+    frame["period"] = naive_utc(frame["period"])
     frame = frame.set_index("period").reindex(periods)
     data = _long(frame, request, measure, unit)
     chart = _draw(data, request, unit, measure, property, event, colors, title, len(periods))
     settings = {"event": event, "where": where, "measure": measure, "unit": unit}
     source = ChartSource("trend", request, {**settings, "periods": periods})
     return finish(chart, data, return_data, request.note(), source)
-
-
-def _aggregate(
-    request: ChartRequest,
-    unit: str,
-    periods: list,
-    event: str | None,
-    where: Any,
-    measure: str,
-    prop: str | None,
-) -> pd.DataFrame:
-    settings = (unit, periods[0], periods[-1], events_key(event, where), measure, prop)
-    frame = request.run(
-        "trend", settings, lambda: _query(request, unit, periods, event, where, measure, prop)
-    )
-    frame["period"] = naive_utc(frame["period"])
-    return frame
 
 
 def _query(
