@@ -94,22 +94,36 @@ def test_presets_open_duckdb_files_and_parquet_folders(layout, fmt, tidy, tmp_pa
     assert other.count(POSSIBLE_CHURN) == len(tidy["churn"])
 
 
-def test_the_mapping_shown_is_sql_that_rebuilds_the_dataset(tmp_path, tidy):
-    out = write_layout(tmp_path / "amplitude.duckdb", "amplitude", n_users=USERS)
-    ds = heapseg.connect(out, preset="amplitude", as_of=SAMPLE_AS_OF)
+MAPPED = {  # the views each preset binds, and a word of its SQL
+    "segment": (("users", "events", "user_migrations", "user_history"), "COALESCE"),
+    "heap": (("users", "events", "user_migrations"), "EVENT_TABLE_NAME"),
+    "posthog": (("users", "events", "user_migrations"), "PERSON_DISTINCT_ID"),
+    "amplitude": (("users", "events", "user_migrations", "user_history"), "EPOCH_MS"),
+    "snowplow": (("users", "events", "user_migrations", "user_history"), "DERIVED_TSTAMP"),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_mapping_shown_is_sql_that_rebuilds_the_dataset(layout, tmp_path, tidy):
+    out = write_layout(tmp_path / f"{layout}.duckdb", layout, n_users=USERS)
+    database = "atomic" if layout == "snowplow" else None
+    ds = heapseg.connect(out, preset=layout, as_of=SAMPLE_AS_OF, database=database)
     text = ds.describe_mapping()
-    assert "preset 'amplitude'" in text and "user_properties" in text
-    assert "JSON_TYPE" in text and "EPOCH_MS" in text.upper()
+    views, word = MAPPED[layout]
+    assert f"preset {layout!r}" in text and word in text.upper()
+    if layout in ("posthog", "amplitude", "snowplow"):
+        assert "JSON_TYPE" in text  # JSON keys read by the engine, listed with their types
+        assert all(f"-- {role}." in text for role in ds.json_properties)
     # Run the views it prints under other names, then connect as it says: same users.
     con = ibis.duckdb.connect()
     con.raw_sql(f"ATTACH '{out}' AS src (READ_ONLY)")
     sql = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
     statements = [s.strip() for s in sql.split(";") if s.strip()]
-    assert len(statements) == 4  # users, events, user_migrations, user_history
+    assert [s.split()[2] for s in statements] == list(views)
     for statement in statements:
         con.raw_sql(statement)
     copy = heapseg.connect(con, as_of=SAMPLE_AS_OF)
-    assert _members(copy, "amplitude") == tidy
+    assert _members(copy, layout) == tidy
     assert "describe_mapping" in ds._repr_html_()
 
 
