@@ -93,6 +93,24 @@ CHARTS: dict[str, tuple[Callable[[Any], Any], list[dict[str, Any]]]] = {
         lambda ds: charts.stickiness(ds, "Session", by={"Paid": PAID}, include_all=True),
         [{}],
     ),
+    # At a midnight as_of the events at as_of count on the day before (stickiness) and in the
+    # day before it (trend): the segments say so with windows of the instant at as_of.
+    "stickiness_midnight": (
+        lambda ds: charts.stickiness(ds, "Session", by={"Paid": PAID}, as_of="2026-09-15"),
+        [{}],
+    ),
+    "trend_midnight": (
+        lambda ds: charts.trend(
+            ds,
+            "Session",
+            by={"Paid": PAID},
+            measure="users",
+            interval="day",
+            last=3,
+            as_of="2026-09-15",
+        ),
+        [{}],
+    ),
     "retention_days": (
         lambda ds: charts.retention(
             ds, "Session", by={"Paid": PAID}, periods=3, unit="day", convention="calendar"
@@ -128,6 +146,8 @@ ON_EVERY_ENGINE = (
     "size_over_time",
     "lifecycle",
     "stickiness",
+    "stickiness_midnight",
+    "trend_midnight",
     "retention_weeks",
 )
 
