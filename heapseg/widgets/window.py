@@ -12,7 +12,7 @@ from heapseg.widgets.choices import UNIT_LABELS
 from heapseg.widgets.node import fit_width, label
 from heapseg.widgets.values import _date_of, _iso
 
-__all__ = ["UNIT_OPTIONS", "WINDOWS", "ExactDates", "WindowInputs", "number", "pick"]
+__all__ = ["UNIT_OPTIONS", "WINDOWS", "ExactDates", "WindowInputs", "number", "pick", "section"]
 
 WINDOWS = [
     ("at any time", "any"),
@@ -41,7 +41,8 @@ def pick(options: list, value: Any, css: str, width: str | None = None) -> widge
     return out
 
 
-def _section(children: list, css: str) -> widgets.HBox:
+def section(children: list, css: str) -> widgets.HBox:
+    """Inputs on one centred line, with a CSS class to find them by."""
     box = widgets.HBox(children, layout=widgets.Layout(align_items="center"))
     box.add_class(css)
     return box
@@ -109,18 +110,21 @@ class WindowInputs(widgets.HBox):
         The inputs of each form.
     """
 
-    def __init__(self, css: str = "heapseg-window", **kwargs: Any) -> None:
+    def __init__(
+        self, css: str = "heapseg-window", form_css: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(
             layout=widgets.Layout(align_items="center", flex_flow="row wrap"), **kwargs
         )
-        self.form = pick(WINDOWS, "any", css)
+        # The inputs' CSS classes are ``css`` and a suffix; the dropdown's is ``form_css``.
+        self.form = pick(WINDOWS, "any", form_css or css)
         self.last_n = number(30, f"{css}-last-n", minimum=1)
         self.last_unit = pick(UNIT_OPTIONS, "day", f"{css}-last-unit")
-        self.last_box = _section([self.last_n, self.last_unit], f"{css}-last-box")
+        self.last_box = section([self.last_n, self.last_unit], f"{css}-last-box")
         self.ago_from = number(30, f"{css}-ago-from")
         self.ago_to = number(120, f"{css}-ago-to", minimum=1)
         self.ago_unit = pick(UNIT_OPTIONS, "day", f"{css}-ago-unit")
-        self.ago_box = _section(
+        self.ago_box = section(
             [
                 label("between"),
                 self.ago_from,
@@ -136,7 +140,7 @@ class WindowInputs(widgets.HBox):
         self.date_to = widgets.DatePicker(layout=widgets.Layout(width="10.5em"))
         self.date_to.add_class(f"{css}-date-to")
         self.exact = ExactDates(self.date_from, self.date_to, css)
-        self.range_box = _section(
+        self.range_box = section(
             [label("from"), self.date_from, label("to before"), self.date_to, self.exact.times],
             f"{css}-range-box",
         )
@@ -144,9 +148,10 @@ class WindowInputs(widgets.HBox):
         self.form.observe(lambda _: self.arrange(), "value")
         self.arrange()
 
-    def observe_values(self, callback: Callable[..., None]) -> None:
-        """Call ``callback`` on every change of any of the inputs."""
-        for widget in (
+    @property
+    def inputs(self) -> tuple[widgets.Widget, ...]:
+        """Every input whose value is part of the window."""
+        return (
             self.form,
             self.last_n,
             self.last_unit,
@@ -155,7 +160,11 @@ class WindowInputs(widgets.HBox):
             self.ago_unit,
             self.date_from,
             self.date_to,
-        ):
+        )
+
+    def observe_values(self, callback: Callable[..., None]) -> None:
+        """Call ``callback`` on every change of any of the inputs."""
+        for widget in self.inputs:
             widget.observe(callback, "value")
 
     def arrange(self) -> None:

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from heapseg.widgets.node import STATUS_WIDTH, fit_width
-from heapseg.widgets.rows.event import MODES_DID, WINDOWS
+from heapseg.widgets.rows.event import MODES_DID
+from heapseg.widgets.window import WINDOWS
 
 US = {"kind": "user", "field": "country", "operator": "=", "value": "US"}
 RICH = {"kind": "user", "field": "ltv", "operator": ">", "value": 100}

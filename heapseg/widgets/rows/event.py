@@ -7,10 +7,9 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from heapseg.model import COUNT_OPERATORS, UNITS, EventRule, Group, LastWindow, RangeWindow
+from heapseg.model import COUNT_OPERATORS, UNITS, EventRule, Group
 from heapseg.widgets.choices import (
     AGGREGATE_LABELS,
-    UNIT_LABELS,
     DataChoices,
     set_options,
     with_current,
@@ -18,7 +17,7 @@ from heapseg.widgets.choices import (
 from heapseg.widgets.group import GroupBox
 from heapseg.widgets.node import Node, fit_width, join_path, label
 from heapseg.widgets.registry import register
-from heapseg.widgets.window import ExactDates
+from heapseg.widgets.window import UNIT_OPTIONS, WindowInputs, number, pick, section
 
 __all__ = ["EventRow"]
 
@@ -29,37 +28,11 @@ MODES_DID = [
     ("followed by", "then"),
 ]
 MODES_DID_NOT = [("at all", "once"), ("followed by", "then")]
-WINDOWS = [
-    ("at any time", "any"),
-    ("in the last", "last"),
-    ("between … and … ago", "ago"),
-    ("between dates", "range"),
-]
 PERIODS = [("times", ""), *((f"different {u}s", u) for u in UNITS)]
-UNIT_OPTIONS = [(UNIT_LABELS[u], u) for u in UNITS]
 
 
 def _w(width: str) -> widgets.Layout:
     return widgets.Layout(width=width)
-
-
-def _number(value: int, css: str, width: str = "6em", minimum: int = 0) -> widgets.BoundedIntText:
-    box = widgets.BoundedIntText(value=value, min=minimum, max=1_000_000_000, layout=_w(width))
-    box.add_class(css)
-    return box
-
-
-def _dropdown(options: list, value: Any, css: str, width: str | None = None) -> widgets.Dropdown:
-    """A dropdown wide enough for its longest option (or ``width``)."""
-    pick = widgets.Dropdown(options=options, value=value, layout=_w(width or fit_width(options)))
-    pick.add_class(css)
-    return pick
-
-
-def _section(children: list, css: str) -> widgets.HBox:
-    box = widgets.HBox(children, layout=widgets.Layout(align_items="center"))
-    box.add_class(css)
-    return box
 
 
 def _show(box: widgets.Widget, visible: bool) -> None:
@@ -113,7 +86,7 @@ class EventRow(Node):
 
     def _build_event(self, names: list[str]) -> None:
         """did / did not do, the event, and the mode (once, a number of times, first, then)."""
-        self.did = _dropdown([("did", True), ("did not do", False)], True, "heapseg-did")
+        self.did = pick([("did", True), ("did not do", False)], True, "heapseg-did")
         self.event = widgets.Combobox(
             options=names,
             value=names[0] if names else "",
@@ -122,18 +95,16 @@ class EventRow(Node):
             layout=_w("14em"),
         )
         self.event.add_class("heapseg-event")
-        self.mode = _dropdown(
-            MODES_DID, "once", "heapseg-mode", fit_width(MODES_DID + MODES_DID_NOT)
-        )
+        self.mode = pick(MODES_DID, "once", "heapseg-mode", fit_width(MODES_DID + MODES_DID_NOT))
 
     def _build_count(self) -> None:
         """How often: an operator, one or two numbers, times or distinct periods."""
-        self.count_operator = _dropdown(list(COUNT_OPERATORS), ">=", "heapseg-count-operator")
-        self.count_value = _number(1, "heapseg-count-value")
-        self.count_high = _number(10, "heapseg-count-high")
-        self.count_per = _dropdown(PERIODS, "", "heapseg-count-per")
+        self.count_operator = pick(list(COUNT_OPERATORS), ">=", "heapseg-count-operator")
+        self.count_value = number(1, "heapseg-count-value")
+        self.count_high = number(10, "heapseg-count-high")
+        self.count_per = pick(PERIODS, "", "heapseg-count-per")
         self.count_and = label("and")
-        self.count_box = _section(
+        self.count_box = section(
             [
                 self.count_operator,
                 self.count_value,
@@ -145,36 +116,27 @@ class EventRow(Node):
         )
 
     def _build_window(self) -> None:
-        """When: at any time, in the last n units, between n and m units ago, or dates."""
-        self.window = _dropdown(WINDOWS, "any", "heapseg-window")
-        self.last_n = _number(30, "heapseg-last-n", minimum=1)
-        self.last_unit = _dropdown(UNIT_OPTIONS, "day", "heapseg-last-unit")
-        self.last_box = _section([self.last_n, self.last_unit], "heapseg-last-box")
-        # "between 30 and 120 days ago" is format 1's last 90 days with an offset of 30.
-        self.ago_from = _number(30, "heapseg-ago-from")
-        self.ago_to = _number(120, "heapseg-ago-to", minimum=1)
-        self.ago_unit = _dropdown(UNIT_OPTIONS, "day", "heapseg-ago-unit")
-        self.ago_box = _section(
-            [
-                label("between"),
-                self.ago_from,
-                label("and"),
-                self.ago_to,
-                self.ago_unit,
-                label("ago"),
-            ],
-            "heapseg-ago-box",
+        """When: at any time, in the last n units, between n and m units ago, or dates; its
+        inputs sit on the rule's line, with the names the row has always given them."""
+        self.when = WindowInputs("heapseg", form_css="heapseg-window")
+        self.window = self.when.form
+        self.last_n, self.last_unit, self.last_box = (
+            self.when.last_n,
+            self.when.last_unit,
+            self.when.last_box,
         )
-        self.date_from = widgets.DatePicker(layout=_w("10.5em"))
-        self.date_from.add_class("heapseg-date-from")
-        self.date_to = widgets.DatePicker(layout=_w("10.5em"))
-        self.date_to.add_class("heapseg-date-to")
-        # A bound with a time of day (a chart mark's hour, an instant) is kept beside its date.
-        self.exact = ExactDates(self.date_from, self.date_to, "heapseg")
-        self.range_box = _section(
-            [label("from"), self.date_from, label("to before"), self.date_to, self.exact.times],
-            "heapseg-range-box",
+        self.ago_from, self.ago_to, self.ago_unit, self.ago_box = (
+            self.when.ago_from,
+            self.when.ago_to,
+            self.when.ago_unit,
+            self.when.ago_box,
         )
+        self.date_from, self.date_to, self.range_box = (
+            self.when.date_from,
+            self.when.date_to,
+            self.when.range_box,
+        )
+        self.exact = self.when.exact
 
     def _build_aggregate(self) -> None:
         """With aggregate: a function of an event property compared with one or two numbers."""
@@ -183,20 +145,20 @@ class EventRow(Node):
         )
         self.with_aggregate.add_class("heapseg-with-aggregate")
         fns = [(text, fn) for fn, text in AGGREGATE_LABELS.items()]
-        self.agg_fn = _dropdown(fns, "sum", "heapseg-agg-fn")
+        self.agg_fn = pick(fns, "sum", "heapseg-agg-fn")
         # As wide as the longest property any function may list ("distinct values" lists text
         # properties too), so that switching functions neither cuts a name nor moves the row.
         widest = fit_width(["property", *self.choices.aggregate_fields("count_distinct")])
-        self.agg_field = _dropdown(
+        self.agg_field = pick(
             self.choices.aggregate_fields("sum"), None, "heapseg-agg-field", widest
         )
-        self.agg_operator = _dropdown(list(COUNT_OPERATORS), ">=", "heapseg-agg-operator")
+        self.agg_operator = pick(list(COUNT_OPERATORS), ">=", "heapseg-agg-operator")
         self.agg_value = widgets.FloatText(value=0, layout=_w("7em"))
         self.agg_value.add_class("heapseg-agg-value")
         self.agg_high = widgets.FloatText(value=100, layout=_w("7em"))
         self.agg_high.add_class("heapseg-agg-high")
         self.agg_and = label("and")
-        self.agg_parts = _section(
+        self.agg_parts = section(
             [
                 self.agg_fn,
                 label("of"),
@@ -208,7 +170,7 @@ class EventRow(Node):
             ],
             "heapseg-agg-parts",
         )
-        self.aggregate_box = _section([self.with_aggregate, self.agg_parts], "heapseg-aggregate")
+        self.aggregate_box = section([self.with_aggregate, self.agg_parts], "heapseg-aggregate")
 
     def _build_then(self, names: list[str]) -> None:
         """The second step of a sequence: then an event, optionally within n units."""
@@ -224,9 +186,9 @@ class EventRow(Node):
             value=False, description="within", indent=False, layout=_w("5.5em")
         )
         self.then_within.add_class("heapseg-then-within")
-        self.then_n = _number(1, "heapseg-then-n")
-        self.then_unit = _dropdown(UNIT_OPTIONS, "day", "heapseg-then-unit")
-        self.then_box = _section(
+        self.then_n = number(1, "heapseg-then-n")
+        self.then_unit = pick(UNIT_OPTIONS, "day", "heapseg-then-unit")
+        self.then_box = section(
             [self.then_event, self.then_within, self.then_n, self.then_unit], "heapseg-then-box"
         )
 
@@ -261,13 +223,7 @@ class EventRow(Node):
             self.count_value,
             self.count_high,
             self.count_per,
-            self.last_n,
-            self.last_unit,
-            self.ago_from,
-            self.ago_to,
-            self.ago_unit,
-            self.date_from,
-            self.date_to,
+            *self.when.inputs[1:],  # the form re-arranges the row (above)
             self.agg_field,
             self.agg_value,
             self.agg_high,
@@ -332,9 +288,7 @@ class EventRow(Node):
         _show(self.then_where, mode == "then")
         _show(self.then_n, self.then_within.value)
         _show(self.then_unit, self.then_within.value)
-        _show(self.last_box, self.window.value == "last")
-        _show(self.ago_box, self.window.value == "ago")
-        _show(self.range_box, self.window.value == "range")
+        self.when.arrange()
         _show(self.aggregate_box, did and mode != "then")
         _show(self.agg_parts, bool(self.with_aggregate.value))
         agg_between = self.agg_operator.value == "between"
@@ -366,7 +320,7 @@ class EventRow(Node):
                 "operator": self.agg_operator.value,
                 "value": self._pair(self.agg_operator, self.agg_value, self.agg_high),
             }
-        window = self._window()
+        window = self.when.to_dict()
         if window is not None:
             out["window"] = window
         if self.where.nodes:
@@ -385,19 +339,6 @@ class EventRow(Node):
     @staticmethod
     def _pair(operator: widgets.Dropdown, low: widgets.Widget, high: widgets.Widget) -> Any:
         return [low.value, high.value] if operator.value == "between" else low.value
-
-    def _window(self) -> dict | None:
-        if self.window.value == "last":
-            return {"last": self.last_n.value, "unit": self.last_unit.value}
-        if self.window.value == "ago":
-            start, end = self.ago_from.value, self.ago_to.value
-            out: dict[str, Any] = {"last": end - start, "unit": self.ago_unit.value}
-            if start:
-                out["offset"] = start
-            return out
-        if self.window.value == "range":
-            return self.exact.to_dict()
-        return None
 
     def set_model(self, model: Any) -> None:
         if not isinstance(model, EventRule):
@@ -435,7 +376,7 @@ class EventRow(Node):
             set_options(self.agg_field, self.agg_field.options, rule.aggregate.field)
             self.agg_operator.value = rule.aggregate.comparison.operator
             self._fill_pair(rule.aggregate.comparison.value, self.agg_value, self.agg_high, float)
-        self._fill_window(rule.window)
+        self.when.set_model(rule.window)
         self._fill_group(self.where, rule.where)
         if rule.then is not None:
             self.then_event.options = with_current(names, rule.then.event)
@@ -452,22 +393,6 @@ class EventRow(Node):
             low.value, high.value = cast(value[0]), cast(value[1])
         else:
             low.value = cast(value)
-
-    def _fill_window(self, window: Any) -> None:
-        if isinstance(window, LastWindow) and window.offset:
-            self.window.value = "ago"
-            self.ago_from.value = window.offset
-            self.ago_to.value = window.offset + window.last
-            self.ago_unit.value = window.unit
-        elif isinstance(window, LastWindow):
-            self.window.value = "last"
-            self.last_n.value = window.last
-            self.last_unit.value = window.unit
-        elif isinstance(window, RangeWindow):
-            self.window.value = "range"
-            self.exact.fill(window)
-        else:
-            self.window.value = "any"
 
     @staticmethod
     def _fill_group(group: GroupBox, model: Group | None) -> None:
