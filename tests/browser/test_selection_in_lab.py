@@ -75,6 +75,13 @@ def test_clicked_bars_are_segments_in_the_kernel(lab, chromium_browser, tmp_path
         funnel_count = widgets.nth(0).locator(".heapseg-selection-count")
         funnel_count.wait_for(timeout=60 * SECONDS)
         funnel_shown = funnel_count.inner_text()
+        # Open in builder: the builder below the chart counts the same users.
+        widgets.nth(0).locator(".heapseg-open-selection").click()
+        counted = widgets.nth(0).locator(
+            ".heapseg-builder .heapseg-summary:not(.heapseg-busy) .heapseg-count"
+        )
+        counted.wait_for(timeout=120 * SECONDS)
+        builder_shown = counted.inner_text()
         # The breakdown bar of the rest of the users in the US.
         bar = widgets.nth(1).locator('path[aria-label*="US"][aria-label*="Rest"]').first
         breakdown_mark = bar.get_attribute("aria-label")
@@ -104,6 +111,7 @@ def test_clicked_bars_are_segments_in_the_kernel(lab, chromium_browser, tmp_path
     assert funnel.group(2) == funnel.group(3)  # the segment counts the bar's users
     assert funnel_shown.replace(",", "") == funnel.group(2)  # and the widget says so
     assert int(funnel.group(2)) == funnel_bar_users  # the number on the clicked bar
+    assert int(re.sub(r"\D", "", builder_shown.split()[0])) == funnel_bar_users, builder_shown
     breakdown = re.search(r"BREAKDOWN (\d+) (\d+)", text)
     assert breakdown, text
     assert breakdown.group(1) == breakdown.group(2)
