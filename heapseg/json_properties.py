@@ -46,6 +46,8 @@ KINDS: dict[str, dt.DataType] = {
 _TABLES = itertools.count(1)
 #: Engines where :func:`materialize` keeps the extracted keys in a temporary table.
 MATERIALIZING = ("duckdb", "postgres")
+#: DuckDB: the in-memory database (attached to the connection) of tables every cursor shares.
+SHARED_DATABASE = "heapseg_once"
 _ALIASES = {"number": "float", "integer": "int", "boolean": "bool", "str": "string"}
 #: How many rows the type discovery reads at most (per JSON column and nesting level).
 SAMPLE_ROWS = 100_000
@@ -536,7 +538,13 @@ def expand_json(
 
 
 def materialize(
-    backend: Any, table: ir.Table, dialect: str, *, temporary: bool = True
+    backend: Any,
+    table: ir.Table,
+    dialect: str,
+    *,
+    temporary: bool = True,
+    order_by: Sequence[str] = (),
+    shared: bool = False,
 ) -> tuple[ir.Table, Callable[[], None]] | None:
     """``table`` (one with JSON keys read as columns) computed once into a table of the backend:
     the JSON is read once, not by every query. ``None`` where the engine is not one of
@@ -544,22 +552,35 @@ def materialize(
 
     Returns the new table and what fills it again from the source (``Dataset.refresh``). The
     table is temporary (this connection's) unless ``temporary`` is false (for heapseg's own
-    in-memory DuckDB, where every cursor must see it).
+    in-memory DuckDB, where every cursor must see it). On DuckDB, ``order_by`` sorts its rows
+    (events by ``event`` and ``time``: a rule's event name and window then skip most row
+    groups), and ``shared`` puts it in an in-memory database attached to the connection
+    (``SHARED_DATABASE``), which every cursor sees and nothing writes to a file.
     """
     if dialect not in MATERIALIZING:
         return None
     name = f"heapseg_json_{os.getpid()}_{next(_TABLES)}"
     with backend_errors("cannot compile the JSON properties' table"):
         sql = str(backend.compile(table))
-    kind = "TEMPORARY TABLE" if temporary else "TABLE"
+    kind = "TEMPORARY TABLE" if temporary and not shared else "TABLE"
+    where = f'"{name}"'
+    if dialect == "duckdb":
+        if order_by:
+            sql = f"SELECT * FROM ({sql}) ORDER BY " + ", ".join(f'"{c}"' for c in order_by)
+        if shared:
+            with backend_errors("cannot attach an in-memory database for the JSON properties"):
+                backend.con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {SHARED_DATABASE}")
+            where = f'{SHARED_DATABASE}.main."{name}"'
 
     def fill() -> None:
         with backend_errors(f"cannot read the JSON properties into {name}"):
             if dialect == "duckdb":
-                backend.con.execute(f'CREATE OR REPLACE {kind} "{name}" AS {sql}')
+                backend.con.execute(f"CREATE OR REPLACE {kind} {where} AS {sql}")
             else:
                 backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"').close()
                 backend.raw_sql(f'CREATE {kind} "{name}" AS {sql}').close()
 
     fill()
+    if where != f'"{name}"':
+        return backend.table(name, database=(SHARED_DATABASE, "main")), fill
     return backend.table(name), fill

@@ -18,6 +18,7 @@ from heapseg import charts
 from heapseg.errors import DataError
 from heapseg.json_properties import check_json_spec, discover_keys, first_entity, json_value
 from tests import reference
+from tests.backends import unavailable_reason
 from tests.backends.fixtures import backend_loader, backend_name, load_tables  # noqa: F401
 
 AS_OF = dt.datetime(2026, 6, 1)
@@ -455,3 +456,110 @@ def test_a_context_array_is_read_as_its_first_entity(load_tables):  # noqa: F811
         node = (node or [None])[0] if isinstance(node, list) else node
         node = node if isinstance(node, dict) else {}
         assert row["plan"] == node.get("plan") and row["seats"] == node.get("seats"), text
+
+
+# ---------------------------------------------------------------- events' keys read once
+
+
+def _order_amounts(events: pd.DataFrame) -> dict[str, float]:
+    """Sum of the orders' amounts per week, read from the JSON here (the trend's numbers)."""
+    flat = _flatten(events, EVENT_KEYS)
+    orders = flat[(flat.event == "Order") & flat.amount.notna()]
+    weeks = orders.time.dt.to_period("W-SUN").dt.start_time.dt.strftime("%Y-%m-%d")
+    return orders.groupby(weeks).amount.sum().round(6).to_dict()
+
+
+def test_events_keys_read_once_select_the_same_users(scenario, load_tables, backend_name):  # noqa: F811
+    con = load_tables(scenario)
+    if backend_name == "spark":
+        # Spark keeps no table of the session here: refused, saying what happens without it.
+        with pytest.raises(DataError, match=r"not on pyspark.*read by each query"):
+            heapseg.connect(con, json=JSON, as_of=AS_OF, json_events="once")
+        return
+    per_query = heapseg.connect(con, json=JSON, as_of=AS_OF)
+    once = heapseg.connect(con, json=JSON, as_of=AS_OF, json_events="once")
+    assert (per_query.json_events, once.json_events) == ("per query", "once")
+    # The rules read a table of the session that holds no JSON: the keys are its columns.
+    assert "properties" not in once.raw_events.columns
+    assert once.raw_events.get_name().startswith("heapseg")
+    expected = _expected(scenario)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frames = [ds.execute(ds.membership(DEFINITIONS)) for ds in (per_query, once)]
+    for frame in frames:
+        for name in DEFINITIONS:
+            got = {int(u) for u, flag in zip(frame["user_id"], frame[name], strict=True) if flag}
+            assert got == expected[name], name
+    for name in ("order amount > 20", "sum of amount >= 30"):
+        assert once.count(DEFINITIONS[name]) == per_query.count(DEFINITIONS[name])
+    # A chart's numbers: the weekly sum of the orders' amounts, against the JSON read here.
+    want = _order_amounts(scenario["events"])
+    for ds in (per_query, once):
+        _, data = charts.trend(
+            ds, "Order", measure="sum", property="amount", interval="week", return_data=True
+        )
+        data = data[data.value > 0]
+        got = dict(zip(data.period.dt.strftime("%Y-%m-%d"), data.value.round(6), strict=True))
+        assert got == want
+    # The SQL for the warehouse reads the JSON itself, and selects the same users there.
+    sql = once.sql(DEFINITIONS["order amount > 20"])
+    assert "heapseg_once" not in sql and "heapseg_json" not in sql
+    assert {"duckdb": "JSON_TYPE", "postgres": "JSON_TYPEOF"}[backend_name] in sql.upper()
+    pasted = {int(u) for u in con.sql(sql).execute().user_id}
+    assert pasted == expected["order amount > 20"]
+    # An unknown key is still named, with the keys there are.
+    with pytest.raises(heapseg.SchemaError, match="unknown event property 'amont'"):
+        once.count(heapseg.did("Order").where(heapseg.event_prop("amont") > 1))
+    assert "read once at connect" in once.describe_mapping()
+    assert "read by every query" in per_query.describe_mapping()
+
+
+@pytest.mark.parametrize(
+    "backend_name",
+    ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)],  # Spark refuses it
+)
+def test_events_keys_read_once_again_on_refresh(scenario, backend_loader, backend_name):  # noqa: F811
+    reason = unavailable_reason(backend_name)
+    if reason:
+        pytest.skip(reason)
+    con = backend_loader(backend_name, scenario)
+    try:
+        _refresh_reads_new_events(con, backend_name)
+    finally:
+        backend_loader.release(con)
+
+
+def _refresh_reads_new_events(con, engine: str) -> None:
+    ds = heapseg.connect(con, json=JSON, as_of=AS_OF, json_events="once")
+    big = heapseg.did("Order").where(heapseg.event_prop("amount") > 1000)
+    assert ds.count(big) == 0
+    # A new order of 5000 for user 17, after the table was filled.
+    when = (AS_OF - dt.timedelta(days=2)).isoformat(sep=" ")
+    table = con.table("events")
+    text = "JSON" if table.properties.type().is_json() else "TEXT"
+    insert = (
+        f"INSERT INTO events (user_id, time, event, properties) VALUES (17, TIMESTAMP '{when}', "
+        f"""'Order', CAST('{{"amount": 5000}}' AS {text}))"""
+    )
+    if engine == "postgres":
+        con.raw_sql(insert).close()
+        con.con.commit()
+    else:
+        con.raw_sql(insert)
+    others = [ds.for_thread()] if engine == "duckdb" else []
+    assert ds.count(big) == 0  # the copy read at connect, until refresh
+    ds.refresh()
+    assert ds.count(big) == 1
+    assert ds.members(big).to_pandas().user_id.astype(int).tolist() == [17]
+    # Another thread's dataset shares the table (DuckDB cursors): refreshed with it, not copied.
+    for other in others:
+        assert other.raw_events.get_name() == ds.raw_events.get_name()
+        assert other.count(big) == 1
+
+
+def test_json_events_needs_keys_of_events_and_a_known_value(scenario):
+    con = _duckdb(scenario)
+    with pytest.raises(DataError, match=r"json_events='sometimes'.*'per query', 'once'"):
+        heapseg.connect(con, json=JSON, json_events="sometimes")
+    with pytest.raises(DataError, match=r"the events have none.*json=\{'events'"):
+        heapseg.connect(con, json={"users": "properties"}, json_events="once")

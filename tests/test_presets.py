@@ -233,3 +233,52 @@ def test_layouts_with_join_times_and_history_equal_the_tidy_sample_in_the_past(l
     want = charts.size_over_time(tidy, PAID).data.reset_index(drop=True)
     got = charts.size_over_time(ds, PAID).data.reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+JSON_LAYOUTS = ("posthog", "amplitude", "snowplow")  # the layouts whose events hold JSON
+
+
+@pytest.mark.parametrize("layout", JSON_LAYOUTS)
+def test_events_json_read_once_from_a_parquet_folder(layout, tmp_path, tidy, tidy_charts):
+    out = write_layout(tmp_path / layout, layout, fmt="parquet", n_users=USERS)
+    ds = heapseg.connect(out, preset=layout, as_of=SAMPLE_AS_OF, json_events="once")
+    assert ds.json_events == "once"
+    assert _members(ds, layout) == tidy
+    for chart, got in _chart_data(ds).items():
+        pd.testing.assert_frame_equal(got, tidy_charts[chart], check_dtype=False, obj=chart)
+    # The events are a table of heapseg's in-memory DuckDB, sorted as rules read them.
+    raw = ds.backend.con
+    assert ("events",) in raw.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+    stored = raw.execute('SELECT event, "time" FROM events ORDER BY rowid').df()
+    assert len(stored) == ds.table_counts()["events"]
+    ordered = stored.sort_values(["event", "time"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(stored, ordered)
+    assert "read once at connect" in ds.describe_mapping()
+    other = ds.for_thread()
+    assert other.json_events == "once"
+    assert other.count(POSSIBLE_CHURN) == len(tidy["churn"])
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param(b, marks=_MARKS.get(b, []), id=b) for b in BACKENDS]
+)
+def test_events_json_read_once_through_a_connection(backend, layouts, tidy, backend_loader):  # noqa: F811
+    reason = unavailable_reason(backend)
+    if reason:
+        pytest.skip(reason)
+    con = backend_loader(backend, layouts["posthog"])
+    try:
+        if backend == "spark":
+            with pytest.raises(DataError, match="not on pyspark"):
+                heapseg.connect(con, preset="posthog", as_of=SAMPLE_AS_OF, json_events="once")
+            return
+        ds = heapseg.connect(con, preset="posthog", as_of=SAMPLE_AS_OF, json_events="once")
+        assert ds.json_events == "once"
+        assert "properties" not in ds.raw_events.columns
+        assert ds.raw_events.get_name().split(".")[-1].startswith("heapseg_json")
+        assert _members(ds, "posthog") == tidy
+        revenue = heapseg.did("Completed Order").where(heapseg.event_prop("revenue") > 100)
+        per_query = heapseg.connect(con, preset="posthog", as_of=SAMPLE_AS_OF)
+        assert ds.count(revenue) == per_query.count(revenue) > 0
+    finally:
+        backend_loader.release(con)
