@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import altair as alt
+import ibis.expr.types as ir
 import pandas as pd
 
 from heapseg.as_of import AsOf
@@ -22,7 +23,7 @@ from heapseg.charts.intervals import (
 )
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import check_unit
-from heapseg.charts.queries import numeric_property, run
+from heapseg.charts.queries import events_key, numeric_property
 from heapseg.charts.request import ChartRequest, prepare
 from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, title_params
@@ -126,7 +127,9 @@ def compare(
         too_few="compare needs at least one segment",
     )
 
-    row = _aggregate(request, event, where, measure, property, (last, unit))
+    key = (events_key(event, where), measure, property, (last, unit))
+    query = lambda: _query(request, event, where, measure, property, (last, unit))  # noqa: E731
+    row = request.run("compare", key, query).iloc[0]
     data = _frame(row, request, measure)
     chart = _draw(data, request, measure, property, event, (last, unit), colors, title)
     settings = {"event": event, "where": where, "measure": measure, "window": (last, unit)}
@@ -144,15 +147,14 @@ def _user_numeric(ds: Dataset, name: str | None) -> None:
         raise ChartError(f"user property {name!r} is {props[name]}, not a number")
 
 
-def _aggregate(
+def _query(
     request: ChartRequest,
     event: str | None,
     where: Any,
     measure: str,
     prop: str | None,
     window: tuple[int, str],
-) -> pd.Series:
-    ds = request.ds
+) -> ir.Table:
     user_columns = [prop] if measure == "user_avg" and prop else []
     users = request.users(columns=user_columns)
     flags = {f"s{i}": users[f"s{i}"] for i in range(len(request.segments))}
@@ -167,7 +169,7 @@ def _aggregate(
                 metrics[f"{key}_total"] = value.sum(where=flag)
                 metrics[f"{key}_valued"] = value.count(where=flag)
                 metrics[f"{key}_squares"] = (value * value).sum(where=flag)
-        return run(ds, users.aggregate(**metrics)).iloc[0]
+        return users.aggregate(**metrics)
 
     wanted = [prop] if prop is not None and measure in ("sum_per_user", "avg") else []
     events = request.events(
@@ -202,7 +204,7 @@ def _aggregate(
             squared = joined.squares
         if squared is not None:
             metrics[f"{key}_squares"] = squared.cast("float64").sum(where=cond)
-    return run(ds, joined.aggregate(**metrics)).iloc[0]
+    return joined.aggregate(**metrics)
 
 
 def _number(value: Any) -> float:

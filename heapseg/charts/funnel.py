@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import altair as alt
+import ibis.expr.types as ir
 import pandas as pd
 
 from heapseg.as_of import AsOf
@@ -22,7 +23,7 @@ from heapseg.charts.intervals import (
 )
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import check_unit
-from heapseg.charts.queries import as_where, run
+from heapseg.charts.queries import as_where
 from heapseg.charts.request import ChartRequest, prepare
 from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, scope_note, title_params
@@ -157,20 +158,14 @@ def funnel(
     )
 
     rule = funnel_rule(chosen_steps, (within, within_unit), (last, unit))
-    reached = funnel_times(rule, ds.context(request.as_of))
-    joined = reached.join(request.users(), "user_id")
-    keys = [(f"s{i}", joined[f"s{i}"]) for i in range(len(request.segments))]
-    if request.include_all:
-        keys.append(("all", None))
-    metrics = {}
-    for k in range(len(chosen_steps)):
-        done = joined[f"t{k}"].notnull()
-        for key, flag in keys:
-            metrics[f"{key}_{k}"] = joined.count(where=done if flag is None else done & flag)
-    row = run(ds, joined.aggregate(**metrics)).iloc[0]
+    query = lambda: _query(request, rule, len(chosen_steps))  # noqa: E731
+    row = request.run("funnel", rule.to_json(sort_keys=True), query).iloc[0]
 
     names = request.names
-    data = _frame(row, names, [key for key, _ in keys], chosen_steps)
+    keys = [f"s{i}" for i in range(len(request.segments))] + (
+        ["all"] if request.include_all else []
+    )
+    data = _frame(row, names, keys, chosen_steps)
     _test_pairs(data, names, len(request.segments), request.include_all)
     chart = _draw(data, names, chosen_steps, (last, unit), colors)
     return finish(
@@ -185,6 +180,21 @@ def funnel(
         request.note(),
         ChartSource("funnel", request, {"rule": rule, "steps": chosen_steps}),
     )
+
+
+def _query(request: ChartRequest, rule: FunnelRule, n_steps: int) -> ir.Table:
+    """How many users of each series reached each step: one row."""
+    reached = funnel_times(rule, request.ds.context(request.as_of))
+    joined = reached.join(request.users(), "user_id")
+    keys = [(f"s{i}", joined[f"s{i}"]) for i in range(len(request.segments))]
+    if request.include_all:
+        keys.append(("all", None))
+    metrics = {}
+    for k in range(n_steps):
+        done = joined[f"t{k}"].notnull()
+        for key, flag in keys:
+            metrics[f"{key}_{k}"] = joined.count(where=done if flag is None else done & flag)
+    return joined.aggregate(**metrics)
 
 
 def _frame(

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Any
 
 import altair as alt
+import ibis.expr.types as ir
 import pandas as pd
 
 from heapseg.as_of import AsOf
 from heapseg.charts.common import ChartError, pct
 from heapseg.charts.drawing import layer, put, unvalidated
-from heapseg.charts.queries import run
-from heapseg.charts.request import prepare
+from heapseg.charts.request import ChartRequest, prepare
 from heapseg.charts.segments import ChartSegment
 from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, title_params
@@ -78,17 +78,22 @@ def overlap(
     if len(chosen) > MAX_SEGMENTS:
         raise ChartError(f"overlap shows at most {MAX_SEGMENTS} segments, got {len(chosen)}")
 
+    row = request.run("overlap", (), lambda: _query(request)).iloc[0]
+    data = _frame(row, chosen)
+    chart = _draw(data, request.names, request.as_of, title)
+    return finish(chart, data, return_data, request.note(), ChartSource("overlap", request))
+
+
+def _query(request: ChartRequest) -> ir.Table:
+    """How many users are in each pair of segments (and in each alone): one row."""
     users = request.users()
-    n = len(chosen)
+    n = len(request.segments)
     metrics = {
         f"p{i}_{j}": users.count(where=users[f"s{i}"] & users[f"s{j}"])
         for i in range(n)
         for j in range(i, n)
     }
-    row = run(ds, users.aggregate(**metrics)).iloc[0]
-    data = _frame(row, chosen)
-    chart = _draw(data, request.names, request.as_of, title)
-    return finish(chart, data, return_data, request.note(), ChartSource("overlap", request))
+    return users.aggregate(**metrics)
 
 
 def _frame(row: pd.Series, chosen: tuple[ChartSegment, ...]) -> pd.DataFrame:

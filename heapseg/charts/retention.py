@@ -7,6 +7,7 @@ from typing import Any
 
 import altair as alt
 import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
 from heapseg.as_of import AsOf
@@ -23,7 +24,7 @@ from heapseg.charts.intervals import (
 )
 from heapseg.charts.palette import SegmentColors, color, legend_toggle, toggled
 from heapseg.charts.periods import check_unit, stamp
-from heapseg.charts.queries import run, timestamp
+from heapseg.charts.queries import timestamp
 from heapseg.charts.request import ChartRequest, prepare
 from heapseg.charts.source import ChartSource
 from heapseg.charts.titles import finish, scope_note, title_params
@@ -120,7 +121,9 @@ def retention(
     )
     request.check_points(periods, "ask for fewer periods")
 
-    frame = _aggregate(request, (start_event, returning), (periods, unit, back), convention)
+    span = (periods, unit, back)
+    query = lambda: _query(request, (start_event, returning), span, convention)  # noqa: E731
+    frame = request.run("retention", ((start_event, returning), span, convention), query)
     names = request.names
     data = _frame(frame, names, len(request.segments), request.include_all, periods)
     chart = _draw(data, names, unit, colors)
@@ -145,12 +148,12 @@ def retention(
     return finish(chart, data, return_data, request.note(), source)
 
 
-def _aggregate(
+def _query(
     request: ChartRequest,
     events: tuple[str, str],
     span: tuple[int, str, int],
     convention: str = "elapsed",
-) -> pd.DataFrame:
+) -> ir.Table:
     ds, when = request.ds, request.as_of
     periods, unit, back = span
     seconds = _SECONDS[unit]
@@ -184,8 +187,7 @@ def _aggregate(
         return table.group_by("k").aggregate(kind=ibis.literal(kind), **metrics)
 
     clipped = cohort.mutate(k=ibis.least(cohort.done, periods))
-    expr = ibis.union(counts(retained, "retained"), counts(clipped, "cohort"))
-    return run(ds, expr)
+    return ibis.union(counts(retained, "retained"), counts(clipped, "cohort"))
 
 
 def _frame(

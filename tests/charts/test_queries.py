@@ -8,7 +8,18 @@ import pytest
 
 import heapseg
 from heapseg.catalog import Catalog
-from heapseg.charts import ChartError, compare, lifecycle, paths, queries, stickiness, trend
+from heapseg.charts import (
+    ChartError,
+    compare,
+    funnel,
+    lifecycle,
+    overlap,
+    paths,
+    queries,
+    retention,
+    stickiness,
+    trend,
+)
 from heapseg.charts.queries import as_where, numeric_property, run, scoped_events
 from heapseg.model import Group
 from tests.charts.conftest import AS_OF, BUYERS, PAID
@@ -125,7 +136,16 @@ def test_segments_that_refer_to_saved_ones_follow_the_catalog(sample_path, oracl
 def queries_built(monkeypatch):
     """How many times each chart kind's whole query was built (not reused)."""
     calls = {}
-    for kind in ("stickiness", "trend", "lifecycle", "paths"):
+    for kind in (
+        "stickiness",
+        "trend",
+        "lifecycle",
+        "paths",
+        "compare",
+        "funnel",
+        "retention",
+        "overlap",
+    ):
         module = importlib.import_module(f"heapseg.charts.{kind}")
 
         def counting(*args, _original=module._query, _kind=kind, **kwargs):
@@ -142,8 +162,24 @@ def queries_built(monkeypatch):
         ("trend", lambda ds, **kw: trend(ds, "Session", last=14, **kw), {"measure": "users"}),
         ("lifecycle", lambda ds, **kw: lifecycle(ds, "Session", last=6, **kw), {"new": "first"}),
         ("paths", lambda ds, **kw: paths(ds, "Add to Cart", top=3, **kw), {"steps": 2}),
+        ("compare", lambda ds, by, **kw: compare(ds, by, **kw), {"event": "Session"}),
+        (
+            "funnel",
+            lambda ds, **kw: funnel(ds, ["Session", "Completed Order"], **kw),
+            {"within": 3},
+        ),
+        (
+            "retention",
+            lambda ds, **kw: retention(ds, "Session", periods=4, **kw),
+            {"convention": "calendar"},
+        ),
+        (
+            "overlap",
+            lambda ds, by, **kw: overlap(ds, {**by, "Buyers": BUYERS}, **kw),
+            {"as_of": "2026-06-01"},
+        ),
     ],
-    ids=["trend", "lifecycle", "paths"],
+    ids=["trend", "lifecycle", "paths", "compare", "funnel", "retention", "overlap"],
 )
 def test_each_chart_kind_builds_its_query_once(sample_path, queries_built, kind, draw, other):
     fresh = heapseg.connect(sample_path, as_of=AS_OF)
