@@ -1171,9 +1171,10 @@ def connect(
         connect, into a table of the session holding the events' columns and keys and no JSON
         (DuckDB: sorted by event and time, in an in-memory database every thread's cursor
         shares; PostgreSQL: a temporary table), so that a rule on an event's key costs what a
-        rule on a column costs; it takes seconds and memory in proportion to the events (about
-        7 s and 0.3-1 GB for 6.6 million events with two keys on DuckDB), and
-        :meth:`Dataset.refresh` reads them again. Other engines raise a :class:`DataError`.
+        rule on a column costs (less on DuckDB, for the sort); it takes seconds and memory in
+        proportion to the events (on DuckDB about 10 s more and up to 0.9 GB for 6.6 million
+        events with two keys), and :meth:`Dataset.refresh` reads them again. Other engines
+        raise a :class:`DataError`.
 
     Examples
     --------

@@ -579,6 +579,9 @@ def materialize(
             else:
                 backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"').close()
                 backend.raw_sql(f'CREATE {kind} "{name}" AS {sql}').close()
+                # Autovacuum never analyzes a temporary table: without this the planner
+                # guesses its row count.
+                backend.raw_sql(f'ANALYZE "{name}"').close()
 
     fill()
     if where != f'"{name}"':
