@@ -103,7 +103,7 @@ def duckdb_frame(backend: Any, expr: ir.Expr, sql: str) -> Any:
         # ibis's hook before a query marks (and warns of) tables read from a stream; the rest
         # of its hooks are for what a keyed expression never holds (see structure_key).
         backend._run_pre_execute_hooks(expr)
-    table = backend.con.sql(sql).to_arrow_table()
+    table = backend.con.execute(sql).to_arrow_table()
     columns = {
         name: (
             col.to_pylist()

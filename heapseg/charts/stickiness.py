@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import accumulate
 from typing import Any
 
 import altair as alt
@@ -144,23 +145,23 @@ def _query(request: ChartRequest, starts: list, event: str | None, where: Any) -
 def _frame(frame: pd.DataFrame, request: ChartRequest, days: int) -> pd.DataFrame:
     keys = [f"n_s{i}" for i in range(len(request.segments))]
     keys += ["n_all"] if request.include_all else []
-    counts = {key: dict(zip(frame["days"], frame[key], strict=True)) for key in keys}
-    records = []
+    found = frame["days"].tolist()
+    columns: dict[str, list] = {
+        name: [] for name in ("segment", "days", "users", "share", "at_least", "active")
+    }
     for name, key in zip(request.names, keys, strict=True):
-        per_day = [int(counts[key].get(k, 0)) for k in range(1, days + 1)]
+        counts = dict(zip(found, frame[key].tolist(), strict=True))
+        per_day = [int(counts.get(k, 0)) for k in range(1, days + 1)]
         active = sum(per_day)
-        for k, users in enumerate(per_day, start=1):
-            records.append(
-                {
-                    "segment": name,
-                    "days": k,
-                    "users": users,
-                    "share": pct(users, active),
-                    "at_least": pct(sum(per_day[k - 1 :]), active),
-                    "active": active,
-                }
-            )
-    return pd.DataFrame(records)
+        # Users active k days or more: the sums of the counts from k on.
+        at_least = list(accumulate(reversed(per_day)))[::-1]
+        columns["segment"] += [name] * days
+        columns["days"] += range(1, days + 1)
+        columns["users"] += per_day
+        columns["share"] += [pct(users, active) for users in per_day]
+        columns["at_least"] += [pct(more, active) for more in at_least]
+        columns["active"] += [active] * days
+    return pd.DataFrame(columns)
 
 
 @unvalidated
