@@ -30,6 +30,7 @@ OTHER = {"US": user.country == "US"}
 # What each step is called in the chart modules (reshaping has a name per kind).
 STEPS = {"run": "query", "_draw": "draw", "finish": "draw"}
 RESHAPE = ("_frame", "_long", "_ranked")
+REQUEST = importlib.import_module("heapseg.charts.request")
 
 KINDS: dict[str, Callable[[Any], Any]] = {
     "breakdown": lambda ds: charts.breakdown(ds, ("Paid", BY["Paid"]), "country"),
@@ -52,10 +53,12 @@ KINDS: dict[str, Callable[[Any], Any]] = {
 
 def timed(module: Any, spent: dict[str, float]) -> Callable[[], None]:
     """Wrap the module's query, reshaping and drawing functions to add their seconds to
-    ``spent``; returns what undoes it."""
-    originals = {}
-    for name in (*STEPS, *RESHAPE):
-        fn = getattr(module, name, None)
+    ``spent``; returns what undoes it. A chart runs its query either itself (``run``) or through
+    its request (``ChartRequest.run``, which calls ``run`` of charts/request.py)."""
+    originals = []
+    places = [(module, name) for name in (*STEPS, *RESHAPE)] + [(REQUEST, "run")]
+    for place, name in places:
+        fn = getattr(place, name, None)
         if fn is None:
             continue
         step = STEPS.get(name, "reshape")
@@ -67,9 +70,9 @@ def timed(module: Any, spent: dict[str, float]) -> Callable[[], None]:
             finally:
                 spent[_step] += time.perf_counter() - start
 
-        originals[name] = fn
-        setattr(module, name, wrapper)
-    return lambda: [setattr(module, n, f) for n, f in originals.items()]
+        originals.append((place, name, fn))
+        setattr(place, name, wrapper)
+    return lambda: [setattr(place, name, fn) for place, name, fn in originals]
 
 
 def measure(ds: Any, kind: str, repeat: int) -> dict[str, float]:
