@@ -8,6 +8,7 @@ estimate first, ends with exact counts equal to pandas' on every engine.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -97,12 +98,10 @@ def test_estimates_and_exact_counts_agree_with_pandas(load_tables) -> None:
     assert ds.count(SEGMENTS["churn"]) == len(members["churn"])
 
 
-def test_the_builder_counts_estimate_then_count_exactly(load_tables) -> None:
-    frames = tables()
-    ds = heapseg.connect(load_tables(frames), as_of=AS_OF)
-    members = pandas_members(frames)
+def counts_heard(ds: heapseg.Dataset, definition: Any, **options: Any) -> list[Counts]:
+    """What the builder's live counting of ``definition`` reports, in order (and no failure)."""
     root = GroupBox(DataChoices(ds), root=True)
-    root.set_model(Group.from_dict(SEGMENTS["shoppers"].to_dict()))
+    root.set_model(Group.from_dict(definition.to_dict()))
     heard: list[Counts] = []
     failures: list[BaseException] = []
     counting = LiveCounts(
@@ -112,8 +111,7 @@ def test_the_builder_counts_estimate_then_count_exactly(load_tables) -> None:
         on_plan=lambda plan: None,
         on_counts=heard.append,
         on_failure=failures.append,
-        estimate_above=0,
-        sample=SHARE,
+        **options,
     )
     try:
         counting.update(root, ds.resolve_as_of(None))
@@ -121,6 +119,14 @@ def test_the_builder_counts_estimate_then_count_exactly(load_tables) -> None:
     finally:
         counting.close()
     assert failures == []
+    return heard
+
+
+def test_the_builder_counts_estimate_then_count_exactly(load_tables) -> None:
+    frames = tables()
+    ds = heapseg.connect(load_tables(frames), as_of=AS_OF)
+    members = pandas_members(frames)
+    heard = counts_heard(ds, SEGMENTS["shoppers"], estimate_above=0, sample=SHARE)
     first, middle, last = heard  # estimates, the segment's exact count, every exact count
     assert not first.exact and last.exact
     assert middle.count == len(members["shoppers"]) and "" not in middle.estimates

@@ -5,11 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import heapseg
-from heapseg.model import Group
-from heapseg.widgets.choices import DataChoices
-from heapseg.widgets.counting import Counts, LiveCounts
-from heapseg.widgets.group import GroupBox
-from tests.backends.test_estimates import AS_OF, tables
+from tests.backends.test_estimates import AS_OF, counts_heard, tables
 
 # paid AND more than 2 sessions AND (an order in the last 14 days OR a refund)
 DEFINITION = (
@@ -35,24 +31,7 @@ def test_rule_costs_agree_with_pandas_on_every_engine(load_tables, backend_name)
     refunded = who(events[events.event == "Refund"])
 
     ds = heapseg.connect(load_tables(frames), as_of=AS_OF)
-    root = GroupBox(DataChoices(ds), root=True)
-    root.set_model(Group.from_dict(DEFINITION.to_dict()))
-    heard: list[Counts] = []
-    failures: list[BaseException] = []
-    counting = LiveCounts(
-        ds,
-        None,
-        debounce=0,
-        on_plan=lambda plan: None,
-        on_counts=heard.append,
-        on_failure=failures.append,
-    )
-    try:
-        counting.update(root, ds.resolve_as_of(None))
-        assert counting.wait(600)
-    finally:
-        counting.close()
-    assert failures == []
+    heard = counts_heard(ds, DEFINITION)
     last = heard[-1]
     assert last.exact
     either = ordered | refunded
